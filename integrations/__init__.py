@@ -1,0 +1,1 @@
+"""Build-system adapters that route link commands through linkpool."""
