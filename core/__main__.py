@@ -1,0 +1,5 @@
+"""``python -m linkpool``: the same as the ``linkpool`` command."""
+
+from .cli import main
+
+main()

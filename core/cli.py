@@ -1,0 +1,292 @@
+"""The ``linkpool`` command.
+
+    linkpool init   [--pool DIR] [--slots N] [--shared]
+    linkpool run    [--pool DIR] [--weight K] [--timeout SEC] [--strict] -- COMMAND [ARG...]
+    linkpool status [--pool DIR] [--json]
+    linkpool COMMAND [ARG...]          (launcher form: the same as ``run -- COMMAND``)
+
+``run`` and the launcher form are the hot path: they are parsed by hand and import only
+what they use. Exit statuses: the command's own; 2 for a usage error; 69 when the pool is
+unusable in strict mode; 75 when ``--timeout`` ran out; 126/127 when the command cannot
+be run; 130 when interrupted while waiting.
+"""
+
+from __future__ import annotations
+
+import os
+import sys
+from collections.abc import Sequence
+from typing import Any, NoReturn
+
+from .config import ConfigError
+
+USAGE = """\
+usage: linkpool init   [--pool DIR] [--slots N] [--shared]
+       linkpool run    [--pool DIR] [--weight K] [--timeout SEC] [--strict] -- COMMAND [ARG...]
+       linkpool status [--pool DIR] [--json]
+       linkpool COMMAND [ARG...]
+
+A machine-wide pool of link slots: every `linkpool run` on this machine that names the
+same pool waits for its slots, so parallel builds stop oversubscribing cores and memory.
+The pool is --pool, else $LINKPOOL_DIR, else `pool` in the config file, else
+$XDG_RUNTIME_DIR/linkpool or /tmp/linkpool-$UID.
+"""
+EX_USAGE, EX_UNAVAILABLE, EX_TEMPFAIL, EX_INTERRUPTED = 2, 69, 75, 130
+COMMANDS = ("init", "run", "status")
+
+
+class UsageError(Exception):
+    pass
+
+
+def say(message: str) -> None:
+    """One line on stderr, prefixed as every linkpool message is."""
+    sys.stderr.write(f"linkpool: {message}\n")
+    sys.stderr.flush()
+
+
+def main(argv: Sequence[str] | None = None) -> NoReturn:
+    args = list(sys.argv[1:] if argv is None else argv)
+    try:
+        code = dispatch(args)
+    except UsageError as e:
+        say(f"{e} (see `linkpool --help`)")
+        code = EX_USAGE
+    except ConfigError as e:
+        say(str(e))
+        code = EX_USAGE
+    except KeyboardInterrupt:
+        code = EX_INTERRUPTED
+    except BrokenPipeError:
+        code = 1
+    except Exception as e:  # never a traceback for the user; LINKPOOL_DEBUG=1 shows one
+        if os.environ.get("LINKPOOL_DEBUG"):
+            raise
+        say(f"internal error: {type(e).__name__}: {e} (set LINKPOOL_DEBUG=1 for details)")
+        code = 1
+    sys.exit(code)
+
+
+def dispatch(args: list[str]) -> int:
+    if not args or args[0] in ("-h", "--help", "help"):
+        sys.stdout.write(USAGE)
+        return 0 if args else EX_USAGE
+    if args[0] == "--version":
+        from . import __version__
+
+        print(f"linkpool {__version__}")
+        return 0
+    if args[0] == "run":
+        return cmd_run(args[1:])
+    if args[0] in COMMANDS:
+        return cmd_admin(args)
+    if args[0].startswith("-"):
+        raise UsageError(f"unknown option {args[0]}")
+    return cmd_run(["--", *args])  # launcher form
+
+
+# -- run -----------------------------------------------------------------------------------
+
+
+def parse_run(args: list[str]) -> tuple[dict[str, Any], list[str]]:
+    opts: dict[str, Any] = {"pool": None, "weight": None, "timeout": None, "strict": False}
+    i = 0
+    while i < len(args):
+        arg = args[i]
+        if arg == "--":
+            i += 1
+            break
+        if not arg.startswith("-") or arg == "-":
+            break
+        name, eq, value = arg.partition("=")
+        if name in ("--pool", "--weight", "--timeout"):
+            if not eq:
+                i += 1
+                if i == len(args):
+                    raise UsageError(f"{name} needs a value")
+                value = args[i]
+            opts[name[2:]] = value
+        elif arg == "--strict":
+            opts["strict"] = True
+        elif arg in ("-h", "--help"):
+            raise UsageError("usage: linkpool run [--pool DIR] [--weight K] [--timeout SEC] "
+                             "[--strict] -- COMMAND [ARG...]")
+        else:
+            raise UsageError(f"unknown option {arg} for run")
+        i += 1
+    command = args[i:]
+    if not command:
+        raise UsageError("run needs a command after --")
+    if opts["weight"] is not None:
+        opts["weight"] = _number(opts["weight"], int, "--weight", 1)
+    if opts["timeout"] is not None:
+        opts["timeout"] = _number(opts["timeout"], float, "--timeout", 0)
+    return opts, command
+
+
+def _number(text: str, kind: type, name: str, least: float) -> Any:
+    try:
+        value = kind(text)
+    except ValueError:
+        value = None
+    if value is None or value < least or value != value:
+        raise UsageError(f"{name} takes a number >= {least:g}, not {text!r}")
+    return value
+
+
+def pool_path(cli: str | None) -> str:
+    from .config import load
+    from .pool import default_path
+
+    return cli or os.environ.get("LINKPOOL_DIR") or load().get("pool") or default_path()
+
+
+def cmd_run(args: list[str]) -> int:
+    from . import process
+    from .config import flag
+
+    opts, command = parse_run(args)
+    strict = opts["strict"] or flag(os.environ.get("LINKPOOL_STRICT", ""))
+    path = os.path.abspath(pool_path(opts["pool"]))
+    weight = opts["weight"] or 1
+    lease = None
+    env = None
+    if os.environ.get("LINKPOOL_HELD") != path:  # a nested run already holds this pool
+        from .pool import Pool, PoolError, Timeout, WeightError
+
+        try:
+            pool = Pool.open(path)
+            lease = pool.acquire(weight, opts["timeout"], {"command": command, "cwd": os.getcwd()})
+        except Timeout:
+            say(f"gave up after {opts['timeout']:g} s waiting for {weight} slot(s) of {path} "
+                f"(--timeout); the command was not run")
+            return EX_TEMPFAIL
+        except WeightError as e:
+            say(str(e))
+            return EX_USAGE
+        except (PoolError, OSError) as e:
+            msg = str(e) if isinstance(e, PoolError) else f"cannot use pool {path}: {e}"
+            if strict:
+                say(f"{msg} (strict mode: the command was not run)")
+                return EX_UNAVAILABLE
+            say(f"warning: {msg}; running the command without the pool")
+        if lease is not None:
+            env = dict(os.environ, LINKPOOL_HELD=path)
+    try:
+        return process.run(
+            command,
+            lease.fds if lease else (),
+            env,
+            on_start=(lambda pid: lease.update(pid=pid, wrapper=os.getpid())) if lease else None,
+        )
+    except process.SpawnError as e:
+        say(str(e))
+        return e.status
+
+
+# -- init and status ----------------------------------------------------------------------
+
+
+def cmd_admin(args: list[str]) -> int:
+    import argparse
+
+    class Parser(argparse.ArgumentParser):
+        def error(self, message: str) -> NoReturn:
+            raise UsageError(message)
+
+    parser = Parser(prog="linkpool", add_help=True)
+    sub = parser.add_subparsers(dest="command")
+    init = sub.add_parser("init", help="create or resize a pool")
+    init.add_argument("--pool", metavar="DIR")
+    init.add_argument("--slots", type=int, metavar="N")
+    init.add_argument("--shared", nargs="?", const=True, default=False, metavar="DIR",
+                      help="a pool for several users or containers (sticky, world-writable)")
+    status = sub.add_parser("status", help="who holds and who waits")
+    status.add_argument("--pool", metavar="DIR")
+    status.add_argument("--json", action="store_true")
+    ns = parser.parse_args(args)
+    from .pool import PoolError
+
+    try:
+        if ns.command == "init":
+            return cmd_init(ns)
+        return cmd_status(ns)
+    except PoolError as e:
+        say(str(e))
+        return 1
+
+
+def cmd_init(ns: Any) -> int:
+    from .pool import Pool, PoolError
+
+    shared = ns.shared is not False
+    if isinstance(ns.shared, str):
+        if ns.pool and ns.pool != ns.shared:
+            raise UsageError("give the shared pool's directory once: --shared DIR or --pool DIR")
+        ns.pool = ns.shared
+    path = os.path.abspath(pool_path(ns.pool))
+    existed = os.path.lexists(path)
+    pool = Pool.open(path, default_slots=ns.slots, shared=shared)
+    with pool:
+        if existed and pool.shared != shared:
+            kind = "shared" if pool.shared else "private"
+            raise PoolError(f"pool {path} already exists as a {kind} pool; remove it first to "
+                            f"change that")
+        if ns.slots is not None and ns.slots != pool.slots:
+            old = pool.slots
+            pool.resize(ns.slots)
+            print(f"pool {path}: resized from {old} to {pool.slots} slots")
+        else:
+            verb = "has" if existed else "created with"
+            kind = "shared" if pool.shared else "private"
+            print(f"pool {path}: {verb} {pool.slots} slots ({kind})")
+    return 0
+
+
+def cmd_status(ns: Any) -> int:
+    import json
+
+    from .pool import Pool
+
+    with Pool.open(os.path.abspath(pool_path(ns.pool))) as pool:
+        st = pool.status()
+    if ns.json:
+        print(json.dumps(st, indent=2, default=str))
+        return 0
+    print(format_status(st))
+    return 0
+
+
+def format_status(st: dict[str, Any]) -> str:
+    import time
+
+    now = time.time()
+    lines = [
+        f"pool {st['pool']}: {st['slots']} slots, {st['in_use']} in use, "
+        f"{st['waiting']} waiting (wakes by {st['wakeup']}{', shared' if st['shared'] else ''})"
+    ]
+
+    def table(title: str, rows: list[dict[str, Any]], weight: str) -> None:
+        lines.append("")
+        lines.append(f"{title:<8} {'PID':>8} {weight:>7} {'FOR':>8}  COMMAND")
+        for r in rows:
+            cmd = " ".join(str(a) for a in r.get("command", [])) or "?"
+            if len(cmd) > 90:
+                cmd = cmd[:87] + "..."
+            w = str(r.get("weight", "?"))
+            if "held" in r and r["held"] != r.get("weight"):
+                w = f"{r['held']}/{w}"
+            secs = max(0.0, now - float(r.get("since", now)))
+            lines.append(f"{'':<8} {r.get('pid', '?'):>8} {w:>7} {secs:>7.1f}s  {cmd}")
+
+    if st["holders"]:
+        table("HOLDERS", st["holders"], "SLOTS")
+    if st["unknown_holders"]:
+        lines.append(f"(+{st['unknown_holders']} slot(s) held by a process that wrote no name)")
+    if st["waiters"]:
+        table("WAITING", st["waiters"], "WANTS")
+    return "\n".join(lines)
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,79 @@
+"""Shared fixtures: the installed `linkpool` command, fresh pools, and small helpers."""
+
+from __future__ import annotations
+
+import json
+import os
+import subprocess
+import sys
+import time
+from pathlib import Path
+from typing import Any, Callable
+
+import pytest
+
+BIN = Path(sys.executable).parent
+LINKPOOL = str(BIN / "linkpool")
+WITNESS = str(Path(__file__).parent / "witness.py")
+
+
+@pytest.fixture(autouse=True)
+def clean_env(monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> None:
+    """No test sees the developer's pool, config or nesting marker."""
+    for name in ("LINKPOOL_DIR", "LINKPOOL_HELD", "LINKPOOL_STRICT", "LINKPOOL_WAKEUP"):
+        monkeypatch.delenv(name, raising=False)
+    monkeypatch.setenv("LINKPOOL_CONFIG", str(tmp_path / "no-config.toml"))
+    monkeypatch.setenv("PATH", f"{BIN}{os.pathsep}{os.environ['PATH']}")
+
+
+def lp(*args: str, check: bool = False, **kw: Any) -> subprocess.CompletedProcess:
+    """Run the installed `linkpool` command and capture its output."""
+    kw.setdefault("capture_output", True)
+    kw.setdefault("text", True)
+    kw.setdefault("timeout", 120)
+    return subprocess.run([LINKPOOL, *args], check=check, **kw)
+
+
+def make_pool(path: Path, slots: int) -> Path:
+    lp("init", "--pool", str(path), "--slots", str(slots), check=True)
+    return path
+
+
+@pytest.fixture
+def pool3(tmp_path: Path) -> Path:
+    return make_pool(tmp_path / "pool", 3)
+
+
+def status(path: Path) -> dict[str, Any]:
+    out = lp("status", "--pool", str(path), "--json", check=True).stdout
+    return json.loads(out)
+
+
+def wait_for(predicate: Callable[[], Any], timeout: float = 20.0, what: str = "") -> Any:
+    end = time.monotonic() + timeout
+    while True:
+        value = predicate()
+        if value:
+            return value
+        if time.monotonic() > end:
+            raise AssertionError(f"timed out waiting for {what or predicate}")
+        time.sleep(0.02)
+
+
+def witness_log(directory: Path) -> tuple[int, list[str], set[str]]:
+    """(largest weight seen inside at once, jobs that entered, jobs that finished)."""
+    log = directory / "log"
+    lines = log.read_text().split("\n") if log.exists() else []
+    most, entered, done = 0, [], set()
+    for line in filter(None, lines):
+        job, value = line.split()
+        if value == "done":
+            done.add(job)
+        else:
+            entered.append(job)
+            most = max(most, int(value))
+    return most, entered, done
+
+
+def witness_cmd(directory: Path, job: str, weight: int, seconds: float) -> list[str]:
+    return [sys.executable, WITNESS, str(directory), job, str(weight), str(seconds)]
