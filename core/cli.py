@@ -226,12 +226,12 @@ def cmd_init(ns: Any) -> int:
         ns.pool = ns.shared
     path = os.path.abspath(pool_path(ns.pool))
     existed = os.path.lexists(path)
-    pool = Pool.open(path, default_slots=ns.slots, shared=shared)
+    pool = Pool.open(path, default_slots=ns.slots, shared=shared, repair=ns.slots is not None)
     with pool:
-        if existed and pool.shared != shared:
-            kind = "shared" if pool.shared else "private"
-            raise PoolError(f"pool {path} already exists as a {kind} pool; remove it first to "
-                            f"change that")
+        pool.make_slots()
+        if existed and shared and not pool.shared:
+            raise PoolError(f"pool {path} already exists as a private pool; remove it first to "
+                            f"make a shared one there")
         if ns.slots is not None and ns.slots != pool.slots:
             old = pool.slots
             pool.resize(ns.slots)

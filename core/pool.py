@@ -46,6 +46,10 @@ class PoolBroken(PoolError):
     """The pool directory cannot be used; callers fail open unless strict."""
 
 
+class CorruptConfig(PoolBroken):
+    """pool.json cannot be parsed; ``linkpool init --slots N`` rewrites it."""
+
+
 class WeightError(PoolError):
     """More slots were asked for than the pool has."""
 
@@ -89,11 +93,13 @@ class Pool:
         create: bool = True,
         default_slots: int | Callable[[], int] | None = None,
         shared: bool = False,
+        repair: bool = False,
     ) -> Pool:
         """Open (and, with ``create``, make) the pool at ``path`` (default: :func:`default_path`).
 
         A new pool gets ``default_slots`` slots (an int, or a callable computing it; by
-        default the machine's capacity from :mod:`linkpool.capacity`).
+        default the machine's capacity from :mod:`linkpool.capacity`). With ``repair``, a
+        corrupt pool.json is rewritten as if it were missing.
         """
         path = os.path.abspath(path or default_path())
         try:
@@ -102,7 +108,12 @@ class Pool:
             raise PoolBroken(f"cannot use pool {path}: {e.strerror}") from e
         try:
             pool = cls(path, dirfd, 0, shared)
-            conf = pool._read_config(missing_ok=create)
+            try:
+                conf = pool._read_config(missing_ok=create)
+            except CorruptConfig:
+                if not repair:
+                    raise
+                conf = None
             if conf is None:
                 n = default_slots() if callable(default_slots) else default_slots
                 if n is None:
@@ -164,7 +175,7 @@ class Pool:
                 )
             return {"slots": slots, "shared": bool(conf.get("shared", False))}
         except (ValueError, TypeError, KeyError, AttributeError):
-            raise PoolBroken(
+            raise CorruptConfig(
                 f"{self.path}/{CONFIG} is corrupt; repair it with "
                 f"`linkpool init --pool {self.path} --slots N`"
             ) from None
@@ -191,9 +202,13 @@ class Pool:
         """Set the capacity. Running holders keep their slots; new ones see the new N."""
         self._write_config(_check_slots(slots), self.shared)
         self.slots = slots
-        if self.shared:
-            for i in range(slots):
-                os.close(self._open_slot(i))
+        self.make_slots()
+
+    def make_slots(self) -> None:
+        """Create the slot files now (a shared pool needs them made, with mode 0666, by its
+        owner); otherwise they are made on first use."""
+        for i in range(self.slots):
+            os.close(self._open_slot(i))
 
     def refresh(self) -> int:
         conf = self._read_config()
@@ -502,7 +517,7 @@ def _open_dir(path: str, create: bool, shared: bool) -> int:
                 f"no pool at {path}; create it with `linkpool init --pool {path}`"
             ) from None
     except OSError as e:
-        if e.errno in (errno.ELOOP, errno.ENOTDIR):
+        if os.path.islink(path) or (os.path.lexists(path) and not os.path.isdir(path)):
             what = "a symlink" if os.path.islink(path) else "not a directory"
             raise PoolBroken(
                 f"pool path {path} is {what}; remove it or choose another --pool"
