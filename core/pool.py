@@ -345,6 +345,7 @@ class Pool:
     def _collect(self, weight: int, info: dict[str, Any], deadline: float | None) -> Lease:
         """As the head of the line, gather ``weight`` slots (see the module docstring)."""
         held: dict[int, int] = {}
+        named: set[int] = set()
         waiter: _Waiter | None = None
         retry = len(RETRY)
         try:
@@ -368,13 +369,17 @@ class Pool:
                             os.close(fd)
                             continue
                         held[i] = fd
-                        _write(fd, info)
                 if len(held) >= need:
                     keep = sorted(held)[:weight]
                     for i in sorted(held)[weight:]:
                         os.close(held.pop(i))
                     lease = Lease(self, keep, [held.pop(i) for i in keep], info)
+                    now = time.time()
+                    lease.update(waited=round(now - info["since"], 6), since=now)
                     return lease
+                for i in held.keys() - named:  # show status whose partial slots these are
+                    _write(held[i], info)
+                    named.add(i)
                 if waiter is None:
                     waiter = _Waiter.for_pool(self)
                 wait = SAFETY if retry >= len(RETRY) else RETRY[retry]

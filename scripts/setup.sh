@@ -1,0 +1,36 @@
+#!/usr/bin/env bash
+# Set up linkpool in ./.venv. With --test, also the tools the test suite drives for real
+# (linkers from Debian; SCons, Meson, ruff and pytest from PyPI). Safe to run again.
+set -euo pipefail
+cd "$(dirname "$0")/.."
+want_test=0
+[ "${1:-}" = "--test" ] && want_test=1
+
+apt_missing=()
+python3 -c 'import ensurepip, venv' 2>/dev/null || apt_missing+=(python3-venv)
+command -v cc >/dev/null || apt_missing+=(gcc libc6-dev)
+if [ "$want_test" = 1 ]; then
+  command -v mold >/dev/null || apt_missing+=(mold)
+  command -v ld.lld >/dev/null || apt_missing+=(lld)
+  command -v ld.gold >/dev/null || apt_missing+=(binutils)
+fi
+if [ ${#apt_missing[@]} -gt 0 ]; then
+  as_root=()
+  can=0
+  if [ "$(id -u)" = 0 ]; then can=1
+  elif command -v sudo >/dev/null && sudo -n true 2>/dev/null; then can=1; as_root=(sudo -n); fi
+  if [ "$can" = 1 ] && command -v apt-get >/dev/null; then
+    echo "setup: installing ${apt_missing[*]} with apt-get" >&2
+    "${as_root[@]}" apt-get update -qq
+    "${as_root[@]}" env DEBIAN_FRONTEND=noninteractive \
+      apt-get install -y -qq --no-install-recommends "${apt_missing[@]}" >/dev/null
+  else
+    echo "setup: please install ${apt_missing[*]} (apt-get install ${apt_missing[*]})" >&2
+    python3 -c 'import ensurepip, venv' 2>/dev/null || exit 1
+  fi
+fi
+
+[ -x .venv/bin/python ] || python3 -m venv .venv
+extra=""
+[ "$want_test" = 1 ] && extra="[test]"
+.venv/bin/python -m pip install -q --disable-pip-version-check -e ".${extra}"
