@@ -5,13 +5,18 @@ tests). Nothing here raises on a strange machine: a missing or unreadable file m
 "no limit from there". The files read and the formula are in docs/capacity.md.
 
 This module is on the wrapper's start-up path, so it imports only ``os`` and
-``typing.NamedTuple`` (``typing`` is already loaded by the package's ``__init__``).
+``collections`` (already loaded by ``signal``); ``typing`` costs the wrapper 5-15 ms, so
+type checkers alone see ``Machine`` as the ``typing.NamedTuple`` it is at run time.
 """
 
 from __future__ import annotations
 
 import os
-from typing import NamedTuple
+from collections import namedtuple
+
+TYPE_CHECKING = False
+if TYPE_CHECKING:
+    from typing import NamedTuple
 
 __all__ = [
     "SLOT_MIN_MEMORY",
@@ -30,20 +35,29 @@ SLOT_MIN_MEMORY = 1 << 30
 _V1_NO_LIMIT = 1 << 62
 
 
-class Machine(NamedTuple):
-    """The usable capacity of a machine, and where each figure came from (immutable).
+if TYPE_CHECKING:
 
-    A NamedTuple rather than a frozen dataclass: ``dataclasses`` imports ``inspect``,
-    which costs the wrapper's start-up more than this whole module.
-    """
+    class Machine(NamedTuple):
+        """The usable capacity of a machine, and where each figure came from (immutable).
 
-    cores: float  # usable cores: the affinity mask, lowered by a cgroup CPU quota
-    affinity_cores: int  # CPUs in this process's affinity mask
-    cpu_quota_cores: float | None  # the tightest cgroup CPU quota, in cores
-    mem_available: int | None  # MemAvailable from /proc/meminfo, bytes
-    mem_limit: int | None  # the tightest cgroup memory limit, bytes
-    memory: int | None  # usable memory: the smaller of the two above that are known
-    sources: tuple[str, ...] = ()  # one line per figure, for `linkpool doctor`
+        A named tuple rather than a frozen dataclass: ``dataclasses`` imports ``inspect``,
+        which costs the wrapper's start-up more than this whole module.
+        """
+
+        cores: float  # usable cores: the affinity mask, lowered by a cgroup CPU quota
+        affinity_cores: int  # CPUs in this process's affinity mask
+        cpu_quota_cores: float | None  # the tightest cgroup CPU quota, in cores
+        mem_available: int | None  # MemAvailable from /proc/meminfo, bytes
+        mem_limit: int | None  # the tightest cgroup memory limit, bytes
+        memory: int | None  # usable memory: the smaller of the two above that are known
+        sources: tuple[str, ...] = ()  # one line per figure, for `linkpool doctor`
+
+else:
+    Machine = namedtuple(
+        "Machine",
+        "cores affinity_cores cpu_quota_cores mem_available mem_limit memory sources",
+        defaults=((),),
+    )
 
 
 def read_machine(root: str = "/", affinity: int | None = None) -> Machine:

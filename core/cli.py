@@ -3,6 +3,7 @@
     linkpool init   [--pool DIR] [--slots N] [--shared]
     linkpool run    [--pool DIR] [--weight K] [--timeout SEC] [--strict] -- COMMAND [ARG...]
     linkpool status [--pool DIR] [--json]
+    linkpool history [--pool DIR] [--json]
     linkpool COMMAND [ARG...]          (launcher form: the same as ``run -- COMMAND``)
 
 ``run`` and the launcher form are the hot path: they are parsed by hand and import only
@@ -16,14 +17,21 @@ from __future__ import annotations
 import os
 import sys
 from collections.abc import Sequence
-from typing import Any, NoReturn
 
 from .config import ConfigError
+
+TYPE_CHECKING = False  # typing costs the wrapper ~5-15 ms to import; only checkers need it
+if TYPE_CHECKING:
+    from typing import Any, NoReturn
+
 
 USAGE = """\
 usage: linkpool init   [--pool DIR] [--slots N] [--shared]
        linkpool run    [--pool DIR] [--weight K] [--timeout SEC] [--strict] -- COMMAND [ARG...]
        linkpool status [--pool DIR] [--json]
+       linkpool history [--pool DIR] [--json]
+       linkpool setup {meson,cmake,...} [...]   (turn linkpool on in a build system)
+       linkpool ninja [NINJA ARGS...]            (ninja with its link rules through the pool)
        linkpool COMMAND [ARG...]
 
 A machine-wide pool of link slots: every `linkpool run` on this machine that names the
@@ -32,7 +40,8 @@ The pool is --pool, else $LINKPOOL_DIR, else `pool` in the config file, else
 $XDG_RUNTIME_DIR/linkpool or /tmp/linkpool-$UID.
 """
 EX_USAGE, EX_UNAVAILABLE, EX_TEMPFAIL, EX_INTERRUPTED = 2, 69, 75, 130
-COMMANDS = ("init", "run", "status")
+COMMANDS = ("init", "run", "status", "history")
+INTEGRATIONS = ("setup", "ninja")
 
 
 class UsageError(Exception):
@@ -78,6 +87,8 @@ def dispatch(args: list[str]) -> int:
         return 0
     if args[0] == "run":
         return cmd_run(args[1:])
+    if args[0] in INTEGRATIONS:  # `linkpool setup SYSTEM ...`, `linkpool ninja ...`
+        return cmd_integration(args)
     if args[0] in COMMANDS:
         return cmd_admin(args)
     if args[0].startswith("-"):
@@ -142,46 +153,41 @@ def pool_path(cli: str | None) -> str:
 
 
 def cmd_run(args: list[str]) -> int:
-    from . import process
-    from .config import flag
+    from .config import flag, load
+    from .engine import Engine
 
     opts, command = parse_run(args)
-    strict = opts["strict"] or flag(os.environ.get("LINKPOOL_STRICT", ""))
-    path = os.path.abspath(pool_path(opts["pool"]))
-    weight = opts["weight"] or 1
-    lease = None
-    env = None
-    if os.environ.get("LINKPOOL_HELD") != path:  # a nested run already holds this pool
-        from .pool import Pool, PoolError, Timeout, WeightError
+    config = load()
+    strict = opts["strict"] or flag(os.environ.get("LINKPOOL_STRICT", config.get("strict", "")))
+    path = opts["pool"] or os.environ.get("LINKPOOL_DIR") or config.get("pool")
+    if not path:
+        from .pool import default_path
 
-        try:
-            pool = Pool.open(path)
-            lease = pool.acquire(weight, opts["timeout"], {"command": command, "cwd": os.getcwd()})
-        except Timeout:
-            say(f"gave up after {opts['timeout']:g} s waiting for {weight} slot(s) of {path} "
-                f"(--timeout); the command was not run")
-            return EX_TEMPFAIL
-        except WeightError as e:
-            say(str(e))
-            return EX_USAGE
-        except (PoolError, OSError) as e:
-            msg = str(e) if isinstance(e, PoolError) else f"cannot use pool {path}: {e}"
-            if strict:
-                say(f"{msg} (strict mode: the command was not run)")
-                return EX_UNAVAILABLE
-            say(f"warning: {msg}; running the command without the pool")
-        if lease is not None:
-            env = dict(os.environ, LINKPOOL_HELD=path)
+        path = default_path()
+    engine = Engine(command, config, opts["weight"], opts["timeout"], strict)
+    return engine.run(os.path.abspath(path))
+
+
+def cmd_integration(args: list[str]) -> int:
+    """Hand over to a build-system adapter: ``linkpool.integrations.<name>.main(args)``."""
+    from importlib import import_module
+
+    if args[0] == "ninja":
+        name, rest = "ninja", args[1:]
+    elif len(args) < 2 or args[1].startswith("-"):
+        raise UsageError("setup needs a build system, e.g. `linkpool setup meson`")
+    else:
+        name, rest = args[1], args[2:]
+    if not name.isidentifier():
+        raise UsageError(f"no build-system integration named {name!r}")
     try:
-        return process.run(
-            command,
-            lease.fds if lease else (),
-            env,
-            on_start=(lambda pid: lease.update(pid=pid, wrapper=os.getpid())) if lease else None,
-        )
-    except process.SpawnError as e:
-        say(str(e))
-        return e.status
+        module = import_module(f"linkpool.integrations.{name}")
+    except ModuleNotFoundError:
+        raise UsageError(f"no build-system integration named {name!r}") from None
+    entry = getattr(module, "main" if args[0] == "ninja" else "setup", None)
+    if entry is None:
+        raise UsageError(f"`linkpool {' '.join(args[:2])}` is not available")
+    return int(entry(rest) or 0)
 
 
 # -- init and status ----------------------------------------------------------------------
@@ -204,12 +210,17 @@ def cmd_admin(args: list[str]) -> int:
     status = sub.add_parser("status", help="who holds and who waits")
     status.add_argument("--pool", metavar="DIR")
     status.add_argument("--json", action="store_true")
+    history = sub.add_parser("history", help="the links that ran through the pool")
+    history.add_argument("--pool", metavar="DIR")
+    history.add_argument("--json", action="store_true")
     ns = parser.parse_args(args)
     from .pool import PoolError
 
     try:
         if ns.command == "init":
             return cmd_init(ns)
+        if ns.command == "history":
+            return cmd_history(ns)
         return cmd_status(ns)
     except PoolError as e:
         say(str(e))
@@ -254,6 +265,28 @@ def cmd_status(ns: Any) -> int:
         print(json.dumps(st, indent=2, default=str))
         return 0
     print(format_status(st))
+    return 0
+
+
+def cmd_history(ns: Any) -> int:
+    import json
+
+    from .history import History
+    from .pool import Pool
+
+    with Pool.open(os.path.abspath(pool_path(ns.pool))) as pool:
+        records = list(History(pool.path).records())
+    if ns.json:
+        print(json.dumps(records, indent=1, default=str))
+        return 0
+    print(f"{'EXIT':>4} {'LINKER':<7} {'W':>2} {'THR':>3} {'WAIT':>7} {'RUN':>7} "
+          f"{'RSS MB':>7}  OUTPUT")
+    for r in records:
+        rss = (r.get("max_rss_kb") or 0) / 1024
+        what = r.get("output") or " ".join(r.get("command", []))[:60]
+        print(f"{r.get('exit', '?'):>4} {r.get('linker') or '-':<7} {r.get('weight') or '-':>2} "
+              f"{r.get('threads') or '-':>3} {r.get('wait_s', 0):>6.2f}s "
+              f"{r.get('run_s', 0):>6.2f}s {rss:>7.1f}  {what}")
     return 0
 
 

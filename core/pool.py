@@ -22,7 +22,12 @@ import fcntl
 import os
 import stat
 import time
-from typing import Any, Callable
+
+from .waiting import RETRY, SAFETY, Expired, Waiter, flock_until
+
+TYPE_CHECKING = False  # typing costs the wrapper ~5-15 ms to import; only checkers need it
+if TYPE_CHECKING:
+    from typing import Any, Callable
 
 PROTOCOL = 1
 CONFIG = "pool.json"
@@ -30,12 +35,6 @@ QUEUE = "queue.lock"
 SLOT = "slot."
 TICKET = "wait."
 MAX_SLOTS = 4096
-# After a close event the kernel still holds the lock for a moment (fsnotify_close runs
-# before locks_remove_file): retry quickly a few times before a long wait.
-RETRY = (0.0002, 0.001, 0.005, 0.02)
-SAFETY = 1.0  # inotify waiters re-check this often anyway (a missed event costs <= 1 s)
-POLL_MAX = 0.05  # polling waiters back off to this interval
-NETWORK_FS = ("nfs", "nfs4", "cifs", "smb3", "smbfs", "9p", "fuse", "ceph", "glusterfs", "lustre")
 
 
 class PoolError(Exception):
@@ -58,10 +57,6 @@ class Timeout(PoolError):
     """The slots were not granted before the deadline."""
 
 
-class _Alarm(Exception):
-    pass
-
-
 def default_path() -> str:
     """The private default pool: ``$XDG_RUNTIME_DIR/linkpool``, else ``/tmp/linkpool-$UID``."""
     runtime = os.environ.get("XDG_RUNTIME_DIR")
@@ -71,9 +66,9 @@ def default_path() -> str:
 
 
 def _json() -> Any:
-    import json  # imported on first use: the fast path pays for it only once it needs it
+    from . import jsonlite  # not json: see jsonlite's docstring
 
-    return json
+    return jsonlite
 
 
 class Pool:
@@ -297,6 +292,12 @@ class Pool:
                 pass
             os.close(tfd)  # unlink first: a successor that still finds the name sees it live
 
+    def _flock(self, fd: int, op: int, deadline: float | None) -> None:
+        try:
+            flock_until(fd, op, deadline)
+        except Expired:
+            raise Timeout(f"no free slots in {self.path} in time") from None
+
     def _check_weight(self, weight: int, slots: int) -> None:
         if weight > slots:
             raise WeightError(
@@ -307,7 +308,7 @@ class Pool:
     def _take_ticket(self, info: dict[str, Any], deadline: float | None) -> tuple[int, int]:
         qfd = self._open_file(QUEUE, os.O_RDWR | os.O_CREAT)
         try:
-            _flock(qfd, fcntl.LOCK_EX, deadline)
+            self._flock(qfd, fcntl.LOCK_EX, deadline)
             numbers = self._names(TICKET)
             ticket = max(numbers) + 1 if numbers else 0
             flags = os.O_RDWR | os.O_CREAT | os.O_EXCL
@@ -330,7 +331,7 @@ class Pool:
             except FileNotFoundError:
                 continue  # it left between listing and opening
             try:
-                _flock(fd, fcntl.LOCK_SH, deadline)
+                self._flock(fd, fcntl.LOCK_SH, deadline)
                 # Our lock means its owner is gone. A finished owner unlinks its ticket before
                 # closing it, so a name still bound to this inode belongs to a dead waiter.
                 try:
@@ -346,7 +347,7 @@ class Pool:
         """As the head of the line, gather ``weight`` slots (see the module docstring)."""
         held: dict[int, int] = {}
         named: set[int] = set()
-        waiter: _Waiter | None = None
+        waiter: Waiter | None = None
         retry = len(RETRY)
         try:
             while True:
@@ -381,7 +382,7 @@ class Pool:
                     _write(held[i], info)
                     named.add(i)
                 if waiter is None:
-                    waiter = _Waiter.for_pool(self)
+                    waiter = Waiter.for_dir(self.path, self.dirfd)
                 wait = SAFETY if retry >= len(RETRY) else RETRY[retry]
                 if deadline is not None:
                     left = deadline - time.monotonic()
@@ -434,7 +435,7 @@ class Pool:
             "unknown_holders": unknown,
             "waiting": len(waiters),
             "waiters": waiters,
-            "wakeup": _Waiter.mode_for(self.path),
+            "wakeup": Waiter.mode_for(self.path),
         }
 
 
@@ -490,7 +491,7 @@ class Lease:
 
 
 def _write(fd: int, info: dict[str, Any]) -> None:
-    data = _json().dumps(info, default=str).encode() + b"\n"
+    data = _json().dumps(info).encode() + b"\n"
     try:
         os.pwrite(fd, data, 0)
         os.ftruncate(fd, len(data))
@@ -556,127 +557,3 @@ def _check_dir(path: str, st: os.stat_result, shared: bool) -> None:
         raise PoolBroken(
             f"private pool {path} is writable by others; run `chmod 700 {path}`"
         )
-
-
-def _flock(fd: int, op: int, deadline: float | None) -> None:
-    """flock() that gives up at ``deadline`` (SIGALRM in the main thread, else polling)."""
-    if deadline is None:
-        fcntl.flock(fd, op)
-        return
-    try:
-        fcntl.flock(fd, op | fcntl.LOCK_NB)
-        return
-    except BlockingIOError:
-        pass
-    import signal
-    import threading
-
-    if threading.current_thread() is not threading.main_thread():
-        delay = 0.001
-        while True:
-            if time.monotonic() >= deadline:
-                raise Timeout("no free slots in time")
-            time.sleep(min(delay, max(0.0, deadline - time.monotonic())))
-            delay = min(delay * 2, POLL_MAX)
-            try:
-                fcntl.flock(fd, op | fcntl.LOCK_NB)
-                return
-            except BlockingIOError:
-                pass
-
-    def on_alarm(signum: int, frame: object) -> None:
-        raise _Alarm
-
-    old = signal.signal(signal.SIGALRM, on_alarm)
-    try:
-        left = deadline - time.monotonic()
-        if left <= 0:
-            raise _Alarm
-        signal.setitimer(signal.ITIMER_REAL, left)
-        fcntl.flock(fd, op)
-        signal.setitimer(signal.ITIMER_REAL, 0)
-    except _Alarm:
-        raise Timeout("no free slots in time") from None
-    finally:
-        signal.setitimer(signal.ITIMER_REAL, 0)
-        signal.signal(signal.SIGALRM, old)
-
-
-class _Waiter:
-    """Sleep until something in the pool directory is closed (inotify), or poll."""
-
-    def __init__(self, fd: int) -> None:
-        self.fd = fd
-        self.delay = RETRY[0]
-
-    @staticmethod
-    def mode_for(path: str) -> str:
-        if os.environ.get("LINKPOOL_WAKEUP") == "polling":  # forced, e.g. to test the fallback
-            return "polling (forced)"
-        fs = _fs_type(path)
-        return f"polling ({fs})" if fs in NETWORK_FS or fs.startswith("fuse") else "inotify"
-
-    @classmethod
-    def for_pool(cls, pool: Pool) -> _Waiter:
-        if _Waiter.mode_for(pool.path) != "inotify":
-            return cls(-1)
-        return cls(_inotify(pool.dirfd))
-
-    def wait(self, timeout: float) -> bool:
-        """True when woken by an event, False when the time ran out."""
-        if self.fd < 0:
-            time.sleep(min(timeout, self.delay))
-            self.delay = min(self.delay * 2, POLL_MAX)
-            return False
-        import select
-
-        ready, _, _ = select.select([self.fd], [], [], timeout)
-        if not ready:
-            return False
-        try:
-            while os.read(self.fd, 65536):
-                pass
-        except BlockingIOError:
-            pass
-        return True
-
-    def close(self) -> None:
-        if self.fd >= 0:
-            os.close(self.fd)
-            self.fd = -1
-
-
-def _inotify(dirfd: int) -> int:
-    """An inotify descriptor watching the pool for closes and renames; -1 if unavailable."""
-    try:
-        import ctypes
-
-        libc = ctypes.CDLL(None, use_errno=True)
-        fd = libc.inotify_init1(os.O_NONBLOCK | os.O_CLOEXEC)
-        if fd < 0:
-            return -1  # EMFILE past max_user_instances: polling still works
-        # IN_CLOSE_WRITE | IN_CLOSE_NOWRITE | IN_MOVED_TO | IN_DELETE_SELF | IN_MOVE_SELF
-        mask = 0x8 | 0x10 | 0x80 | 0x400 | 0x800
-        if libc.inotify_add_watch(fd, f"/proc/self/fd/{dirfd}".encode(), mask) < 0:
-            os.close(fd)
-            return -1
-        return fd
-    except (OSError, AttributeError, ImportError):
-        return -1
-
-
-def _fs_type(path: str) -> str:
-    """The filesystem type under ``path``, from /proc/self/mountinfo ("" if unknown)."""
-    best, fstype = "", ""
-    try:
-        with open("/proc/self/mountinfo", encoding="utf-8", errors="replace") as f:
-            for line in f:
-                fields = line.split()
-                mount = fields[4].replace("\\040", " ")
-                sep = fields.index("-")
-                inside = path == mount or path.startswith(mount.rstrip("/") + "/")
-                if inside and len(mount) >= len(best):
-                    best, fstype = mount, fields[sep + 1]
-    except (OSError, ValueError, IndexError):
-        pass
-    return fstype

@@ -4,19 +4,30 @@ The child is started with ``posix_spawn`` so it inherits the slot descriptors an
 signal dispositions the wrapper itself was given. The wrapper blocks the signals it
 forwards and collects them with ``sigwaitinfo``, so no signal is lost between spawning the
 child and waiting for it.
+
+A linker that forks (mold) exits as soon as its output is written while a child of it
+tears down for a while longer, holding the slots. :func:`run_forking` answers the caller
+at that first exit and does the bookkeeping in a background process that is the
+subreaper of the job, so it can wait for that child and measure it.
 """
 
 from __future__ import annotations
 
 import os
 import signal
+import time
 from collections.abc import Iterable, Sequence
-from typing import Callable
+
+TYPE_CHECKING = False  # typing costs the wrapper ~5-15 ms to import; only checkers need it
+if TYPE_CHECKING:
+    from collections.abc import Iterable, Sequence
+    from typing import Callable, NoReturn
 
 FORWARD = (
     signal.SIGINT, signal.SIGTERM, signal.SIGHUP, signal.SIGQUIT, signal.SIGUSR1, signal.SIGUSR2,
 )
 SI_KERNEL = 0x80  # si_code of a signal the terminal sent to the whole foreground group
+PR_SET_CHILD_SUBREAPER = 36
 
 
 class SpawnError(Exception):
@@ -27,10 +38,64 @@ class SpawnError(Exception):
         self.status = status
 
 
+class Usage:
+    """How a command ended and what its processes used."""
+
+    __slots__ = ("cpu_s", "max_rss_kb", "run_s", "status", "tail_s")
+
+    def __init__(self, status: int, run_s: float, tail_s: float, cpu_s: float,
+                 max_rss_kb: int) -> None:
+        self.status = status  #: shell-style exit status of the command's first process
+        self.run_s = run_s  #: until that process exited
+        self.tail_s = tail_s  #: how much longer its last descendant lived (run_forking)
+        self.cpu_s = cpu_s  #: user + system CPU of every process waited for
+        self.max_rss_kb = max_rss_kb  #: largest peak RSS among them
+
+
 def exit_status(wait_status: int) -> int:
     """A shell-style status: the exit code, or 128 + the signal that killed the process."""
     code = os.waitstatus_to_exitcode(wait_status)
     return 128 - code if code < 0 else code
+
+
+def _spawn(argv: Sequence[str], env: dict[str, str] | None, mask: set[int]) -> int:
+    # Dispositions the wrapper changed must be undone for the child: Python ignores
+    # SIGPIPE and SIGXFSZ, and installs handlers (reset by exec anyway) for SIGINT.
+    reset = [signal.SIGPIPE, signal.SIGXFSZ]
+    reset += [s for s in FORWARD if signal.getsignal(s) not in (signal.SIG_IGN, None)]
+    try:
+        return os.posix_spawnp(argv[0], list(argv), os.environ if env is None else env,
+                               setsigmask=mask, setsigdef=reset)
+    except OSError as e:
+        status = 127 if isinstance(e, (FileNotFoundError, NotADirectoryError)) else 126
+        raise SpawnError(f"cannot run {argv[0]}: {e.strerror}", status) from None
+
+
+class _Blocked:
+    """Block the forwarded signals and SIGCHLD for the duration; swallow leftovers."""
+
+    waited = frozenset({*FORWARD, signal.SIGCHLD})
+
+    def __enter__(self) -> set[int]:
+        self.old_chld = signal.signal(signal.SIGCHLD, signal.SIG_DFL)  # SIG_IGN auto-reaps
+        self.mask = signal.pthread_sigmask(signal.SIG_BLOCK, self.waited)
+        return self.mask
+
+    def __exit__(self, *exc: object) -> None:
+        # What arrived after the child ended (a Ctrl-C it already died of) must not hit
+        # the wrapper once unblocked.
+        for signum in signal.sigpending() & self.waited:
+            signal.sigtimedwait([signum], 0)
+        signal.pthread_sigmask(signal.SIG_SETMASK, self.mask)
+        signal.signal(signal.SIGCHLD, self.old_chld)
+
+
+def _forward(info: signal.struct_siginfo, pid: int) -> None:
+    if info.si_code != SI_KERNEL:  # the terminal already told the whole group
+        try:
+            os.kill(pid, info.si_signo)
+        except ProcessLookupError:
+            pass
 
 
 def run(
@@ -38,8 +103,8 @@ def run(
     pass_fds: Iterable[int] = (),
     env: dict[str, str] | None = None,
     on_start: Callable[[int], None] | None = None,
-) -> int:
-    """Run ``argv`` and return its shell-style exit status.
+) -> Usage:
+    """Run ``argv``, forwarding signals, and return how it ended and what it used.
 
     ``pass_fds`` are made inheritable. ``on_start(pid)`` is called once the child runs.
     Raises :class:`SpawnError` when the program cannot be run (127 not found, 126 not
@@ -47,39 +112,127 @@ def run(
     """
     for fd in pass_fds:
         os.set_inheritable(fd, True)
-    waited = {*FORWARD, signal.SIGCHLD}
-    # Dispositions the wrapper changed must be undone for the child: Python ignores
-    # SIGPIPE and SIGXFSZ, and installs handlers (reset by exec anyway) for SIGINT.
-    reset = [signal.SIGPIPE, signal.SIGXFSZ]
-    reset += [s for s in FORWARD if signal.getsignal(s) not in (signal.SIG_IGN, None)]
-    old_chld = signal.signal(signal.SIGCHLD, signal.SIG_DFL)  # SIG_IGN would auto-reap
-    mask = signal.pthread_sigmask(signal.SIG_BLOCK, waited)
-    try:
-        try:
-            pid = os.posix_spawnp(
-                argv[0], list(argv), os.environ if env is None else env,
-                setsigmask=mask, setsigdef=reset,
-            )
-        except OSError as e:
-            status = 127 if isinstance(e, (FileNotFoundError, NotADirectoryError)) else 126
-            raise SpawnError(f"cannot run {argv[0]}: {e.strerror}", status) from None
+    with _Blocked() as mask:
+        start = time.monotonic()
+        pid = _spawn(argv, env, mask)
         if on_start is not None:
             on_start(pid)
         while True:
-            info = signal.sigwaitinfo(waited)
-            if info.si_signo == signal.SIGCHLD:
-                done, status = os.waitpid(pid, os.WNOHANG)
-                if done == pid:
-                    return exit_status(status)
-            elif info.si_code != SI_KERNEL:  # the terminal already told the whole group
-                try:
-                    os.kill(pid, info.si_signo)
-                except ProcessLookupError:
-                    pass
-    finally:
-        # Swallow what arrived after the child ended (a Ctrl-C it already died of) rather
-        # than let it hit the wrapper once unblocked.
-        for signum in signal.sigpending() & waited:
-            signal.sigtimedwait([signum], 0)
-        signal.pthread_sigmask(signal.SIG_SETMASK, mask)
-        signal.signal(signal.SIGCHLD, old_chld)
+            info = signal.sigwaitinfo(_Blocked.waited)
+            if info.si_signo != signal.SIGCHLD:
+                _forward(info, pid)
+                continue
+            done, status, ru = os.wait4(pid, os.WNOHANG)
+            if done == pid:
+                return Usage(exit_status(status), time.monotonic() - start, 0.0,
+                             ru.ru_utime + ru.ru_stime, ru.ru_maxrss)
+
+
+def run_forking(
+    argv: Sequence[str],
+    pass_fds: Sequence[int],
+    env: dict[str, str] | None,
+    on_start: Callable[[int], None],
+    on_end: Callable[[Usage], None],
+) -> NoReturn:
+    """Run ``argv`` for a linker that leaves a child behind; exit with its status.
+
+    The wrapper forks a bookkeeper that becomes a child subreaper and spawns the command.
+    The wrapper forwards signals to the command and exits with its status the moment the
+    command's first process exits. The bookkeeper detaches from the caller's stdio, waits
+    for every remaining descendant (they keep the slots, inherited), then calls
+    ``on_end`` with the totals and exits. Never returns.
+    """
+    import threading
+
+    with _Blocked() as mask:
+        rfd, wfd = os.pipe()
+        if os.fork() == 0:  # the bookkeeper
+            os.close(rfd)
+            _bookkeeper(argv, pass_fds, env, mask, wfd, on_end)
+        os.close(wfd)
+        child: list[int] = []
+
+        def relay() -> NoReturn:
+            """Read the command's pid, then its status, from the bookkeeper; exit with it."""
+            buf, lines = b"", []
+            while len(lines) < 2:
+                chunk = os.read(rfd, 4096)
+                if not chunk:
+                    break
+                *complete, buf = (buf + chunk).split(b"\n")
+                for line in complete:
+                    lines.append(line)
+                    if len(lines) == 1 and not line.startswith(b"-"):
+                        on_start(int(line))
+                        child.append(int(line))
+            if lines and lines[0].startswith(b"-"):  # "-STATUS" then the message
+                message = lines[1] if len(lines) > 1 else b"cannot run the command"
+                os.write(2, b"linkpool: " + message + b"\n")
+                os._exit(int(lines[0][1:]))
+            if len(lines) < 2:  # the bookkeeper died: nothing more can be known
+                os.write(2, b"linkpool: lost track of the command\n")
+                os._exit(1)
+            os._exit(int(lines[1]))
+
+        threading.Thread(target=relay, daemon=True).start()
+        while True:
+            info = signal.sigwaitinfo(set(FORWARD))
+            for _ in range(1000):  # a signal that came before the command had started
+                if child:
+                    break
+                time.sleep(0.001)
+            if child:
+                _forward(info, child[0])
+    raise AssertionError("unreachable")  # pragma: no cover
+
+
+def _bookkeeper(
+    argv: Sequence[str],
+    pass_fds: Sequence[int],
+    env: dict[str, str] | None,
+    mask: set[int],
+    wfd: int,
+    on_end: Callable[[Usage], None],
+) -> NoReturn:
+    code = 0
+    try:
+        _become_subreaper()
+        for fd in pass_fds:
+            os.set_inheritable(fd, True)
+        start = time.monotonic()
+        try:
+            pid = _spawn(argv, env, mask)
+        except SpawnError as e:
+            os.write(wfd, f"-{e.status}\n{e}\n".encode())
+            os._exit(0)
+        for fd in pass_fds:
+            os.close(fd)  # from here the wrapper and the job's own processes hold the slots
+        os.write(wfd, f"{pid}\n".encode())
+        _, status, ru = os.wait4(pid, 0)
+        first = time.monotonic()
+        os.write(wfd, f"{exit_status(status)}\n".encode())
+        os.close(wfd)
+        null = os.open(os.devnull, os.O_RDWR)
+        for fd in (0, 1, 2):  # let the caller's pipes reach EOF while we wait on
+            os.dup2(null, fd)
+        cpu, rss = ru.ru_utime + ru.ru_stime, ru.ru_maxrss
+        while True:
+            try:
+                _, _, ru = os.wait4(-1, 0)
+            except ChildProcessError:
+                break
+            cpu += ru.ru_utime + ru.ru_stime
+            rss = max(rss, ru.ru_maxrss)
+        end = time.monotonic()
+        on_end(Usage(exit_status(status), first - start, end - first, cpu, rss))
+    except BaseException:
+        code = 1
+    os._exit(code)
+
+
+def _become_subreaper() -> None:
+    import ctypes
+
+    libc = ctypes.CDLL(None, use_errno=True)
+    libc.prctl(PR_SET_CHILD_SUBREAPER, 1, 0, 0, 0)

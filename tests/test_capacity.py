@@ -8,6 +8,7 @@ import sys
 from pathlib import Path
 
 import pytest
+
 from linkpool.capacity import (
     SLOT_MIN_MEMORY,
     Machine,

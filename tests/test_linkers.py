@@ -11,6 +11,7 @@ import subprocess
 from pathlib import Path
 
 import pytest
+
 from linkpool.command import add_linker_args, parse
 from linkpool.linkers import (
     Bfd,

@@ -9,10 +9,12 @@ import threading
 import time
 from pathlib import Path
 
-import linkpool
 import pytest
-from conftest import lp, make_pool, status
+
+import linkpool
 from linkpool.pool import Pool, PoolBroken, PoolError, Timeout, WeightError
+
+from conftest import lp, make_pool, status
 
 
 def test_hold_is_a_context_manager_on_the_default_pool(

@@ -11,6 +11,7 @@ import time
 from pathlib import Path
 
 import pytest
+
 from conftest import LINKPOOL, lp, make_pool, status, wait_for, witness_cmd, witness_log
 
 

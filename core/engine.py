@@ -1,0 +1,150 @@
+"""One job: classify -> choose the linker -> estimate and weigh -> tune -> acquire -> run ->
+record. Every step is a hook (``linkpool.hookspecs``); the engine only composes them with
+the pool and the process runner, and imports no plugin.
+
+The user's command is never harmed by linkpool's own failures: a step that fails is
+reported through ``linkpool_error`` and one warning line, and the command runs on (with
+weight 1, or without the pool when the pool itself is unusable, unless strict).
+"""
+
+from __future__ import annotations
+
+import os
+import sys
+
+from . import process
+from .job import Job, Result
+
+TYPE_CHECKING = False  # typing costs the wrapper ~5-15 ms to import; only checkers need it
+if TYPE_CHECKING:
+    from typing import Any
+
+
+EX_USAGE, EX_UNAVAILABLE, EX_TEMPFAIL = 2, 69, 75
+
+
+def say(message: str) -> None:
+    sys.stderr.write(f"linkpool: {message}\n")
+    sys.stderr.flush()
+
+
+class Engine:
+    def __init__(self, argv: list[str], config: dict[str, Any], weight: int | None = None,
+                 timeout: float | None = None, strict: bool = False) -> None:
+        self.job = Job(argv, os.getcwd(), weight=weight, config=config)
+        self.timeout = timeout
+        self.strict = strict
+        self.hooks: Any = None
+
+    def _step(self, what: str, call: Any) -> Any:
+        """Run one hook call; a plugin's failure is reported, never fatal."""
+        try:
+            return call()
+        except Exception as e:
+            say(f"warning: {what} failed ({type(e).__name__}: {e}); carrying on without it")
+            if self.hooks is not None:
+                try:
+                    self.hooks.hook.linkpool_error(job=self.job, error=e)
+                except Exception:
+                    pass
+            return None
+
+    def run(self, pool_path: str) -> int:
+        job = self.job
+        from .hooks import load
+
+        self.hooks = self._step("loading plugins", lambda: load(job.config))
+        hook = self.hooks.hook if self.hooks is not None else None
+        if hook is not None:
+            self._step("configure", lambda: hook.linkpool_configure(config=job.config))
+            job.kind = self._step("classify", lambda: hook.linkpool_classify(job=job)) or "unknown"
+        if job.kind in ("compile", "info") or os.environ.get("LINKPOOL_HELD") == pool_path:
+            return self._execute(None).status  # no slot: compiles, --version, nested runs
+
+        from .pool import Pool, PoolError, Timeout, WeightError
+
+        try:
+            pool = Pool.open(pool_path)
+        except (PoolError, OSError) as e:
+            return self._unpooled(str(e) if isinstance(e, PoolError) else
+                                  f"cannot use pool {pool_path}: {e}")
+        job.pool_dir, job.shared, job.slots = pool.path, pool.shared, pool.slots
+        if hook is not None:
+            self._prepare(hook)
+        job.weight = job.weight or 1
+        if hook is not None and self._step(
+                "before_acquire", lambda: hook.linkpool_before_acquire(job=job)) is False:
+            return self._execute(None).status
+        identity = {"command": job.argv, "cwd": job.cwd, "output": job.output,
+                    "threads": job.threads,
+                    "linker": job.linker.id if job.linker is not None else None}
+        try:
+            lease = pool.acquire(job.weight, self.timeout, identity)
+        except Timeout:
+            say(f"gave up after {self.timeout:g} s waiting for {job.weight} slot(s) of "
+                f"{pool.path} (--timeout); the command was not run")
+            return EX_TEMPFAIL
+        except WeightError as e:
+            say(str(e))
+            return EX_USAGE
+        except (PoolError, OSError) as e:
+            return self._unpooled(str(e) if isinstance(e, PoolError) else
+                                  f"cannot use pool {pool_path}: {e}")
+        waited = float(lease.info.get("waited", 0.0))
+        if hook is not None:
+            self._step("after_acquire", lambda: hook.linkpool_after_acquire(job=job, waited=waited))
+        env = dict(job.env or os.environ, LINKPOOL_HELD=pool.path)
+        return self._execute(lease, env, waited).status
+
+    def _prepare(self, hook: Any) -> None:
+        """Linker, cost, weight and threads, for a job that will queue."""
+        job = self.job
+        from .capacity import read_machine
+
+        machine = read_machine()
+        job.cores, job.memory = machine.cores, machine.memory
+        if job.kind == "link":
+            self._step("choose_linker", lambda: hook.linkpool_choose_linker(job=job))
+        if not job.weight_given and job.kind == "link":
+            job.cost = self._step("estimate", lambda: hook.linkpool_estimate(job=job))
+            if job.cost is not None:
+                weight = self._step("weigh", lambda: hook.linkpool_weigh(job=job, cost=job.cost))
+                if isinstance(weight, int) and weight >= 1:
+                    job.weight = min(weight, job.slots)
+        job.weight = job.weight or 1
+        self._step("tune", lambda: hook.linkpool_tune(job=job))
+
+    def _unpooled(self, message: str) -> int:
+        if self.strict:
+            say(f"{message} (strict mode: the command was not run)")
+            return EX_UNAVAILABLE
+        say(f"warning: {message}; running the command without the pool")
+        self.job.pool_dir = None
+        return self._execute(None).status
+
+    def _execute(self, lease: Any, env: dict[str, str] | None = None,
+                 waited: float = 0.0) -> Result:
+        """Run the command (holding ``lease`` if any) and call after_link."""
+        job = self.job
+        fds = lease.fds if lease is not None else []
+
+        def started(pid: int) -> None:
+            if lease is not None:
+                lease.update(pid=pid, wrapper=os.getpid())
+
+        def finished(usage: process.Usage) -> Result:
+            result = Result(usage.status, waited, usage.run_s, usage.tail_s, usage.cpu_s,
+                            usage.max_rss_kb)
+            if self.hooks is not None and lease is not None:
+                self._step("after_link",
+                           lambda: self.hooks.hook.linkpool_after_link(job=job, result=result))
+            return result
+
+        try:
+            if lease is not None and job.linker is not None and job.command is not None \
+                    and job.linker.leaves_child(job.command.linker_args):
+                process.run_forking(job.argv, fds, env, started, finished)
+            return finished(process.run(job.argv, fds, env, started))
+        except process.SpawnError as e:
+            say(str(e))
+            return Result(e.status, waited, error=str(e))

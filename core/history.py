@@ -1,0 +1,110 @@
+"""The record of finished links, kept in the pool directory.
+
+- ``history.jsonl``: one JSON object per finished job, appended with a single
+  ``O_APPEND`` write (whole lines, never interleaved). Past ``MAX_BYTES`` it is renamed
+  to ``history.jsonl.1`` (the older generation is dropped), so it stays bounded.
+- ``outputs/<key>.json``: the last record of each output path, replaced atomically, so
+  the next link of the same output finds its measured cost without reading the log.
+
+It knows nothing of slots or linkers: it stores and reads dictionaries.
+"""
+
+from __future__ import annotations
+
+import fcntl
+import os
+import zlib
+from collections.abc import Iterator
+
+from . import jsonlite as json
+
+TYPE_CHECKING = False  # typing costs the wrapper ~5-15 ms to import; only checkers need it
+if TYPE_CHECKING:
+    from typing import Any
+
+LOG = "history.jsonl"
+MAX_BYTES = 8 << 20
+OUTPUTS = "outputs"
+
+
+class History:
+    def __init__(self, directory: str, mode: int = 0o600) -> None:
+        self.directory = directory
+        self.mode = mode
+
+    def _open(self, name: str, flags: int) -> int:
+        return os.open(os.path.join(self.directory, name),
+                       flags | os.O_NOFOLLOW | os.O_CLOEXEC, self.mode)
+
+    def append(self, record: dict[str, Any]) -> None:
+        line = (json.dumps(record) + "\n").encode()
+        fd = self._open(LOG, os.O_WRONLY | os.O_APPEND | os.O_CREAT)
+        try:
+            os.write(fd, line)
+            if os.fstat(fd).st_size > MAX_BYTES:
+                self._rotate(fd)
+        finally:
+            os.close(fd)
+        if record.get("output"):
+            self.remember(record["output"], record)
+
+    def _rotate(self, fd: int) -> None:
+        # Whoever locks the full log renames it; the others see it renamed and stop.
+        fcntl.flock(fd, fcntl.LOCK_EX)
+        try:
+            current = os.stat(os.path.join(self.directory, LOG), follow_symlinks=False)
+            if current.st_ino == os.fstat(fd).st_ino and current.st_size > MAX_BYTES:
+                os.replace(os.path.join(self.directory, LOG),
+                           os.path.join(self.directory, LOG + ".1"))
+        except FileNotFoundError:
+            pass
+
+    def records(self) -> Iterator[dict[str, Any]]:
+        """Every stored record, oldest first; a torn or foreign line is skipped."""
+        for name in (LOG + ".1", LOG):
+            try:
+                fd = self._open(name, os.O_RDONLY)
+            except FileNotFoundError:
+                continue
+            with os.fdopen(fd, "rb") as f:
+                for line in f:
+                    try:
+                        record = json.loads(line.decode("utf-8", "replace"))
+                    except ValueError:
+                        continue
+                    if isinstance(record, dict):
+                        yield record
+
+    @staticmethod
+    def key(output: str) -> str:
+        # Two cheap checksums (hashlib costs milliseconds to import); a collision only
+        # loses an estimate, since last() checks the stored output path.
+        data = output.encode("utf-8", "surrogateescape")
+        return f"{zlib.crc32(data):08x}{zlib.adler32(data):08x}"
+
+    def remember(self, output: str, record: dict[str, Any]) -> None:
+        folder = os.path.join(self.directory, OUTPUTS)
+        try:
+            os.mkdir(folder, 0o700 if self.mode == 0o600 else 0o1777)
+        except FileExistsError:
+            pass
+        name = os.path.join(OUTPUTS, self.key(output))
+        tmp = f"{name}.{os.getpid()}.tmp"
+        fd = self._open(tmp, os.O_WRONLY | os.O_CREAT | os.O_TRUNC)
+        with os.fdopen(fd, "w") as f:
+            f.write(json.dumps(record))
+        os.replace(os.path.join(self.directory, tmp),
+                   os.path.join(self.directory, name + ".json"))
+
+    def last(self, output: str) -> dict[str, Any] | None:
+        """The last record of ``output``, or None if it was never linked through the pool."""
+        try:
+            fd = self._open(os.path.join(OUTPUTS, self.key(output) + ".json"), os.O_RDONLY)
+        except OSError:
+            return None
+        try:
+            with os.fdopen(fd, "rb") as f:
+                record = json.loads(f.read().decode("utf-8", "replace"))
+        except ValueError:
+            return None
+        return record if isinstance(record, dict) and record.get("output") == output else None

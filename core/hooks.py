@@ -1,0 +1,187 @@
+"""Load the plugins and call the hooks: with pluggy when third-party plugins are installed,
+with a small relay of the same semantics when only the built-in ones are.
+
+Why two paths: importing pluggy costs the wrapper 15-40 ms, more than the whole budget
+of an uncontended link, and on most machines only the built-in plugins are present. The
+relay calls implementations exactly as pluggy does for plain (non-wrapper) hooks:
+last-registered first, ``tryfirst`` ones before and ``trylast`` ones after the rest, the
+first non-``None`` result ending a ``firstresult`` hook. ``LINKPOOL_PLUGGY=1`` forces
+pluggy (the tests run the built-ins both ways).
+
+Third-party plugins are found in the ``linkpool`` group of the installed distributions'
+``entry_points.txt``, read directly (no importlib.metadata at start-up) and cached per
+``sys.path`` state in ``$XDG_CACHE_HOME/linkpool/plugins.json``.
+"""
+
+from __future__ import annotations
+
+import os
+import sys
+from collections.abc import Iterable
+from importlib import import_module
+
+from . import hookspecs
+
+TYPE_CHECKING = False  # typing costs the wrapper ~5-15 ms to import; only checkers need it
+if TYPE_CHECKING:
+    from typing import Any
+
+
+BUILTIN = (
+    ("classify", "linkpool.plugins.classify"),
+    ("cost", "linkpool.plugins.cost"),
+    ("history", "linkpool.plugins.record"),
+    ("threads", "linkpool.plugins.threads"),
+    ("output-check", "linkpool.plugins.outputcheck"),
+)
+GROUP = "linkpool"
+
+
+class Relay:
+    """``relay.hook.linkpool_x(**kwargs)`` over registered plugins, as pluggy calls them."""
+
+    def __init__(self) -> None:
+        self.plugins: list[tuple[str, Any]] = []
+        self.hook = self
+
+    def register(self, plugin: Any, name: str) -> None:
+        self.plugins.append((name, plugin))
+
+    def __getattr__(self, hook: str) -> Any:
+        spec = getattr(hookspecs, hook, None)
+        opts = getattr(spec, f"{hookspecs.NAME}_spec", None)
+        if opts is None:
+            raise AttributeError(hook)
+        first, normal, last = [], [], []
+        for _, plugin in self.plugins:
+            impl = getattr(plugin, hook, None)
+            impl_opts = getattr(impl, f"{hookspecs.NAME}_impl", None)
+            if impl_opts is None:
+                continue
+            where = first if impl_opts["tryfirst"] else last if impl_opts["trylast"] else normal
+            where.append(impl)
+        impls = [*reversed(first), *reversed(normal), *reversed(last)]
+        firstresult = opts["firstresult"]
+
+        def call(**kwargs: Any) -> Any:
+            results = []
+            for impl in impls:
+                value = impl(**kwargs)
+                if value is not None:
+                    if firstresult:
+                        return value
+                    results.append(value)
+            return None if firstresult else results
+
+        return call
+
+
+def disabled(config: dict[str, Any]) -> set[str]:
+    names = set(config.get("disable", []) or [])
+    env = os.environ.get("LINKPOOL_DISABLE", "")
+    names.update(n.strip() for n in env.split(",") if n.strip())
+    return names
+
+
+def load(config: dict[str, Any]) -> Any:
+    """A hook caller with the built-in and the installed plugins, minus the disabled."""
+    off = disabled(config)
+    third = [(n, v) for n, v in discover() if n not in off]
+    if third or os.environ.get("LINKPOOL_PLUGGY"):
+        import pluggy
+
+        manager: Any = pluggy.PluginManager(hookspecs.NAME)
+        manager.add_hookspecs(hookspecs)
+    else:
+        manager = Relay()
+    for name, module in BUILTIN:
+        if name not in off:
+            manager.register(import_module(module), name=name)
+    for name, value in third:
+        manager.register(_load(value), name=name)
+    return manager
+
+
+def _load(value: str) -> Any:
+    module, _, attr = value.partition(":")
+    obj: Any = import_module(module.strip())
+    for part in filter(None, attr.strip().split(".")):
+        obj = getattr(obj, part)
+    return obj
+
+
+# -- discovery --------------------------------------------------------------------------------
+
+
+def discover(paths: Iterable[str] | None = None) -> list[tuple[str, str]]:
+    """(name, "module:attr") of every ``linkpool`` entry point on ``sys.path``."""
+    dirs = [p for p in (sys.path if paths is None else paths) if p and os.path.isdir(p)]
+    stamp = {d: os.stat(d).st_mtime_ns for d in dirs}
+    cache = _cache_file()
+    cached = _read_cache(cache)
+    if cached is not None and cached.get("stamp") == stamp:
+        return [tuple(e) for e in cached["plugins"]]  # type: ignore[misc]
+    found = [e for d in dirs for e in _scan(d)]
+    _write_cache(cache, {"stamp": stamp, "plugins": found})
+    return found
+
+
+def _scan(directory: str) -> list[tuple[str, str]]:
+    out: list[tuple[str, str]] = []
+    try:
+        names = os.listdir(directory)
+    except OSError:
+        return out
+    for name in names:
+        if not name.endswith((".dist-info", ".egg-info")):
+            continue
+        try:
+            with open(os.path.join(directory, name, "entry_points.txt"), encoding="utf-8") as f:
+                out.extend(parse_entry_points(f.read()))
+        except (OSError, UnicodeDecodeError):
+            continue
+    return out
+
+
+def parse_entry_points(text: str, group: str = GROUP) -> list[tuple[str, str]]:
+    """The ``name = value`` lines of one ``[group]`` section of an entry_points.txt."""
+    out, inside = [], False
+    for raw in text.splitlines():
+        line = raw.strip()
+        if not line or line.startswith(("#", ";")):
+            continue
+        if line.startswith("["):
+            inside = line.strip("[]").strip() == group
+        elif inside and "=" in line:
+            name, _, value = line.partition("=")
+            out.append((name.strip(), value.strip()))
+    return out
+
+
+def _cache_file() -> str:
+    base = os.environ.get("XDG_CACHE_HOME") or os.path.join(os.path.expanduser("~"), ".cache")
+    return os.path.join(base, "linkpool", "plugins.json")
+
+
+def _read_cache(path: str) -> dict[str, Any] | None:
+    try:
+        from . import jsonlite
+
+        with open(path, encoding="utf-8") as f:
+            data = jsonlite.loads(f.read())
+        return data if isinstance(data, dict) else None
+    except (OSError, ValueError):
+        return None
+
+
+def _write_cache(path: str, data: dict[str, Any]) -> None:
+    from . import jsonlite
+
+    try:
+        os.makedirs(os.path.dirname(path), exist_ok=True)
+        tmp = f"{path}.{os.getpid()}.tmp"
+        with open(tmp, "w", encoding="utf-8") as f:
+            f.write(jsonlite.dumps(data))
+        os.replace(tmp, path)
+    except OSError:
+        pass  # a read-only home: discovery just runs again next time

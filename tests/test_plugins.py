@@ -1,0 +1,174 @@
+"""Hooks and plugins: a real plugin distribution installed with pip, found via its entry point."""
+
+from __future__ import annotations
+
+import json
+import os
+import subprocess
+import sys
+import textwrap
+from pathlib import Path
+
+import pytest
+
+from linkpool import hooks, hookspecs
+from linkpool.job import Job
+
+from conftest import lp, make_pool
+
+PLUGIN = textwrap.dedent('''
+    """A third-party linkpool plugin: reweighs every link and watches results."""
+    import json
+    import os
+
+    import pluggy
+
+    hookimpl = pluggy.HookimplMarker("linkpool")
+
+
+    @hookimpl(tryfirst=True)
+    def linkpool_weigh(job, cost):
+        return 2
+
+
+    @hookimpl
+    def linkpool_after_link(job, result):
+        with open(os.environ["LP_PLUGIN_LOG"], "a") as f:
+            f.write(json.dumps({"output": job.output, "status": result.status,
+                                "weight": job.weight, "run_s": result.run_s}) + "\\n")
+''')
+
+
+@pytest.fixture(scope="module")
+def plugin_site(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """pip-install a plugin distribution that declares a `linkpool` entry point."""
+    src = tmp_path_factory.mktemp("plugin-src")
+    (src / "lp_reweigh.py").write_text(PLUGIN)
+    (src / "pyproject.toml").write_text(textwrap.dedent('''
+        [build-system]
+        requires = ["setuptools>=61"]
+        build-backend = "setuptools.build_meta"
+
+        [project]
+        name = "lp-reweigh"
+        version = "1.0"
+
+        [project.entry-points.linkpool]
+        reweigh = "lp_reweigh"
+
+        [tool.setuptools]
+        py-modules = ["lp_reweigh"]
+    '''))
+    site = tmp_path_factory.mktemp("plugin-site")
+    subprocess.run([sys.executable, "-m", "pip", "install", "-q", "--no-deps",
+                    "--no-build-isolation", "--target", str(site), str(src)], check=True)
+    assert list(site.glob("lp_reweigh-1.0.dist-info/entry_points.txt"))
+    return site
+
+
+@pytest.fixture
+def objs(tmp_path: Path) -> Path:
+    (tmp_path / "main.c").write_text("int main(void) { return 0; }\n")
+    subprocess.run(["gcc", "-c", "main.c", "-o", "main.o"], cwd=tmp_path, check=True)
+    return tmp_path
+
+
+def records(pool: Path) -> list[dict]:
+    return json.loads(lp("history", "--pool", str(pool), "--json", check=True).stdout)
+
+
+def test_installed_plugin_reweighs_and_observes(plugin_site: Path, objs: Path) -> None:
+    pool = make_pool(objs / "pool", 2)
+    log = objs / "plugin.log"
+    env = {**os.environ, "PYTHONPATH": str(plugin_site), "LP_PLUGIN_LOG": str(log),
+           "XDG_CACHE_HOME": str(objs / "cache")}
+    r = lp("run", "--pool", str(pool), "--", "gcc", "main.o", "-o", "app", cwd=objs, env=env)
+    assert r.returncode == 0, r.stderr
+    (rec,) = records(pool)
+    assert rec["weight"] == 2  # the small link alone would weigh 1
+    (seen,) = [json.loads(line) for line in log.read_text().splitlines()]
+    assert seen == {"output": str(objs / "app"), "status": 0, "weight": 2,
+                    "run_s": pytest.approx(rec["run_s"], abs=1e-5)}
+    # Discovery is cached; the cache still finds the plugin.
+    assert lp("run", "--pool", str(pool), "--", "gcc", "main.o", "-o", "app", cwd=objs,
+              env=env).returncode == 0
+    assert records(pool)[-1]["weight"] == 2
+    # Disabled by name, it is not loaded.
+    r = lp("run", "--pool", str(pool), "--", "gcc", "main.o", "-o", "app", cwd=objs,
+           env={**env, "LINKPOOL_DISABLE": "reweigh"})
+    assert r.returncode == 0 and records(pool)[-1]["weight"] == 1
+    assert len(log.read_text().splitlines()) == 2
+
+
+def test_builtins_behave_the_same_under_pluggy_and_the_relay(objs: Path) -> None:
+    results = []
+    for forced in ("", "1"):
+        pool = make_pool(objs / f"pool{forced}", 2)
+        env = {**os.environ, "LINKPOOL_PLUGGY": forced}
+        for _ in range(2):  # the second link is estimated from the first one's history
+            assert lp("run", "--pool", str(pool), "--", "gcc", "-fuse-ld=lld", "main.o", "-o",
+                      "app", cwd=objs, env=env).returncode == 0
+        results.append([(r["linker"], r["weight"], r["threads"], r["estimate"]["source"])
+                        for r in records(pool)])
+    assert results[0] == results[1] == [("lld", 1, 1, "inputs"), ("lld", 1, 1, "history")]
+
+
+def test_disabling_a_builtin(objs: Path) -> None:
+    pool = make_pool(objs / "pool", 2)
+    env = {**os.environ, "LINKPOOL_DISABLE": "history,threads"}
+    assert lp("run", "--pool", str(pool), "--", "gcc", "-fuse-ld=lld", "main.o", "-o", "app",
+              cwd=objs, env=env).returncode == 0
+    assert records(pool) == []
+
+
+class Order:
+    def __init__(self, name: str, calls: list[str], answer: object = None, **opts: bool):
+        self.name, self.calls, self.answer = name, calls, answer
+
+        def linkpool_classify(job: Job) -> object:
+            calls.append(name)
+            return answer
+
+        self.linkpool_classify = hookspecs.hookimpl(**opts)(linkpool_classify)
+
+
+@pytest.mark.parametrize("use_pluggy", [False, True])
+def test_relay_calls_in_pluggy_order(use_pluggy: bool) -> None:
+    if use_pluggy:
+        import pluggy
+
+        manager = pluggy.PluginManager(hookspecs.NAME)
+        manager.add_hookspecs(hookspecs)
+    else:
+        manager = hooks.Relay()
+    calls: list[str] = []
+    manager.register(Order("a", calls, tryfirst=True), name="a")
+    manager.register(Order("b", calls), name="b")
+    manager.register(Order("c", calls, answer="link"), name="c")
+    manager.register(Order("d", calls, trylast=True, answer="compile"), name="d")
+    manager.register(Order("e", calls), name="e")
+    assert manager.hook.linkpool_classify(job=Job(["x"], "/")) == "link"
+    assert calls == ["a", "e", "c"]
+
+
+def test_entry_point_parsing() -> None:
+    text = "[console_scripts]\nx = y:z\n\n[linkpool]\n# comment\nfoo = foo.plugin:Plugin\n" \
+           "bar=bar\n[other]\nbaz = baz\n"
+    assert hooks.parse_entry_points(text) == [("foo", "foo.plugin:Plugin"), ("bar", "bar")]
+
+
+def test_a_failing_plugin_never_breaks_the_link(tmp_path: Path, objs: Path) -> None:
+    site = tmp_path / "site"
+    (site / "boom-1.0.dist-info").mkdir(parents=True)
+    (site / "boom-1.0.dist-info" / "entry_points.txt").write_text("[linkpool]\nboom = boom\n")
+    (site / "boom.py").write_text(
+        "from linkpool.hookspecs import hookimpl\n"
+        "@hookimpl(tryfirst=True)\n"
+        "def linkpool_estimate(job):\n    raise RuntimeError('kaboom')\n")
+    pool = make_pool(tmp_path / "pool", 2)
+    env = {**os.environ, "PYTHONPATH": str(site), "XDG_CACHE_HOME": str(tmp_path / "cache")}
+    r = lp("run", "--pool", str(pool), "--", "gcc", "main.o", "-o", "app", cwd=objs, env=env)
+    assert r.returncode == 0
+    assert r.stderr == "linkpool: warning: estimate failed (RuntimeError: kaboom); " \
+                       "carrying on without it\n"
+    assert records(pool)[0]["exit"] == 0
