@@ -1,17 +1,11 @@
 """estimate.py against real objects, archives, shared libraries and links (gcc, ar,
-readelf, objcopy, mold or lld), no mocks.
-
-Run as a script, it measures links for the coefficients of ``expected_memory``
-(docs/estimate.md holds the results):
-
-    .venv/bin/python tests/test_estimate.py calibrate [WORKDIR] > rows.json   # ~3 min
-    .venv/bin/python tests/test_estimate.py fit rows.json      # coefficients and table
-    .venv/bin/python tests/test_estimate.py measure -- g++ ... # one command's peaks, JSON
+readelf, objcopy, mold or lld), no mocks. The generated C++ inputs and the link
+measurement come from benchmarks/workload.py; the calibration of ``expected_memory`` is
+benchmarks/estimate_calibrate.py.
 """
 
 from __future__ import annotations
 
-import ctypes
 import json
 import os
 import re
@@ -19,7 +13,6 @@ import shutil
 import subprocess
 import sys
 import tempfile
-import time
 from pathlib import Path
 
 import pytest
@@ -28,137 +21,11 @@ from hypothesis import strategies as st
 
 from linkpool.estimate import COEFFICIENTS, Estimate, estimate_inputs, expected_memory
 
+sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "benchmarks"))
+from workload import clone_objects, compile_unit, cxx_source, measure_apart
+
 ALL = {"budget": 60.0, "elf_threshold": 0}  # read every header, whatever the sizes
-TOKEN = b"lpq0000"  # the namespace of a generated C++ unit; clones rename it in place
 FLAVOURS = ("bfd", "gold", "lld", "mold")
-
-
-# -- generated inputs ------------------------------------------------------------------
-
-def cxx_source(templates: int, token: str = TOKEN.decode()) -> str:
-    """A C++ unit: ``templates`` instantiations of a class template over std::string,
-    std::vector and std::map in namespace ``token``, and ``int {token}_entry()``."""
-    lines = [
-        "#include <map>", "#include <string>", "#include <vector>", f"namespace {token} {{",
-        "template <int N> struct Node {",
-        "  std::vector<std::string> names; std::map<int, std::string> index;",
-        "  std::string describe(int x) const { std::string s = std::to_string(N + x);",
-        "    for (auto& n : names) s += n;",
-        "    auto it = index.find(x); return it == index.end() ? s : s + it->second; }",
-        "  int sum() const { int t = N;",
-        "    for (auto& kv : index) t += kv.first * (int)kv.second.size(); return t; }",
-        "};",
-        "template <int N> int use() { Node<N> a; a.names.push_back(\"x\"); a.index[N] = \"y\";",
-        "  return (int)a.describe(N).size() + a.sum(); }",
-    ]
-    lines += [f"template struct Node<{i}>; int f{i}() {{ return use<{i}>(); }}"
-              for i in range(templates)]
-    lines += ["}", f"int {token}_entry() {{ int t = 0;"]
-    lines += [f"  t += {token}::f{i}();" for i in range(templates)] + ["  return t; }"]
-    return "\n".join(lines) + "\n"
-
-
-def main_source(tokens: list[str]) -> str:
-    """A main() that calls every unit's entry (LTO would drop them otherwise)."""
-    decls = "".join(f"int {t}_entry();\n" for t in tokens)
-    return decls + "int main() { int t = 0;\n" + "".join(
-        f"  t += {t}_entry();\n" for t in tokens) + "  return t & 1; }\n"
-
-
-def compile_unit(directory: Path, name: str, source: str, flags: list[str],
-                 compiler: str = "g++", suffix: str = ".cc") -> Path:
-    src, obj = directory / f"{name}{suffix}", directory / f"{name}.o"
-    src.write_text(source)
-    subprocess.run([compiler, *flags, "-c", str(src), "-o", str(obj)], check=True)
-    return obj
-
-
-def clone_objects(base: Path, total: int, directory: Path) -> list[Path]:
-    """Copies of ``base`` (one at least), ``total`` bytes in all, whose symbols differ:
-    the namespace token is renamed byte for byte, so every offset stays valid."""
-    data = base.read_bytes()
-    assert TOKEN in data
-    paths = []
-    for k in range(max(1, -(-total // len(data)))):
-        path = directory / f"{base.stem}_{k}.o"
-        path.write_bytes(data.replace(TOKEN, b"lpq%04d" % k))
-        paths.append(path)
-    return paths
-
-
-# -- measuring a link ------------------------------------------------------------------
-
-def _children(pid: int) -> list[int]:
-    found: list[int] = []
-    try:
-        for tid in os.listdir(f"/proc/{pid}/task"):
-            with open(f"/proc/{pid}/task/{tid}/children") as file:
-                found += [int(word) for word in file.read().split()]
-    except OSError:
-        pass
-    return found
-
-
-def _status(pid: int) -> tuple[int, int]:
-    """(RssAnon, VmHWM) of a process in bytes; zeros once it is gone."""
-    anon = hwm = 0
-    try:
-        with open(f"/proc/{pid}/status", "rb") as file:
-            for line in file:
-                if line.startswith((b"RssAnon:", b"VmHWM:")):
-                    value = int(line.split()[1]) * 1024
-                    anon, hwm = (value, hwm) if line[0] == ord("R") else (anon, value)
-    except (OSError, ValueError):
-        pass
-    return anon, hwm
-
-
-def measure(argv: list[str], interval: float = 0.002) -> dict[str, float]:
-    """Run ``argv`` and sample its whole process tree every ``interval`` s.
-
-    Returns wall ``seconds``; ``anon``, the peak over time of the sum of RssAnon over
-    the tree; ``hwm``, the largest VmHWM (peak RSS, file-backed pages included) of one
-    process; ``maxrss``, the largest ru_maxrss that wait4 reports, which is never below
-    this (Python) process's own RSS: Linux keeps the peak of the image a child replaced
-    by exec. Makes the caller a child subreaper, so that mold's forked child, orphaned
-    when its parent exits, stays in the tree and is reaped here: call it in a process
-    of its own (``measure`` on the command line).
-    """
-    ctypes.CDLL(None).prctl(36, 1, 0, 0, 0)  # PR_SET_CHILD_SUBREAPER
-    start = time.perf_counter()
-    proc = subprocess.Popen(argv)
-    me, peak, hwm, maxrss, code = os.getpid(), 0, 0, 0, None
-    while True:
-        tree, stack = [], _children(me)
-        while stack:
-            tree.append(stack.pop())
-            stack += _children(tree[-1])
-        status = [_status(pid) for pid in tree]
-        peak = max(peak, sum(anon for anon, _ in status))
-        hwm = max([hwm] + [high for _, high in status])
-        while True:  # reap whatever ended: the command, an orphaned mold child
-            try:
-                pid, wait_status, usage = os.wait4(-1, os.WNOHANG)
-            except ChildProcessError:
-                break
-            if pid == 0:
-                break
-            maxrss = max(maxrss, usage.ru_maxrss * 1024)
-            if pid == proc.pid:
-                code = proc.returncode = os.waitstatus_to_exitcode(wait_status)
-        if code is not None and not _children(me):
-            break
-        time.sleep(interval)
-    if code:
-        raise subprocess.CalledProcessError(code, argv)
-    return {"seconds": time.perf_counter() - start, "anon": peak, "hwm": hwm,
-            "maxrss": maxrss}
-
-
-def measure_apart(argv: list[str]) -> dict[str, float]:
-    out = subprocess.run([sys.executable, __file__, "measure", "--", *argv], check=True,
-                         capture_output=True, text=True, timeout=300).stdout
-    return json.loads(out)
 
 
 def readelf_split(path: Path) -> tuple[int, int]:
@@ -458,128 +325,3 @@ def test_real_link_within_a_factor_of_3(tmp_path: Path) -> None:
         assert anon / 3 <= expected_memory(est, flavour) <= anon * 3, (est, anon)
 
 
-# -- calibration (run by hand: `python tests/test_estimate.py calibrate`) ---------------
-
-def calibrate(work: Path) -> list[dict[str, object]]:
-    """Link generated C++ objects of ~1 to ~200 MB with each linker, and gcc -flto units
-    of ~1.4 to ~20 MB of bytecode with bfd; one row per link: the estimate's figures and
-    the measured peaks."""
-    base, out = work / "base", str(work / "a.out")
-    base.mkdir(parents=True, exist_ok=True)
-    main = compile_unit(base, "main", "int main() { return 0; }\n", [])
-    units = {"O1g": (100, ["-O1", "-g"]), "O1g0": (100, ["-O1"]), "O0g": (200, ["-O0", "-g"])}
-    rows: list[dict[str, object]] = []
-    for variant, (templates, flags) in units.items():
-        unit = compile_unit(base, variant, cxx_source(templates), flags)
-        for megabytes in (1, 4, 16, 50, 200):
-            clones = clone_objects(unit, megabytes << 20, work)
-            inputs = [str(main), *map(str, clones)]
-            est = estimate_inputs(inputs, **ALL)
-            for flavour in FLAVOURS:
-                peaks = measure(["g++", f"-fuse-ld={flavour}", *inputs, "-o", out])
-                rows.append({"variant": variant, "flavour": flavour, **est._asdict(), **peaks})
-                print(json.dumps(rows[-1]), file=sys.stderr)
-            for clone in clones:
-                clone.unlink()
-    tokens = [f"lpq{k:04d}" for k in range(14)]
-    lto = [compile_unit(base, t, cxx_source(200, t), ["-O1", "-flto"]) for t in tokens]
-    for count, mode in ((1, "-flto"), (4, "-flto"), (14, "-flto"), (14, "-flto=auto")):
-        main = compile_unit(base, f"main{count}", main_source(tokens[:count]), ["-O1", "-flto"])
-        inputs = [str(main), *map(str, lto[:count])]
-        peaks = measure(["g++", "-O1", mode, "-fuse-ld=bfd", *inputs, "-o", out])
-        est = estimate_inputs(inputs, **ALL)
-        rows.append({"variant": "lto" + mode[5:], "flavour": "bfd", **est._asdict(), **peaks})
-        print(json.dumps(rows[-1]), file=sys.stderr)
-    return rows
-
-
-def _solve(a: list[list[float]], b: list[float]) -> list[float]:
-    """x with a x = b (Gaussian elimination with partial pivoting; a is small)."""
-    n = len(b)
-    m = [[*row, v] for row, v in zip(a, b)]
-    for col in range(n):
-        pivot = max(range(col, n), key=lambda r: abs(m[r][col]))
-        m[col], m[pivot] = m[pivot], m[col]
-        for r in range(n):
-            if r != col and m[col][col]:
-                f = m[r][col] / m[col][col]
-                m[r] = [x - f * y for x, y in zip(m[r], m[col])]
-    return [m[r][n] / m[r][r] if m[r][r] else 0.0 for r in range(n)]
-
-
-def fit(xs: list[list[float]], ys: list[float]) -> list[float]:
-    """Least squares of ys on xs, weighted by 1/y (relative errors count), every
-    coefficient >= 0: a negative one is dropped and the rest solved again."""
-    active = list(range(len(xs[0])))
-    while True:
-        rows = [[x[j] / y for j in active] for x, y in zip(xs, ys)]
-        ata = [[sum(r[i] * r[j] for r in rows) for j in range(len(active))]
-               for i in range(len(active))]
-        coef = _solve(ata, [sum(r[i] for r in rows) for i in range(len(active))])
-        if min(coef) >= 0:
-            full = [0.0] * len(xs[0])
-            for j, c in zip(active, coef):
-                full[j] = c
-            return full
-        del active[coef.index(min(coef))]
-
-
-def features(row: dict[str, float]) -> list[float]:
-    """[1, code MiB, debug MiB, LTO MiB] as expected_memory prices them."""
-    debug = row["debug_bytes"] + row["debug_reloc_bytes"]
-    code = row["parsed_bytes"] - debug - row["lto_bytes"]
-    return [1.0, code / 2**20, debug / 2**20, row["lto_bytes"] / 2**20]
-
-
-def model_bytes(coef: tuple[float, ...], lto: tuple[float, float],
-                row: dict[str, float]) -> float:
-    """expected_memory's formula, for a fully parsed row, with candidate coefficients."""
-    const, k_code, k_debug, _ = coef
-    _, code, debug, lto_mib = features(row)
-    return const + (lto[0] if row["lto_objects"] else 0) + 2**20 * (
-        k_code * code + k_debug * debug + lto[1] * lto_mib)
-
-
-def report(rows: list[dict[str, float]]) -> None:
-    """The fitted coefficients, ready to paste, and the calibration table (markdown)."""
-    coefficients = {}
-    for flavour in FLAVOURS:
-        mine = [r for r in rows if r["flavour"] == flavour and not r["lto_objects"]]
-        const, code, debug = fit([features(r)[:3] for r in mine],
-                                 [r["anon"] / 2**20 for r in mine])
-        big = [(r["anon"] / 2**20 - const) / (r["input_bytes"] / 2**20) for r in mine
-               if r["input_bytes"] >= 16 << 20]
-        sized = (min(big) * max(big)) ** 0.5  # the geometric middle: least worst ratio
-        coefficients[flavour] = (round(const * 2**20, -5), round(code, 3), round(debug, 3),
-                                 round(sized, 3))
-    lto = [r for r in rows if r["lto_objects"]]
-    extra = [(r["anon"] - model_bytes(coefficients[r["flavour"]], (0, 0), r)) / 2**20
-             for r in lto]
-    lto_base, k_lto = fit([[1.0, features(r)[3]] for r in lto], extra)
-    lto_fit = (round(lto_base * 2**20, -5), round(k_lto, 3))
-    print(f"COEFFICIENTS = {coefficients!r}\nLTO_BASE, K_LTO = {lto_fit!r}\n")
-    print("| units | linker | input MiB | code MiB | debug MiB | LTO MiB | objects | seconds |"
-          " ru_maxrss MiB | VmHWM MiB | anon peak MiB | model MiB | model/anon |")
-    print("|---|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|")
-    for r in rows:
-        model = model_bytes(coefficients[r["flavour"]], lto_fit, r)
-        mib = " | ".join(f"{v:.1f}" for v in features(r)[1:])
-        print(f"| {r['variant']} | {r['flavour']} | {r['input_bytes'] / 2**20:.1f} | {mib} | "
-              f"{r['objects']} | {r['seconds']:.2f} | {r['maxrss'] / 2**20:.0f} | "
-              f"{r['hwm'] / 2**20:.0f} | "
-              f"{r['anon'] / 2**20:.1f} | {model / 2**20:.1f} | {model / r['anon']:.2f} |")
-
-
-if __name__ == "__main__":
-    if sys.argv[1:2] == ["measure"]:
-        print(json.dumps(measure(sys.argv[3:] if sys.argv[2:3] == ["--"] else sys.argv[2:])))
-    elif sys.argv[1:2] == ["calibrate"]:
-        work = Path(sys.argv[2]) if len(sys.argv) > 2 else Path(tempfile.mkdtemp())
-        try:
-            print(json.dumps(calibrate(work)))
-        finally:
-            shutil.rmtree(work, ignore_errors=True)
-    elif sys.argv[1:2] == ["fit"]:
-        report(json.loads(Path(sys.argv[2]).read_text()))
-    else:
-        sys.exit(__doc__)
