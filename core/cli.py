@@ -16,12 +16,12 @@ from __future__ import annotations
 
 import os
 import sys
-from collections.abc import Sequence
 
 from .config import ConfigError
 
 TYPE_CHECKING = False  # typing costs the wrapper ~5-15 ms to import; only checkers need it
 if TYPE_CHECKING:
+    from collections.abc import Sequence
     from typing import Any, NoReturn
 
 

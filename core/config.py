@@ -9,10 +9,10 @@ wrapper's fast path pays one ``stat``.
 from __future__ import annotations
 
 import os
-from collections.abc import Mapping
 
 TYPE_CHECKING = False  # typing costs the wrapper ~5-15 ms to import; only checkers need it
 if TYPE_CHECKING:
+    from collections.abc import Mapping
     from typing import Any
 
 TRUE = ("1", "true", "yes", "on")

@@ -14,12 +14,12 @@ from __future__ import annotations
 import fcntl
 import os
 import zlib
-from collections.abc import Iterator
 
 from . import jsonlite as json
 
 TYPE_CHECKING = False  # typing costs the wrapper ~5-15 ms to import; only checkers need it
 if TYPE_CHECKING:
+    from collections.abc import Iterator
     from typing import Any
 
 LOG = "history.jsonl"

@@ -17,22 +17,25 @@ from __future__ import annotations
 
 import os
 import sys
-from collections.abc import Iterable
 from importlib import import_module
 
 from . import hookspecs
 
 TYPE_CHECKING = False  # typing costs the wrapper ~5-15 ms to import; only checkers need it
 if TYPE_CHECKING:
+    from collections.abc import Iterable
     from typing import Any
 
 
+# name, module, and the hooks it implements: the relay imports a built-in plugin only
+# when one of its hooks is called (a compile imports just `classify`). A test checks
+# this table against the modules.
 BUILTIN = (
-    ("classify", "linkpool.plugins.classify"),
-    ("cost", "linkpool.plugins.cost"),
-    ("history", "linkpool.plugins.record"),
-    ("threads", "linkpool.plugins.threads"),
-    ("output-check", "linkpool.plugins.outputcheck"),
+    ("classify", "linkpool.plugins.classify", ("linkpool_classify", "linkpool_choose_linker")),
+    ("cost", "linkpool.plugins.cost", ("linkpool_estimate", "linkpool_weigh")),
+    ("history", "linkpool.plugins.record", ("linkpool_estimate", "linkpool_after_link")),
+    ("threads", "linkpool.plugins.threads", ("linkpool_tune",)),
+    ("output-check", "linkpool.plugins.outputcheck", ("linkpool_after_link",)),
 )
 GROUP = "linkpool"
 
@@ -42,16 +45,25 @@ class Relay:
 
     def __init__(self) -> None:
         self.plugins: list[tuple[str, Any]] = []
+        self.lazy: dict[str, tuple[str, tuple[str, ...]]] = {}
         self.hook = self
 
     def register(self, plugin: Any, name: str) -> None:
         self.plugins.append((name, plugin))
+
+    def register_lazy(self, module: str, name: str, hooks: tuple[str, ...]) -> None:
+        """Register ``module`` under ``name``, importing it when one of ``hooks`` is called."""
+        self.plugins.append((name, None))
+        self.lazy[name] = (module, hooks)
 
     def __getattr__(self, hook: str) -> Any:
         spec = getattr(hookspecs, hook, None)
         opts = getattr(spec, f"{hookspecs.NAME}_spec", None)
         if opts is None:
             raise AttributeError(hook)
+        for i, (name, plugin) in enumerate(self.plugins):
+            if plugin is None and hook in self.lazy[name][1]:
+                self.plugins[i] = (name, import_module(self.lazy[name][0]))
         first, normal, last = [], [], []
         for _, plugin in self.plugins:
             impl = getattr(plugin, hook, None)
@@ -94,8 +106,12 @@ def load(config: dict[str, Any]) -> Any:
         manager.add_hookspecs(hookspecs)
     else:
         manager = Relay()
-    for name, module in BUILTIN:
-        if name not in off:
+    for name, module, implements in BUILTIN:
+        if name in off:
+            continue
+        if isinstance(manager, Relay):
+            manager.register_lazy(module, name, implements)
+        else:
             manager.register(import_module(module), name=name)
     for name, value in third:
         manager.register(_load(value), name=name)

@@ -23,8 +23,6 @@ import os
 import stat
 import time
 
-from .waiting import RETRY, SAFETY, Expired, Waiter, flock_until
-
 TYPE_CHECKING = False  # typing costs the wrapper ~5-15 ms to import; only checkers need it
 if TYPE_CHECKING:
     from typing import Any, Callable
@@ -293,6 +291,11 @@ class Pool:
             os.close(tfd)  # unlink first: a successor that still finds the name sees it live
 
     def _flock(self, fd: int, op: int, deadline: float | None) -> None:
+        if deadline is None:
+            fcntl.flock(fd, op)  # the common case: no need to import the waiting code
+            return
+        from .waiting import Expired, flock_until
+
         try:
             flock_until(fd, op, deadline)
         except Expired:
@@ -347,8 +350,8 @@ class Pool:
         """As the head of the line, gather ``weight`` slots (see the module docstring)."""
         held: dict[int, int] = {}
         named: set[int] = set()
-        waiter: Waiter | None = None
-        retry = len(RETRY)
+        waiter: Any = None  # imported and made only if we must wait
+        retry = 99  # index into RETRY: no recent event
         try:
             while True:
                 slots = self.refresh()
@@ -382,6 +385,8 @@ class Pool:
                     _write(held[i], info)
                     named.add(i)
                 if waiter is None:
+                    from .waiting import RETRY, SAFETY, Waiter
+
                     waiter = Waiter.for_dir(self.path, self.dirfd)
                 wait = SAFETY if retry >= len(RETRY) else RETRY[retry]
                 if deadline is not None:
@@ -435,7 +440,7 @@ class Pool:
             "unknown_holders": unknown,
             "waiting": len(waiters),
             "waiters": waiters,
-            "wakeup": Waiter.mode_for(self.path),
+            "wakeup": _wakeup_mode(self.path),
         }
 
 
@@ -488,6 +493,12 @@ class Lease:
 
     def __exit__(self, *exc: object) -> None:
         self.release()
+
+
+def _wakeup_mode(path: str) -> str:
+    from .waiting import Waiter
+
+    return Waiter.mode_for(path)
 
 
 def _write(fd: int, info: dict[str, Any]) -> None:

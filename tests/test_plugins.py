@@ -172,3 +172,28 @@ def test_a_failing_plugin_never_breaks_the_link(tmp_path: Path, objs: Path) -> N
     assert r.stderr == "linkpool: warning: estimate failed (RuntimeError: kaboom); " \
                        "carrying on without it\n"
     assert records(pool)[0]["exit"] == 0
+
+
+def test_builtin_table_lists_every_hook_each_plugin_implements() -> None:
+    from importlib import import_module
+
+    for _name, module, implements in hooks.BUILTIN:
+        found = {attr for attr in dir(import_module(module))
+                 if getattr(getattr(import_module(module), attr), "linkpool_impl", None)}
+        assert found == set(implements), module
+
+
+def test_a_compile_imports_only_the_classify_plugin(tmp_path: Path) -> None:
+    code = (
+        "import sys\n"
+        f"sys.argv = ['linkpool', 'run', '--pool', {str(tmp_path / 'p')!r}, '--', 'gcc', '-E',"
+        " '-x', 'c', '/dev/null', '-o', '/dev/null']\n"
+        "from linkpool.cli import main\n"
+        "try:\n    main()\nexcept SystemExit as e:\n    assert e.code == 0\n"
+        "print(' '.join(m for m in sys.modules if m.startswith('linkpool')))\n"
+    )
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True,
+                         check=True).stdout.split()
+    assert "linkpool.plugins.classify" in out
+    assert not {"linkpool.plugins.cost", "linkpool.plugins.record", "linkpool.pool",
+                "linkpool.estimate", "linkpool.history"} & set(out)
