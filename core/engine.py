@@ -134,7 +134,7 @@ class Engine:
 
         def finished(usage: process.Usage) -> Result:
             result = Result(usage.status, waited, usage.run_s, usage.tail_s, usage.cpu_s,
-                            usage.max_rss_kb)
+                            usage.max_rss_kb, anon_peak_kb=usage.anon_peak_kb)
             if self.hooks is not None and lease is not None:
                 self._step("after_link",
                            lambda: self.hooks.hook.linkpool_after_link(job=job, result=result))

@@ -83,15 +83,19 @@ class Cost:
 class Result:
     """How the command ended and what it used."""
 
-    __slots__ = ("cpu_s", "error", "max_rss_kb", "run_s", "status", "tail_s", "wait_s")
+    __slots__ = ("anon_peak_kb", "cpu_s", "error", "max_rss_kb", "run_s", "status", "tail_s",
+                 "wait_s")
 
     def __init__(self, status: int, wait_s: float = 0.0, run_s: float = 0.0,
                  tail_s: float = 0.0, cpu_s: float = 0.0, max_rss_kb: int = 0,
-                 error: str | None = None) -> None:
+                 error: str | None = None, anon_peak_kb: int = 0) -> None:
         self.status = status  #: shell-style exit status (128 + N for signal N)
         self.wait_s = wait_s  #: time spent waiting for slots
         self.run_s = run_s  #: from start until the command's first process exited
         self.tail_s = tail_s  #: how long its last descendants (mold's child) lived on
         self.cpu_s = cpu_s  #: user + system CPU of every process of the job
         self.max_rss_kb = max_rss_kb  #: largest peak RSS of any process of the job
+        #: sampled peak of the job's anonymous memory: what it added (RSS also counts the
+        #: page cache of its mmapped inputs)
+        self.anon_peak_kb = anon_peak_kb
         self.error = error

@@ -200,6 +200,7 @@ def test_mold_answers_at_first_exit_and_keeps_the_slots_for_its_child(
     # Only a subreaper sees mold's child: its wait and its peak (the 200 MB output mapped).
     assert recs[-1]["tail_s"] > 0
     assert recs[-1]["max_rss_kb"] > 200 * 1024
+    assert recs[-1]["anon_peak_kb"] > 0  # sampled over the tree, mold's child included
 
 
 def test_repeat_link_is_estimated_from_history(objs: Path, tmp_path: Path) -> None:

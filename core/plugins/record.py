@@ -1,8 +1,9 @@
 """Record every job in the pool's history, and estimate a repeated link from its last run.
 
-The memory a link adds is taken as its measured peak RSS less the bytes of its inputs
-(file-backed pages of the mmapped inputs, shared and reclaimable), but never less than a
-quarter of the peak.
+The memory a link adds is its last sampled peak of anonymous memory (``anon_peak_kb``),
+with a 10 % margin. A record without one (a link too short to sample) falls back to its
+peak RSS less the bytes of its inputs (file-backed pages of the mmapped inputs), never
+less than a quarter of the peak.
 """
 
 from __future__ import annotations
@@ -37,7 +38,8 @@ def linkpool_estimate(job: Job) -> Cost | None:
         except OSError:
             pass
     peak = int(last["max_rss_kb"]) * 1024
-    memory = max(peak - size, peak // 4)
+    anon = int(last.get("anon_peak_kb") or 0) * 1024
+    memory = int(anon * 1.1) if anon else max(peak - size, peak // 4)
     return Cost(memory, threads_wanted(job, size), "history",
                 {"input_bytes": size, "last_max_rss_kb": last["max_rss_kb"]})
 
@@ -60,6 +62,7 @@ def linkpool_after_link(job: Job, result: Result) -> None:
         "tail_s": round(result.tail_s, 6),
         "exit": result.status,
         "max_rss_kb": result.max_rss_kb,
+        "anon_peak_kb": result.anon_peak_kb,
         "cpu_s": round(result.cpu_s, 6),
         "estimate": None if cost is None else {"memory": cost.memory, "threads": cost.threads,
                                                "source": cost.source, **cost.detail},
