@@ -21,6 +21,8 @@ from __future__ import annotations
 import os
 import stat
 
+from .names import program_name
+
 __all__ = ["Command", "CommandError", "add_linker_args", "expand_response_files", "parse"]
 
 MAX_DEPTH = 16  # response files nested deeper than this are an error
@@ -109,15 +111,6 @@ class Command:
             getattr(self, name) == getattr(other, name) for name in self.__slots__)
 
     __hash__ = None  # type: ignore[assignment]  # mutable
-
-
-def program_name(path: str) -> str:
-    """``x86_64-linux-gnu-gcc-12`` -> ``gcc``: the basename less a version and a target."""
-    name = os.path.basename(path)
-    head, _, tail = name.rpartition("-")
-    if head and tail[:1].isdigit() and all(c in "0123456789." for c in tail):
-        name = head
-    return name.rpartition("-")[2]
 
 
 def parse(argv: list[str], cwd: str | None = None) -> Command:

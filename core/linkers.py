@@ -14,6 +14,8 @@ from __future__ import annotations
 
 import os
 
+from .names import program_name
+
 __all__ = ["FLAVOURS", "Bfd", "Generic", "Gold", "Linker", "Lld", "Mold", "flavour_from_name",
            "identify", "resolve_driver_linker"]
 
@@ -123,18 +125,9 @@ class Generic(Linker):
 FLAVOURS: tuple[type[Linker], ...] = (Mold, Lld, Gold, Bfd)
 
 
-def _program_name(path: str) -> str:
-    """``x86_64-linux-gnu-ld.bfd`` -> ``ld.bfd``; ``ld.lld-14`` -> ``ld.lld``."""
-    name = os.path.basename(path)
-    head, _, tail = name.rpartition("-")
-    if head and tail[:1].isdigit() and all(c in "0123456789." for c in tail):
-        name = head
-    return name.rpartition("-")[2]
-
-
 def flavour_from_name(name_or_path: str) -> type[Linker] | None:
     """The flavour a program's name says, or None (plain ``ld`` says nothing)."""
-    name = _program_name(name_or_path)
+    name = program_name(name_or_path)
     return next((flavour for flavour in FLAVOURS if name in flavour.names), None)
 
 
