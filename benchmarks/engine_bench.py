@@ -93,7 +93,7 @@ def estimate_error(work: Path, inputs: list[Path]) -> list[dict[str, object]]:
         pool = work / f"pool-{flavour}"
         subprocess.run([LINKPOOL, "init", "--pool", str(pool), "--slots", "2"], check=True,
                        stdout=subprocess.DEVNULL)
-        argv = ["g++", f"-fuse-ld={flavour}", *map(str, inputs), "-o", f"out-{flavour}"]
+        argv = ["g++", f"-fuse-ld={flavour}", *map(str, inputs), "-o", str(work / flavour)]
         peaks = []
         for _ in range(2):
             peaks.append(measure_apart([LINKPOOL, "run", "--pool", str(pool), "--", *argv]))
