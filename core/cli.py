@@ -42,6 +42,9 @@ $XDG_RUNTIME_DIR/linkpool or /tmp/linkpool-$UID.
 EX_USAGE, EX_UNAVAILABLE, EX_TEMPFAIL, EX_INTERRUPTED = 2, 69, 75, 130
 COMMANDS = ("init", "run", "status", "history")
 INTEGRATIONS = ("setup", "ninja")
+# Commands whose whole implementation lives in a module of their own: name -> module.
+MODULES = {"stats": "observe", "trace": "observe", "report": "observe", "doctor": "doctor",
+           "config": "settings"}
 
 
 class UsageError(Exception):
@@ -89,6 +92,10 @@ def dispatch(args: list[str]) -> int:
         return cmd_run(args[1:])
     if args[0] in INTEGRATIONS:  # `linkpool setup SYSTEM ...`, `linkpool ninja ...`
         return cmd_integration(args)
+    if args[0] in MODULES:  # `linkpool stats ...` -> linkpool.observe.main(["stats", ...])
+        from importlib import import_module
+
+        return int(import_module(f"linkpool.{MODULES[args[0]]}").main(args) or 0)
     if args[0] in COMMANDS:
         return cmd_admin(args)
     if args[0].startswith("-"):

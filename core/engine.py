@@ -91,6 +91,8 @@ class Engine:
             return self._unpooled(str(e) if isinstance(e, PoolError) else
                                   f"cannot use pool {pool_path}: {e}")
         waited = float(lease.info.get("waited", 0.0))
+        # For `linkpool trace` and `stats`: which slots, when admitted (Unix time).
+        job.extra.update(slots=list(lease.indices), admitted=lease.info.get("since"))
         if hook is not None:
             self._step("after_acquire", lambda: hook.linkpool_after_acquire(job=job, waited=waited))
         env = dict(job.env or os.environ, LINKPOOL_HELD=pool.path)
