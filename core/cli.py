@@ -1,7 +1,8 @@
 """The ``linkpool`` command.
 
     linkpool init   [--pool DIR] [--slots N] [--shared]
-    linkpool run    [--pool DIR] [--weight K] [--timeout SEC] [--strict] -- COMMAND [ARG...]
+    linkpool run    [--pool DIR] [--weight K] [--timeout SEC] [--strict] [--quiet]
+                    -- COMMAND [ARG...]
     linkpool status [--pool DIR] [--json]
     linkpool history [--pool DIR] [--json]
     linkpool COMMAND [ARG...]          (launcher form: the same as ``run -- COMMAND``)
@@ -27,7 +28,8 @@ if TYPE_CHECKING:
 
 USAGE = """\
 usage: linkpool init   [--pool DIR] [--slots N] [--shared]
-       linkpool run    [--pool DIR] [--weight K] [--timeout SEC] [--strict] -- COMMAND [ARG...]
+       linkpool run    [--pool DIR] [--weight K] [--timeout SEC] [--strict] [--quiet]
+                       -- COMMAND [ARG...]
        linkpool status [--pool DIR] [--json]
        linkpool history [--pool DIR] [--json]
        linkpool setup {meson,cmake,...} [...]   (turn linkpool on in a build system)
@@ -107,7 +109,8 @@ def dispatch(args: list[str]) -> int:
 
 
 def parse_run(args: list[str]) -> tuple[dict[str, Any], list[str]]:
-    opts: dict[str, Any] = {"pool": None, "weight": None, "timeout": None, "strict": False}
+    opts: dict[str, Any] = {"pool": None, "weight": None, "timeout": None, "strict": False,
+                            "quiet": False}
     i = 0
     while i < len(args):
         arg = args[i]
@@ -124,11 +127,11 @@ def parse_run(args: list[str]) -> tuple[dict[str, Any], list[str]]:
                     raise UsageError(f"{name} needs a value")
                 value = args[i]
             opts[name[2:]] = value
-        elif arg == "--strict":
-            opts["strict"] = True
+        elif arg in ("--strict", "--quiet"):
+            opts[arg[2:]] = True
         elif arg in ("-h", "--help"):
             raise UsageError("usage: linkpool run [--pool DIR] [--weight K] [--timeout SEC] "
-                             "[--strict] -- COMMAND [ARG...]")
+                             "[--strict] [--quiet] -- COMMAND [ARG...]")
         else:
             raise UsageError(f"unknown option {arg} for run")
         i += 1
@@ -171,7 +174,8 @@ def cmd_run(args: list[str]) -> int:
         from .pool import default_path
 
         path = default_path()
-    engine = Engine(command, config, opts["weight"], opts["timeout"], strict)
+    quiet = opts["quiet"] or flag(os.environ.get("LINKPOOL_QUIET", config.get("quiet", "")))
+    engine = Engine(command, config, opts["weight"], opts["timeout"], strict, quiet)
     return engine.run(os.path.abspath(path))
 
 

@@ -30,10 +30,13 @@ def say(message: str) -> None:
 
 class Engine:
     def __init__(self, argv: list[str], config: dict[str, Any], weight: int | None = None,
-                 timeout: float | None = None, strict: bool = False) -> None:
+                 timeout: float | None = None, strict: bool = False,
+                 quiet: bool = False) -> None:
         self.job = Job(argv, os.getcwd(), weight=weight, config=config)
         self.timeout = timeout
         self.strict = strict
+        self.quiet = quiet
+        self.said_waiting = False
         self.hooks: Any = None
 
     def _step(self, what: str, call: Any) -> Any:
@@ -79,7 +82,8 @@ class Engine:
                     "threads": job.threads,
                     "linker": job.linker.id if job.linker is not None else None}
         try:
-            lease = pool.acquire(job.weight, self.timeout, identity)
+            lease = pool.acquire(job.weight, self.timeout, identity,
+                                 notify=None if self.quiet else self._say_waiting)
         except Timeout:
             say(f"gave up after {self.timeout:g} s waiting for {job.weight} slot(s) of "
                 f"{pool.path} (--timeout); the command was not run")
@@ -91,12 +95,31 @@ class Engine:
             return self._unpooled(str(e) if isinstance(e, PoolError) else
                                   f"cannot use pool {pool_path}: {e}")
         waited = float(lease.info.get("waited", 0.0))
+        if self.said_waiting:
+            what = job.output or job.argv[0]
+            say(f"got {job.weight} slot(s) after {waited:.1f} s; running {what}")
         # For `linkpool trace` and `stats`: which slots, when admitted (Unix time).
         job.extra.update(slots=list(lease.indices), admitted=lease.info.get("since"))
         if hook is not None:
             self._step("after_acquire", lambda: hook.linkpool_after_acquire(job=job, waited=waited))
         env = dict(job.env or os.environ, LINKPOOL_HELD=pool.path)
         return self._execute(lease, env, waited).status
+
+    def _say_waiting(self, pool: Any, ticket: int) -> None:
+        """One line once a wait has lasted a second: what we wait for, and on whom."""
+        self.said_waiting = True
+        try:
+            st = pool.status()
+        except Exception:
+            say(f"waiting for {self.job.weight} of {pool.slots} slots of {pool.path}")
+            return
+        ahead = sum(1 for w in st["waiters"] if w.get("ticket", ticket) < ticket)
+        held = ", ".join(
+            f"{os.path.basename(str(h.get('output') or (h.get('command') or ['?'])[0]))} "
+            f"(pid {h.get('pid')}, {h.get('held')})" for h in st["holders"][:3])
+        more = f" and {len(st['holders']) - 3} more" if len(st["holders"]) > 3 else ""
+        say(f"waiting for {self.job.weight} of {st['slots']} slots ({ahead} job(s) ahead; "
+            f"held by {held or 'nobody known'}{more})")
 
     def _prepare(self, hook: Any) -> None:
         """Linker, cost, weight and threads, for a job that will queue."""

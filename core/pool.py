@@ -269,9 +269,12 @@ class Pool:
         weight: int = 1,
         timeout: float | None = None,
         identity: dict[str, Any] | None = None,
+        notify: Callable[[Pool, int], None] | None = None,
+        notify_after: float = 1.0,
     ) -> Lease:
         """Hold ``weight`` slots, waiting in arrival order; raise :class:`Timeout` after
-        ``timeout`` seconds. ``identity`` (pid, command, ...) is written for ``status``."""
+        ``timeout`` seconds. ``identity`` (pid, command, ...) is written for ``status``.
+        ``notify(pool, ticket)`` is called once if the wait lasts ``notify_after`` s."""
         if weight < 1:
             raise WeightError(f"weight must be at least 1, not {weight}")
         deadline = None if timeout is None else time.monotonic() + timeout
@@ -280,9 +283,10 @@ class Pool:
         info["job"] = f"{os.getpid()}-{os.urandom(4).hex()}"
         self._check_weight(weight, self.refresh())
         ticket, tfd = self._take_ticket(info, deadline)
+        notice = _Notice(notify, notify_after, self, ticket)
         try:
-            self._wait_turn(ticket, deadline)
-            return self._collect(weight, info, deadline)
+            self._wait_turn(ticket, deadline, notice)
+            return self._collect(weight, info, deadline, notice)
         finally:
             try:
                 os.unlink(f"{TICKET}{ticket}", dir_fd=self.dirfd)
@@ -322,7 +326,7 @@ class Pool:
         finally:
             os.close(qfd)
 
-    def _wait_turn(self, ticket: int, deadline: float | None) -> None:
+    def _wait_turn(self, ticket: int, deadline: float | None, notice: _Notice) -> None:
         """Block until no live ticket is older than ours (each waiter watches one other)."""
         while True:
             older = [n for n in self._names(TICKET) if n < ticket]
@@ -334,7 +338,12 @@ class Pool:
             except FileNotFoundError:
                 continue  # it left between listing and opening
             try:
-                self._flock(fd, fcntl.LOCK_SH, deadline)
+                try:
+                    self._flock(fd, fcntl.LOCK_SH, notice.clip(deadline))
+                except Timeout:
+                    if notice.fire_if_due():
+                        continue  # said we wait; now wait on, to the real deadline
+                    raise
                 # Our lock means its owner is gone. A finished owner unlinks its ticket before
                 # closing it, so a name still bound to this inode belongs to a dead waiter.
                 try:
@@ -346,7 +355,8 @@ class Pool:
             finally:
                 os.close(fd)
 
-    def _collect(self, weight: int, info: dict[str, Any], deadline: float | None) -> Lease:
+    def _collect(self, weight: int, info: dict[str, Any], deadline: float | None,
+                 notice: _Notice) -> Lease:
         """As the head of the line, gather ``weight`` slots (see the module docstring)."""
         held: dict[int, int] = {}
         named: set[int] = set()
@@ -389,11 +399,13 @@ class Pool:
 
                     waiter = Waiter.for_dir(self.path, self.dirfd)
                 wait = SAFETY if retry >= len(RETRY) else RETRY[retry]
-                if deadline is not None:
-                    left = deadline - time.monotonic()
-                    if left <= 0:
+                notice.fire_if_due()
+                clipped = notice.clip(deadline)
+                if clipped is not None:
+                    left = clipped - time.monotonic()
+                    if left <= 0 and clipped == deadline:
                         raise Timeout(f"no {weight} free slots in {self.path} in time")
-                    wait = min(wait, left)
+                    wait = max(0.0, min(wait, left))
                 retry = 0 if waiter.wait(wait) else retry + 1
         except BaseException:
             for fd in held.values():
@@ -426,7 +438,7 @@ class Pool:
             info = _parse(raw) if locked else None
             if info is not None:
                 jobs.pop(info.get("job", ""), None)  # the head holds part of its slots
-                waiters.append(info)
+                waiters.append(dict(info, ticket=n))
         holders = sorted(jobs.values(), key=lambda j: j.get("since", 0))
         for h in holders:
             h["held"] = len(h["slot_indices"])
@@ -493,6 +505,29 @@ class Lease:
 
     def __exit__(self, *exc: object) -> None:
         self.release()
+
+
+class _Notice:
+    """Calls ``notify(pool, ticket)`` once, when a wait has lasted ``after`` seconds."""
+
+    def __init__(self, notify: Callable[[Pool, int], None] | None, after: float, pool: Pool,
+                 ticket: int) -> None:
+        self.notify, self.pool, self.ticket = notify, pool, ticket
+        self.at = time.monotonic() + after if notify is not None else None
+
+    def clip(self, deadline: float | None) -> float | None:
+        """The earlier of ``deadline`` and the moment to speak, if still to come."""
+        if self.at is None:
+            return deadline
+        return self.at if deadline is None else min(deadline, self.at)
+
+    def fire_if_due(self) -> bool:
+        if self.at is None or time.monotonic() < self.at:
+            return False
+        self.at = None
+        if self.notify is not None:
+            self.notify(self.pool, self.ticket)
+        return True
 
 
 def _wakeup_mode(path: str) -> str:

@@ -283,3 +283,34 @@ def test_48_jobs_with_random_sigkills_never_exceed_the_pool(tmp_path: Path) -> N
     r = lp("run", "--pool", str(pool), "--weight", "3", "--timeout", "5", "--", "true")
     assert r.returncode == 0
     assert time.monotonic() - t < 2
+
+
+def test_a_long_wait_says_one_line_then_one_when_it_starts(tmp_path: Path) -> None:
+    pool = make_pool(tmp_path / "p", 1)
+    holder = start(pool, "sleep", "2.5", start_new_session=True)
+    wait_for(lambda: holders(pool) == 1, what="holder")
+    r = lp("run", "--pool", str(pool), "--", "true")
+    lines = r.stderr.splitlines()
+    assert r.returncode == 0 and len(lines) == 2, r.stderr
+    assert lines[0].startswith("linkpool: waiting for 1 of 1 slots (0 job(s) ahead; held by sleep")
+    assert lines[1].startswith("linkpool: got 1 slot(s) after ")
+    holder.wait()
+    # quiet: nothing at all
+    for quiet in (["--quiet"], []):
+        holder = start(pool, "sleep", "2", start_new_session=True)
+        wait_for(lambda: holders(pool) == 1, what="holder")
+        env = {**os.environ, "LINKPOOL_QUIET": "0" if quiet else "1"}
+        assert lp("run", *quiet, "--pool", str(pool), "--", "true", env=env).stderr == ""
+        holder.wait()
+
+
+def test_a_waiter_behind_others_counts_them(tmp_path: Path) -> None:
+    pool = make_pool(tmp_path / "p", 1)
+    holder = start(pool, "sleep", "3", start_new_session=True)
+    wait_for(lambda: holders(pool) == 1, what="holder")
+    first = start(pool, "true")
+    wait_for(lambda: status(pool)["waiting"] == 1, what="first waiter")
+    r = lp("run", "--pool", str(pool), "--", "true")
+    assert r.stderr.splitlines()[0].startswith("linkpool: waiting for 1 of 1 slots (1 job(s) ahead")
+    assert first.wait(timeout=10) == 0
+    holder.wait()

@@ -1,0 +1,523 @@
+"""``linkpool stats``, ``trace`` and ``report``: what the pool did, read from its history.
+
+    linkpool stats  [--pool DIR] [--since DURATION|ISO] [--json]
+    linkpool trace  [--pool DIR] [--since ...] [--output FILE]      (Chrome trace-event JSON)
+    linkpool report [--pool DIR] [--since ...] --output FILE.svg|.html|.png
+
+Every finished job left one record in the pool's history (``linkpool.history``): it
+waited over [admitted - wait_s, admitted] and ran over [admitted, admitted + run_s +
+tail_s] on the slots it names. These three commands only read those records and the
+pool's N; they never touch a slot. The charts are written by hand (SVG, HTML); only
+.png needs matplotlib (``pip install linkpool[chart]``). docs/observe.md shows each.
+
+One module for the three because they share the spans, the sweep over them and the
+lanes; the chart code is most of its length.
+"""
+
+from __future__ import annotations
+
+import math
+import os
+import sys
+import time
+
+TYPE_CHECKING = False
+if TYPE_CHECKING:
+    from collections.abc import Sequence
+    from typing import Any
+
+    Bars = list[tuple[float, float, "Span"]]  # (start, end, job) on one lane
+    Lanes = list[tuple[str, Bars]]
+
+QUEUED = 0.005  # a wait shorter than this is the cost of taking a slot, not queueing
+TOP = 5
+UNITS = {"s": 1, "m": 60, "h": 3600, "d": 86400, "w": 604800}
+COLOURS = {"bfd": "#4e79a7", "gold": "#f28e2b", "lld": "#59a14f", "mold": "#b07aa1"}
+OTHER, FAILED, WAITING = "#9c755f", "#e15759", "#c9c3bf"
+
+
+class UserError(Exception):
+    """A mistake in the command line: one line, exit 2."""
+
+
+class Span:
+    """One job of the history: when it waited, when it held its slots, and its record."""
+
+    __slots__ = ("end", "held_until", "record", "slots", "start", "wait_start", "weight")
+
+    def __init__(self, r: dict[str, Any]) -> None:
+        run = float(r.get("run_s") or 0) + float(r.get("tail_s") or 0)
+        done = float(r.get("time") or 0)
+        # Records written before `admitted` existed: admission was about `run` before `time`.
+        self.start = float(r.get("admitted") or done - run)
+        self.end = self.start + run
+        self.wait_start = self.start - float(r.get("wait_s") or 0)
+        # The slots stay held through the bookkeeping, until the record is written.
+        self.held_until = max(self.end, min(done, self.end + 1.0))
+        slots = r.get("slots")
+        self.slots: list[int] | None = [int(i) for i in slots] if isinstance(slots, list) \
+            else None
+        self.weight = len(self.slots) if self.slots else int(r.get("weight") or 1)
+        self.record = r
+
+    @property
+    def waited(self) -> float:
+        return self.start - self.wait_start
+
+    @property
+    def label(self) -> str:
+        r = self.record
+        return os.path.basename(r.get("output") or "") or " ".join(r.get("command") or ["?"])
+
+
+# -- reading -----------------------------------------------------------------------------
+
+
+def parse_since(text: str | None, now: float | None = None) -> float | None:
+    """``30m``, ``1h``, ``2d``, ``1.5w`` ago, or an ISO date (local time unless it says)."""
+    if text is None:
+        return None
+    now = time.time() if now is None else now
+    number, unit = text[:-1], text[-1:].lower()
+    if unit in UNITS:
+        try:
+            return now - float(number) * UNITS[unit]
+        except ValueError:
+            pass
+    from datetime import datetime
+
+    try:
+        return datetime.fromisoformat(text.strip().replace("Z", "+00:00")).timestamp()
+    except ValueError:
+        raise UserError(f"--since takes a duration such as 30m, 1h or 2d, or an ISO date "
+                        f"such as 2025-06-01T09:00, not {text!r}") from None
+
+
+def load(pool: str | None, since: float | None) -> tuple[str, int, list[Span]]:
+    """(the pool's path, its N, the jobs that ended at or after ``since``, by admission)."""
+    from .history import History
+    from .pool import Pool
+    from .settings import pool_dir
+
+    path, _ = pool_dir(pool)
+    with Pool.open(path, create=False) as p:
+        spans = [Span(r) for r in History(p.path).records()]
+        path, slots = p.path, p.slots
+    spans = [s for s in spans if since is None or s.held_until >= since]
+    return path, slots, sorted(spans, key=lambda s: s.start)
+
+
+# -- stats -------------------------------------------------------------------------------
+
+
+def percentile(values: list[float], q: float) -> float:
+    """The nearest-rank percentile (0 for no values)."""
+    if not values:
+        return 0.0
+    ordered = sorted(values)
+    return ordered[max(0, math.ceil(q / 100 * len(ordered)) - 1)]
+
+
+def sweep(spans: list[Span], slots: int) -> dict[str, float]:
+    """Walk the timeline: seconds busy, full, with links queued, queued while not full."""
+    events: list[tuple[float, int, int, int]] = []  # time, held, queued, anon kB
+    for s in spans:
+        anon = int(s.record.get("anon_peak_kb") or 0)
+        events += [(s.start, s.weight, 0, anon), (s.held_until, -s.weight, 0, -anon)]
+        if s.waited >= QUEUED:
+            events += [(s.wait_start, 0, 1, 0), (s.start, 0, -1, 0)]
+    events.sort(key=lambda e: (e[0], e[1] > 0 or e[2] > 0))  # ends before starts at a tie
+    out = dict.fromkeys(("busy_s", "full_s", "queued_s", "queued_not_full_s", "idle_s"), 0.0)
+    out.update(most_held=0, most_anon_kb=0)
+    held = queued = anon = 0
+    for (t, dh, dq, da), nxt in zip(events, [*events[1:], None]):
+        held, queued, anon = held + dh, queued + dq, anon + da
+        out["most_held"] = max(out["most_held"], held)
+        out["most_anon_kb"] = max(out["most_anon_kb"], anon)
+        dt = (nxt[0] - t) if nxt else 0.0
+        out["busy_s"] += dt if held > 0 else 0.0
+        out["full_s"] += dt if held >= slots else 0.0
+        out["idle_s"] += dt if held < slots else 0.0
+        out["queued_s"] += dt if queued > 0 else 0.0
+        out["queued_not_full_s"] += dt if queued > 0 and held < slots else 0.0
+    return out
+
+
+def stats(path: str, slots: int, spans: list[Span], since: float | None,
+          machine: Any = None, budget: float = 0.75) -> dict[str, Any]:
+    records = [s.record for s in spans]
+    waits = [float(r.get("wait_s") or 0) for r in records]
+    runs = [float(r.get("run_s") or 0) for r in records]
+    start = min((s.wait_start for s in spans), default=0.0)
+    end = max((s.held_until for s in spans), default=0.0)
+
+    def summary(values: list[float]) -> dict[str, float]:
+        return {"p50": round(percentile(values, 50), 6), "p95": round(percentile(values, 95), 6),
+                "max": round(max(values, default=0.0), 6), "total": round(sum(values), 6)}
+
+    def peak(key: str) -> dict[str, Any] | None:
+        best = max(records, key=lambda r: r.get(key) or 0, default=None)
+        return None if not best or not best.get(key) else {"kb": best[key],
+                                                            "output": best.get("output")}
+
+    slowest = sorted(records, key=lambda r: -(r.get("run_s") or 0))[:TOP]
+    out: dict[str, Any] = {
+        "pool": path, "slots": slots, "since": since, "links": len(records),
+        "failures": sum(1 for r in records if r.get("exit") != 0),
+        "queued": sum(1 for w in waits if w >= QUEUED),
+        "wait_s": summary(waits), "run_s": summary(runs),
+        "slowest": [{k: r.get(k) for k in ("output", "run_s", "wait_s", "weight", "linker", "exit")}
+                    for r in slowest],
+        "peak_memory": {"anon_peak_kb": peak("anon_peak_kb"), "max_rss_kb": peak("max_rss_kb")},
+        "window": {"start": start, "end": end, "seconds": round(max(0.0, end - start), 6)},
+        **{k: round(v, 6) for k, v in sweep(spans, slots).items()},
+    }
+    out["full_fraction"] = round(out["full_s"] / out["window"]["seconds"], 4) \
+        if out["window"]["seconds"] > 0 else 0.0
+    out["hints"] = hints(out, spans, machine, budget)
+    return out
+
+
+def hints(st: dict[str, Any], spans: list[Span], machine: Any, budget: float) -> list[str]:
+    """Plain-language hints when the capacity looks wrong for this history."""
+    out = []
+    n, window, waited = st["slots"], st["window"]["seconds"], st["wait_s"]["total"]
+    cores = int(machine.cores) if machine is not None else None
+    more = f"; this machine has {cores} cores: `linkpool init --slots {cores}`" \
+        if cores and cores > n else ""
+    if waited > 1.0 and window > 0 and st["idle_s"] > window / 2:
+        part = st["queued_not_full_s"] / st["queued_s"] if st["queued_s"] else 0.0
+        out.append(f"links waited {waited:.1f} s in all although fewer than {n} slots were held "
+                   f"{st['idle_s'] / window:.0%} of the time ({part:.0%} of the waiting): heavy "
+                   f"links wait until several slots are free at once, so cores sat idle; more "
+                   f"slots or lighter weights (memory_budget) would use them{more}")
+    elif st["full_fraction"] > 0.8 and st["wait_s"]["p95"] > 1.0:
+        out.append(f"the pool was full {st['full_fraction']:.0%} of the time and links waited "
+                   f"(p95 {st['wait_s']['p95']:.1f} s): that is the pool holding back a busy "
+                   f"machine{more or '; more slots would only oversubscribe it'}")
+    memory = machine.memory if machine is not None else None
+    if memory:
+        per_slot = budget * memory / n
+        near = [s for s in spans if (s.record.get("anon_peak_kb") or 0) * 1024
+                >= 0.9 * per_slot * s.weight]
+        if near:
+            worst = max(near, key=lambda s: s.record.get("anon_peak_kb") or 0)
+            out.append(f"{len(near)} link(s) used 90 % or more of the memory their slots stand "
+                       f"for ({_size(per_slot)} a slot: memory_budget {budget:g} of "
+                       f"{_size(memory)} / {n}); {worst.label} peaked at "
+                       f"{_size(worst.record['anon_peak_kb'] * 1024)}: fewer slots, or a lower "
+                       f"memory_budget, give big links more weight")
+        if st["most_anon_kb"] * 1024 >= 0.9 * budget * memory:
+            out.append(f"links running together peaked at {_size(st['most_anon_kb'] * 1024)}, "
+                       f"near the memory budget of {_size(budget * memory)}: fewer slots "
+                       f"(`linkpool init --slots {max(1, n - 1)}`) avoid swapping")
+    return out
+
+
+def _size(n: float) -> str:
+    for unit in ("B", "KiB", "MiB", "GiB"):
+        if abs(n) < 1024 or unit == "GiB":
+            return f"{n:.1f} {unit}" if unit != "B" else f"{n:.0f} B"
+        n /= 1024
+    return ""
+
+
+def _secs(s: float) -> str:
+    return f"{s:.3f} s" if s < 10 else f"{s:.1f} s" if s < 120 else f"{s / 60:.1f} min"
+
+
+def format_stats(st: dict[str, Any]) -> str:
+    when = time.strftime("%Y-%m-%d %H:%M:%S", time.localtime(st["since"])) if st["since"] else ""
+    head = f"pool {st['pool']}: {st['slots']} slots, {st['links']} links" + \
+        (f" since {when}" if when else "") + f", {st['failures']} failed"
+    if not st["links"]:
+        return head
+    w, r, mem = st["wait_s"], st["run_s"], st["peak_memory"]
+    lines = [
+        head,
+        f"wait   p50 {_secs(w['p50'])}, p95 {_secs(w['p95'])}, max {_secs(w['max'])}; "
+        f"{st['queued']} link(s) queued, {_secs(w['total'])} in all",
+        f"run    p50 {_secs(r['p50'])}, p95 {_secs(r['p95'])}, max {_secs(r['max'])}; "
+        f"{_secs(r['total'])} in all",
+        f"pool   full {_secs(st['full_s'])} of {_secs(st['window']['seconds'])} "
+        f"({st['full_fraction']:.0%}); in use {_secs(st['busy_s'])}; "
+        f"at most {st['most_held']} of {st['slots']} slots held",
+    ]
+    for key, name in (("anon_peak_kb", "anonymous"), ("max_rss_kb", "RSS")):
+        if mem[key]:
+            lines.append(f"memory peak {name} {_size(mem[key]['kb'] * 1024)} "
+                         f"({mem[key]['output'] or '?'})")
+    lines += ["", "slowest:"]
+    for x in st["slowest"]:
+        lines.append(f"  {_secs(x['run_s'] or 0):>9}  weight {x['weight'] or '-'}  "
+                     f"{x['linker'] or '-':<5} exit {x['exit']}  {x['output'] or '?'}")
+    lines += ["", *(f"hint: {h}" for h in st["hints"] or
+                    ["none: the history shows no sign of a wrong capacity"])]
+    return "\n".join(lines)
+
+
+# -- lanes and trace ---------------------------------------------------------------------
+
+
+def lanes(spans: list[Span], slots: int) -> tuple[Lanes, Lanes]:
+    """(slot lanes, waiting lanes): each a name and its (start, end, span) bars, no overlaps.
+
+    A job is drawn on each slot it held; jobs whose record names no slots, and waits, are
+    packed greedily into as many lanes as they need.
+    """
+    by_slot: dict[int, Bars] = {i: [] for i in range(slots)}
+    unknown: Bars = []
+    waits: Bars = []
+    for s in spans:
+        for i in s.slots or []:
+            by_slot.setdefault(i, []).append((s.start, s.end, s))
+        if not s.slots:
+            unknown.append((s.start, s.end, s))
+        if s.waited >= QUEUED:
+            waits.append((s.wait_start, s.start, s))
+    slot_lanes = [(f"slot {i}", _trim(by_slot[i])) for i in sorted(by_slot)]
+    slot_lanes += [(f"slot ? {k + 1}", bars) for k, bars in enumerate(_pack(unknown))]
+    wait_lanes = [("waiting" if k == 0 else f"waiting {k + 1}", bars)
+                  for k, bars in enumerate(_pack(waits))]
+    return slot_lanes, wait_lanes
+
+
+def _trim(bars: Bars) -> Bars:
+    """Sort one slot's bars and cut a rounding overlap (a slot has one holder at a time)."""
+    bars = sorted(bars, key=lambda b: b[0])
+    return [(a, min(b, nxt[0]) if nxt else b, s)
+            for (a, b, s), nxt in zip(bars, [*bars[1:], None])]
+
+
+def _pack(bars: Bars) -> list[Bars]:
+    out: list[Bars] = []
+    for bar in sorted(bars, key=lambda b: b[0]):
+        lane = next((lane for lane in out if lane[-1][1] <= bar[0]), None)
+        if lane is None:
+            out.append([bar])
+        else:
+            lane.append(bar)
+    return out
+
+
+def _args(s: Span) -> dict[str, Any]:
+    r = s.record
+    keys = ("output", "weight", "threads", "linker", "exit", "wait_s", "run_s", "tail_s",
+            "max_rss_kb", "anon_peak_kb", "slots")
+    return {**{k: r.get(k) for k in keys}, "command": " ".join(r.get("command") or [])}
+
+
+def trace(path: str, slots: int, spans: list[Span]) -> dict[str, Any]:
+    """The Chrome trace-event document: one process (the pool), one thread per lane."""
+    slot_lanes, wait_lanes = lanes(spans, slots)
+    t0 = min((s.wait_start for s in spans), default=0.0)
+    events: list[dict[str, Any]] = [{"ph": "M", "pid": 1, "tid": 0, "name": "process_name",
+                                     "args": {"name": f"linkpool {path} ({slots} slots)"}}]
+    for tid, (name, bars) in enumerate([*slot_lanes, *wait_lanes], start=1):
+        waiting = name.startswith("waiting")
+        events += [{"ph": "M", "pid": 1, "tid": tid, "name": "thread_name", "args": {"name": name}},
+                   {"ph": "M", "pid": 1, "tid": tid, "name": "thread_sort_index",
+                    "args": {"sort_index": tid}}]
+        for a, b, s in bars:
+            event = {"ph": "X", "pid": 1, "tid": tid, "name": s.label,
+                     "cat": "wait" if waiting else "link", "ts": round((a - t0) * 1e6, 3),
+                     "dur": round(max(0.0, b - a) * 1e6, 3), "args": _args(s)}
+            if not waiting and s.record.get("exit") != 0:
+                event["cname"] = "terrible"
+            events.append(event)
+    return {"traceEvents": events, "displayTimeUnit": "ms",
+            "otherData": {"pool": path, "slots": slots, "start_unix_time": t0}}
+
+
+# -- report --------------------------------------------------------------------------------
+
+
+def _colour(s: Span) -> str:
+    return FAILED if s.record.get("exit") != 0 else COLOURS.get(s.record.get("linker"), OTHER)
+
+
+def _ticks(length: float) -> list[float]:
+    step = 10 ** math.floor(math.log10(max(length, 1e-3) / 8))
+    step *= next(m for m in (1, 2, 5, 10) if length / (step * m) <= 10)
+    return [k * step for k in range(int(length / step) + 1)]
+
+
+def _esc(text: Any) -> str:
+    return str(text).replace("&", "&amp;").replace("<", "&lt;").replace(">", "&gt;") \
+        .replace('"', "&quot;")
+
+
+def svg(path: str, slots: int, spans: list[Span]) -> str:
+    """The timeline as an SVG drawing: a lane per slot, then the waiting lanes, an axis."""
+    slot_lanes, wait_lanes = lanes(spans, slots)
+    all_lanes = [*slot_lanes, *wait_lanes]
+    t0 = min((s.wait_start for s in spans), default=0.0)
+    length = max((s.held_until for s in spans), default=t0 + 1) - t0 or 1.0
+    left, width, top, lane_h = 90, 1000, 40, 24
+    height = top + lane_h * len(all_lanes) + 50
+
+    def x(t: float) -> float:
+        return left + (t - t0) / length * width
+
+    out = [f'<svg xmlns="http://www.w3.org/2000/svg" width="{left + width + 20}" '
+           f'height="{height}" font-family="sans-serif" font-size="11">',
+           f'<text x="{left}" y="20" font-size="14">linkpool {_esc(path)}: {len(spans)} links, '
+           f'{slots} slots</text>']
+    for k, (name, bars) in enumerate(all_lanes):
+        y = top + k * lane_h
+        out.append(f'<text x="{left - 6}" y="{y + 16}" text-anchor="end">{_esc(name)}</text>')
+        out.append(f'<rect x="{left}" y="{y}" width="{width}" height="{lane_h - 4}" '
+                   f'fill="#f4f4f4"/>')
+        for a, b, s in bars:
+            w = max(1.0, x(b) - x(a))
+            fill = WAITING if name.startswith("waiting") else _colour(s)
+            tip = (f"{s.record.get('output') or s.label}: waited {s.waited:.3f} s, ran "
+                   f"{s.end - s.start:.3f} s, weight {s.weight}, exit {s.record.get('exit')}")
+            out.append(f'<rect x="{x(a):.2f}" y="{y}" width="{w:.2f}" height="{lane_h - 4}" '
+                       f'fill="{fill}" stroke="#fff" stroke-width="0.5">'
+                       f'<title>{_esc(tip)}</title></rect>')
+            chars = int(w // 6.5)
+            if chars >= 3:
+                text = s.label if len(s.label) <= chars else s.label[:chars - 1] + "~"
+                out.append(f'<text x="{x(a) + 3:.2f}" y="{y + 14}" fill="#fff">{_esc(text)}</text>')
+    axis = top + lane_h * len(all_lanes) + 4
+    out.append(f'<line x1="{left}" y1="{axis}" x2="{left + width}" y2="{axis}" stroke="#333"/>')
+    for t in _ticks(length):
+        out.append(f'<line x1="{x(t0 + t):.2f}" y1="{axis}" x2="{x(t0 + t):.2f}" '
+                   f'y2="{axis + 5}" stroke="#333"/><text x="{x(t0 + t):.2f}" y="{axis + 17}" '
+                   f'text-anchor="middle">{t:g}</text>')
+    out.append(f'<text x="{left + width}" y="{axis + 32}" text-anchor="end">seconds since '
+               f'{_esc(time.strftime("%Y-%m-%d %H:%M:%S", time.localtime(t0)))}</text>')
+    out.append("</svg>")
+    return "\n".join(out)
+
+
+def html(path: str, slots: int, spans: list[Span], st: dict[str, Any]) -> str:
+    legend = " ".join(f'<span style="background:{c}">&nbsp;&nbsp;&nbsp;</span> {name}' for name, c
+                      in [*COLOURS.items(), ("other", OTHER), ("failed", FAILED),
+                          ("waiting", WAITING)])
+    rows = "\n".join(
+        f"<tr><td>{_esc(s.record.get('output') or s.label)}</td><td>{_esc(s.slots)}</td>"
+        f"<td>{s.waited:.3f}</td><td>{s.end - s.start:.3f}</td><td>{s.record.get('exit')}</td></tr>"
+        for s in spans)
+    return (f'<!doctype html>\n<html><head><meta charset="utf-8"><title>linkpool '
+            f'{_esc(path)}</title><style>body{{font-family:sans-serif}} td,th{{padding:0 8px;'
+            f'text-align:left}}</style></head><body>\n<h1>linkpool {_esc(path)}</h1>\n'
+            f"<pre>{_esc(format_stats(st))}</pre>\n<p>{legend}</p>\n{svg(path, slots, spans)}\n"
+            f"<table><tr><th>output</th><th>slots</th><th>wait s</th><th>run s</th>"
+            f"<th>exit</th></tr>\n{rows}\n</table>\n</body></html>\n")
+
+
+def png(path: str, slots: int, spans: list[Span], output: str) -> None:
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    slot_lanes, wait_lanes = lanes(spans, slots)
+    all_lanes = [*slot_lanes, *wait_lanes]
+    t0 = min((s.wait_start for s in spans), default=0.0)
+    fig, ax = plt.subplots(figsize=(12, 1 + 0.4 * len(all_lanes)))
+    for k, (name, bars) in enumerate(all_lanes):
+        colours = [WAITING if name.startswith("waiting") else _colour(s) for _, _, s in bars]
+        ax.broken_barh([(a - t0, b - a) for a, b, _ in bars], (k - 0.4, 0.8), facecolors=colours)
+    ax.set_yticks(range(len(all_lanes)), [name for name, _ in all_lanes])
+    ax.invert_yaxis()
+    ax.set_xlabel("seconds")
+    ax.set_title(f"linkpool {path}: {len(spans)} links, {slots} slots")
+    fig.tight_layout()
+    fig.savefig(output)
+    plt.close(fig)
+
+
+# -- command -----------------------------------------------------------------------------
+
+
+def _parser(command: str) -> Any:
+    import argparse
+
+    class Parser(argparse.ArgumentParser):
+        def error(self, message: str) -> Any:
+            raise UserError(f"{command}: {message}")
+
+    parser = Parser(prog=f"linkpool {command}")
+    parser.add_argument("--pool", metavar="DIR")
+    parser.add_argument("--since", metavar="DURATION|ISO", help="e.g. 30m, 1h, 2d, 2025-06-01")
+    if command == "stats":
+        parser.add_argument("--json", action="store_true")
+    else:
+        parser.add_argument("--output", metavar="FILE", required=command == "report")
+    return parser
+
+
+def main(args: Sequence[str]) -> int:
+    from .config import ConfigError
+    from .pool import PoolError
+
+    command = args[0] if args else ""
+    try:
+        if command not in ("stats", "trace", "report"):
+            raise UserError("usage: linkpool stats|trace|report [--pool DIR] [--since ...]")
+        ns = _parser(command).parse_args(list(args[1:]))
+        kind = os.path.splitext(ns.output)[1].lower() if command == "report" else ""
+        if command == "report" and kind not in (".svg", ".html", ".htm", ".png"):
+            raise UserError(f"report: --output must end in .svg, .html or .png, not {ns.output!r}")
+        if kind == ".png":
+            try:
+                import matplotlib  # noqa: F401
+            except ImportError:
+                raise UserError("report: a .png needs matplotlib: `pip install linkpool[chart]` "
+                                "(or write .svg or .html, which need nothing)") from None
+        since = parse_since(ns.since)
+        path, slots, spans = load(ns.pool, since)
+    except (UserError, ConfigError) as e:
+        _say(str(e))
+        return 2
+    except PoolError as e:
+        _say(str(e))
+        return 1
+    if command == "trace":
+        import json
+
+        text = json.dumps(trace(path, slots, spans), separators=(",", ":")) + "\n"
+        return _write(ns.output, text)
+    from .capacity import read_machine
+    from .settings import resolve
+
+    budget = resolve({"pool": path})["memory_budget"].value
+    budget = budget if isinstance(budget, float) and budget > 0 else 0.75
+    st = stats(path, slots, spans, since, read_machine(), budget)
+    if command == "stats":
+        if ns.json:
+            import json
+
+            print(json.dumps(st, indent=2))
+        else:
+            print(format_stats(st))
+        return 0
+    if kind == ".png":
+        try:
+            png(path, slots, spans, ns.output)
+        except OSError as e:
+            _say(f"cannot write {ns.output}: {e.strerror or e}")
+            return 1
+        return 0
+    return _write(ns.output, html(path, slots, spans, st) if kind in (".html", ".htm")
+                  else svg(path, slots, spans) + "\n")
+
+
+def _write(output: str | None, text: str) -> int:
+    if output in (None, "-"):
+        sys.stdout.write(text)
+        return 0
+    try:
+        with open(output, "w", encoding="utf-8") as f:
+            f.write(text)
+    except OSError as e:
+        _say(f"cannot write {output}: {e.strerror or e}")
+        return 1
+    return 0
+
+
+def _say(message: str) -> None:
+    sys.stderr.write(f"linkpool: {message}\n")
