@@ -156,6 +156,7 @@ class Engine:
         def started(pid: int) -> None:
             if lease is not None:
                 lease.update(pid=pid, wrapper=os.getpid())
+                lease.settle()  # slow to close: done while the command already runs
 
         def finished(usage: process.Usage) -> Result:
             result = Result(usage.status, waited, usage.run_s, usage.tail_s, usage.cpu_s,

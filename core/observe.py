@@ -127,7 +127,7 @@ def sweep(spans: list[Span], slots: int) -> dict[str, float]:
         if s.waited >= QUEUED:
             events += [(s.wait_start, 0, 1, 0), (s.start, 0, -1, 0)]
     events.sort(key=lambda e: (e[0], e[1] > 0 or e[2] > 0))  # ends before starts at a tie
-    out = dict.fromkeys(("busy_s", "full_s", "queued_s", "queued_not_full_s", "idle_s"), 0.0)
+    out = dict.fromkeys(("busy_s", "full_s", "queued_s", "queued_not_full_s"), 0.0)
     out.update(most_held=0, most_anon_kb=0)
     held = queued = anon = 0
     for (t, dh, dq, da), nxt in zip(events, [*events[1:], None]):
@@ -137,7 +137,6 @@ def sweep(spans: list[Span], slots: int) -> dict[str, float]:
         dt = (nxt[0] - t) if nxt else 0.0
         out["busy_s"] += dt if held > 0 else 0.0
         out["full_s"] += dt if held >= slots else 0.0
-        out["idle_s"] += dt if held < slots else 0.0
         out["queued_s"] += dt if queued > 0 else 0.0
         out["queued_not_full_s"] += dt if queued > 0 and held < slots else 0.0
     return out
@@ -166,14 +165,16 @@ def stats(path: str, slots: int, spans: list[Span], since: float | None,
         "failures": sum(1 for r in records if r.get("exit") != 0),
         "queued": sum(1 for w in waits if w >= QUEUED),
         "wait_s": summary(waits), "run_s": summary(runs),
-        "slowest": [{k: r.get(k) for k in ("output", "run_s", "wait_s", "weight", "linker", "exit")}
-                    for r in slowest],
+        "slowest": [{"what": r.get("output") or " ".join(r.get("command") or []),
+                     **{k: r.get(k) for k in ("output", "run_s", "wait_s", "weight", "linker",
+                                              "exit")}} for r in slowest],
         "peak_memory": {"anon_peak_kb": peak("anon_peak_kb"), "max_rss_kb": peak("max_rss_kb")},
         "window": {"start": start, "end": end, "seconds": round(max(0.0, end - start), 6)},
         **{k: round(v, 6) for k, v in sweep(spans, slots).items()},
     }
-    out["full_fraction"] = round(out["full_s"] / out["window"]["seconds"], 4) \
-        if out["window"]["seconds"] > 0 else 0.0
+    seconds = out["window"]["seconds"]
+    out["full_fraction"] = round(out["full_s"] / seconds, 4) if seconds > 0 else 0.0
+    out["full_of_busy"] = round(out["full_s"] / out["busy_s"], 4) if out["busy_s"] > 0 else 0.0
     out["hints"] = hints(out, spans, machine, budget)
     return out
 
@@ -181,18 +182,19 @@ def stats(path: str, slots: int, spans: list[Span], since: float | None,
 def hints(st: dict[str, Any], spans: list[Span], machine: Any, budget: float) -> list[str]:
     """Plain-language hints when the capacity looks wrong for this history."""
     out = []
-    n, window, waited = st["slots"], st["window"]["seconds"], st["wait_s"]["total"]
+    n, waited, queued = st["slots"], st["wait_s"]["total"], st["queued_s"]
     cores = int(machine.cores) if machine is not None else None
     more = f"; this machine has {cores} cores: `linkpool init --slots {cores}`" \
         if cores and cores > n else ""
-    if waited > 1.0 and window > 0 and st["idle_s"] > window / 2:
-        part = st["queued_not_full_s"] / st["queued_s"] if st["queued_s"] else 0.0
-        out.append(f"links waited {waited:.1f} s in all although fewer than {n} slots were held "
-                   f"{st['idle_s'] / window:.0%} of the time ({part:.0%} of the waiting): heavy "
-                   f"links wait until several slots are free at once, so cores sat idle; more "
-                   f"slots or lighter weights (memory_budget) would use them{more}")
-    elif st["full_fraction"] > 0.8 and st["wait_s"]["p95"] > 1.0:
-        out.append(f"the pool was full {st['full_fraction']:.0%} of the time and links waited "
+    if waited > 1.0 and queued > 0 and st["queued_not_full_s"] > queued / 2:
+        out.append(f"links waited {waited:.1f} s in all, and for "
+                   f"{st['queued_not_full_s'] / queued:.0%} of the time someone waited fewer "
+                   f"than {n} slots were held: a heavy link waits until several slots are free "
+                   f"at once, so cores sat idle; more slots or lighter weights (a higher "
+                   f"memory_budget) would use them{more}")
+    elif st["full_of_busy"] > 0.8 and st["wait_s"]["p95"] > 1.0:
+        out.append(f"the pool was full {st['full_of_busy']:.0%} of the time it was in use and "
+                   f"links waited "
                    f"(p95 {st['wait_s']['p95']:.1f} s): that is the pool holding back a busy "
                    f"machine{more or '; more slots would only oversubscribe it'}")
     memory = machine.memory if machine is not None else None
@@ -239,9 +241,10 @@ def format_stats(st: dict[str, Any]) -> str:
         f"{st['queued']} link(s) queued, {_secs(w['total'])} in all",
         f"run    p50 {_secs(r['p50'])}, p95 {_secs(r['p95'])}, max {_secs(r['max'])}; "
         f"{_secs(r['total'])} in all",
-        f"pool   full {_secs(st['full_s'])} of {_secs(st['window']['seconds'])} "
-        f"({st['full_fraction']:.0%}); in use {_secs(st['busy_s'])}; "
-        f"at most {st['most_held']} of {st['slots']} slots held",
+        f"pool   full {_secs(st['full_s'])} ({st['full_of_busy']:.0%} of the "
+        f"{_secs(st['busy_s'])} in use, {st['full_fraction']:.0%} of the "
+        f"{_secs(st['window']['seconds'])} window); at most {st['most_held']} of "
+        f"{st['slots']} slots held",
     ]
     for key, name in (("anon_peak_kb", "anonymous"), ("max_rss_kb", "RSS")):
         if mem[key]:
@@ -250,7 +253,7 @@ def format_stats(st: dict[str, Any]) -> str:
     lines += ["", "slowest:"]
     for x in st["slowest"]:
         lines.append(f"  {_secs(x['run_s'] or 0):>9}  weight {x['weight'] or '-'}  "
-                     f"{x['linker'] or '-':<5} exit {x['exit']}  {x['output'] or '?'}")
+                     f"{x['linker'] or '-':<5} exit {x['exit']}  {x['what'] or '?'}")
     lines += ["", *(f"hint: {h}" for h in st["hints"] or
                     ["none: the history shows no sign of a wrong capacity"])]
     return "\n".join(lines)
@@ -388,14 +391,15 @@ def svg(path: str, slots: int, spans: list[Span]) -> str:
                    f'text-anchor="middle">{t:g}</text>')
     out.append(f'<text x="{left + width}" y="{axis + 32}" text-anchor="end">seconds since '
                f'{_esc(time.strftime("%Y-%m-%d %H:%M:%S", time.localtime(t0)))}</text>')
+    legend = [*COLOURS.items(), ("other", OTHER), ("failed", FAILED), ("waiting", WAITING)]
+    for k, (name, colour) in enumerate(legend):
+        out.append(f'<rect x="{left + 70 * k}" y="{axis + 23}" width="10" height="10" '
+                   f'fill="{colour}"/><text x="{left + 70 * k + 14}" y="{axis + 32}">{name}</text>')
     out.append("</svg>")
     return "\n".join(out)
 
 
 def html(path: str, slots: int, spans: list[Span], st: dict[str, Any]) -> str:
-    legend = " ".join(f'<span style="background:{c}">&nbsp;&nbsp;&nbsp;</span> {name}' for name, c
-                      in [*COLOURS.items(), ("other", OTHER), ("failed", FAILED),
-                          ("waiting", WAITING)])
     rows = "\n".join(
         f"<tr><td>{_esc(s.record.get('output') or s.label)}</td><td>{_esc(s.slots)}</td>"
         f"<td>{s.waited:.3f}</td><td>{s.end - s.start:.3f}</td><td>{s.record.get('exit')}</td></tr>"
@@ -403,7 +407,7 @@ def html(path: str, slots: int, spans: list[Span], st: dict[str, Any]) -> str:
     return (f'<!doctype html>\n<html><head><meta charset="utf-8"><title>linkpool '
             f'{_esc(path)}</title><style>body{{font-family:sans-serif}} td,th{{padding:0 8px;'
             f'text-align:left}}</style></head><body>\n<h1>linkpool {_esc(path)}</h1>\n'
-            f"<pre>{_esc(format_stats(st))}</pre>\n<p>{legend}</p>\n{svg(path, slots, spans)}\n"
+            f"<pre>{_esc(format_stats(st))}</pre>\n{svg(path, slots, spans)}\n"
             f"<table><tr><th>output</th><th>slots</th><th>wait s</th><th>run s</th>"
             f"<th>exit</th></tr>\n{rows}\n</table>\n</body></html>\n")
 

@@ -357,8 +357,16 @@ class Pool:
 
     def _collect(self, weight: int, info: dict[str, Any], deadline: float | None,
                  notice: _Notice) -> Lease:
-        """As the head of the line, gather ``weight`` slots (see the module docstring)."""
-        held: dict[int, int] = {}
+        """As the head of the line, gather ``weight`` slots (see the module docstring).
+
+        The head sleeps on inotify close events, so it must not cause any itself: slots it
+        tried and found busy stay open (a close of ours would wake us at once), and it
+        reads only with O_RDONLY, whose closes are not watched. The watch is made after
+        the first failed scan, and then the pool is scanned once more before sleeping, so
+        a release in between is not missed.
+        """
+        held: dict[int, int] = {}  # slots we locked
+        busy: dict[int, int] = {}  # slots we opened and found locked: kept open
         named: set[int] = set()
         waiter: Any = None  # imported and made only if we must wait
         retry = 99  # index into RETRY: no recent event
@@ -366,8 +374,9 @@ class Pool:
             while True:
                 slots = self.refresh()
                 self._check_weight(weight, slots)
-                for i in [i for i in held if i >= slots]:  # shrunk under us
-                    os.close(held.pop(i))
+                for table in (held, busy):  # shrunk under us
+                    for i in [i for i in table if i >= slots]:
+                        os.close(table.pop(i))
                 high = sum(
                     self._is_locked(f"{SLOT}{i}")[0] for i in self._names(SLOT) if i >= slots
                 )
@@ -375,19 +384,21 @@ class Pool:
                 for i in range(slots):
                     if len(held) >= need:
                         break
-                    if i not in held:
-                        fd = self._open_slot(i)
-                        try:
-                            fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
-                        except BlockingIOError:
-                            os.close(fd)
-                            continue
-                        held[i] = fd
+                    if i in held:
+                        continue
+                    fd = busy.pop(i) if i in busy else self._open_slot(i)
+                    try:
+                        fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+                    except BlockingIOError:
+                        busy[i] = fd
+                        continue
+                    held[i] = fd
                 if len(held) >= need:
                     keep = sorted(held)[:weight]
                     for i in sorted(held)[weight:]:
                         os.close(held.pop(i))
                     lease = Lease(self, keep, [held.pop(i) for i in keep], info)
+                    lease.waiter, waiter = waiter, None  # closed later: see Lease.settle
                     now = time.time()
                     lease.update(waited=round(now - info["since"], 6), since=now)
                     return lease
@@ -398,6 +409,7 @@ class Pool:
                     from .waiting import RETRY, SAFETY, Waiter
 
                     waiter = Waiter.for_dir(self.path, self.dirfd)
+                    continue  # scan again now that the watch is there
                 wait = SAFETY if retry >= len(RETRY) else RETRY[retry]
                 notice.fire_if_due()
                 clipped = notice.clip(deadline)
@@ -410,10 +422,12 @@ class Pool:
         except BaseException:
             for fd in held.values():
                 os.close(fd)
-            raise
-        finally:
             if waiter is not None:
                 waiter.close()
+            raise
+        finally:
+            for fd in busy.values():
+                os.close(fd)
 
     # -- looking --------------------------------------------------------------------------
 
@@ -480,6 +494,15 @@ class Lease:
         self.fds = fds
         self.info = info
         self.owns_pool = False
+        self.waiter: Any = None  # the inotify watch used while waiting, if any
+
+    def settle(self) -> None:
+        """Drop the inotify watch used while waiting. Closing one takes the kernel 3-15 ms
+        (it waits for an RCU grace period), so callers do it once the command is running,
+        not on the way to starting it; release() does it otherwise."""
+        if self.waiter is not None:
+            self.waiter.close()
+            self.waiter = None
 
     def inherit(self) -> list[int]:
         """Let child processes inherit the locked descriptors (Python makes them CLOEXEC)."""
@@ -497,6 +520,7 @@ class Lease:
         fds, self.fds = self.fds, []
         for fd in fds:
             os.close(fd)
+        self.settle()
         if self.owns_pool:
             self.pool.close()
 

@@ -1,15 +1,15 @@
 """``linkpool config``: every setting's effective value and where it came from.
 
-    linkpool config [--pool DIR] [--strict] [--json]
+    linkpool config [--pool DIR] [--strict] [--quiet] [--json]
 
 Each setting is resolved here exactly as the code that uses it resolves it (the order is
 in ``SETTINGS``), so the table is what a ``linkpool run`` from the same shell would do:
-``pool`` and ``strict`` take the command line, then the environment, then the config
-file; ``check_output`` takes the file before the environment (as
+``pool``, ``strict`` and ``quiet`` take the command line, then the environment, then the
+config file; ``check_output`` takes the file before the environment (as
 ``plugins/outputcheck.py`` reads it); ``disable`` is the union of the file's list and
 ``$LINKPOOL_DISABLE``; ``memory_budget`` is read only from the file and ``wakeup`` only
-from the environment. ``--pool`` and ``--strict`` are accepted so that the table can show
-what a command line would change.
+from the environment. ``--pool``, ``--strict`` and ``--quiet`` are accepted so that the
+table can show what those options of ``run`` would change.
 
 ``resolve()`` is also what ``stats``, ``trace``, ``report`` and ``doctor`` use to find the
 pool, so all of them agree with ``run`` on which pool is meant.
@@ -34,7 +34,7 @@ MEMORY_BUDGET = 0.75  # the default of plugins/cost.py (not imported: it pulls i
 SETTINGS: dict[str, tuple[str | None, str | None, str, str]] = {
     "pool": ("LINKPOOL_DIR", "pool", "cef", "the pool directory every link queues in"),
     "strict": ("LINKPOOL_STRICT", "strict", "cef", "fail (69) instead of running unpooled"),
-    "quiet": ("LINKPOOL_QUIET", "quiet", "ef", "no warning lines from linkpool"),
+    "quiet": ("LINKPOOL_QUIET", "quiet", "cef", "no lines about waiting from `run`"),
     "memory_budget": (None, "memory_budget", "f", "share of usable memory links may use"),
     "disable": ("LINKPOOL_DISABLE", "disable", "ef", "plugins turned off (file + environment)"),
     "check_output": ("LINKPOOL_CHECK_OUTPUT", "check_output", "fe",
@@ -157,11 +157,12 @@ def main(args: Sequence[str]) -> int:
     parser = Parser(prog="linkpool config", description="effective settings and their sources")
     parser.add_argument("--pool", metavar="DIR", help="as a command line would give it")
     parser.add_argument("--strict", action="store_true", default=None)
+    parser.add_argument("--quiet", action="store_true", default=None)
     parser.add_argument("--json", action="store_true")
     try:
         ns = parser.parse_args(list(args)[1:] if args and args[0] == "config" else list(args))
         file = load()
-        settings = resolve({"pool": ns.pool, "strict": ns.strict}, file=file)
+        settings = resolve({"pool": ns.pool, "strict": ns.strict, "quiet": ns.quiet}, file=file)
     except ConfigError as e:
         sys.stderr.write(f"linkpool: {e}\n")
         return 2

@@ -127,8 +127,11 @@ def _inotify(dirfd: int) -> int:
         fd = libc.inotify_init1(os.O_NONBLOCK | os.O_CLOEXEC)
         if fd < 0:
             return -1  # EMFILE past max_user_instances: polling still works
-        # IN_CLOSE_WRITE | IN_CLOSE_NOWRITE | IN_MOVED_TO | IN_DELETE_SELF | IN_MOVE_SELF
-        mask = 0x8 | 0x10 | 0x80 | 0x400 | 0x800
+        # IN_CLOSE_WRITE | IN_MOVED_TO | IN_DELETE_SELF | IN_MOVE_SELF. Holders open slots
+        # read-write, so their release is a CLOSE_WRITE; read-only closes (status probes,
+        # pool.json reads, the head's own looks) are not watched, or the head would wake
+        # itself.
+        mask = 0x8 | 0x80 | 0x400 | 0x800
         if libc.inotify_add_watch(fd, f"/proc/self/fd/{dirfd}".encode(), mask) < 0:
             os.close(fd)
             return -1
