@@ -5,6 +5,8 @@
                     -- COMMAND [ARG...]
     linkpool status [--pool DIR] [--json]
     linkpool history [--pool DIR] [--json]
+    linkpool stats | trace | report | doctor | config ...   (see USAGE)
+    linkpool setup SYSTEM ... | linkpool ninja ...         (build-system integrations)
     linkpool COMMAND [ARG...]          (launcher form: the same as ``run -- COMMAND``)
 
 ``run`` and the launcher form are the hot path: they are parsed by hand and import only
@@ -32,7 +34,12 @@ usage: linkpool init   [--pool DIR] [--slots N] [--shared]
                        -- COMMAND [ARG...]
        linkpool status [--pool DIR] [--json]
        linkpool history [--pool DIR] [--json]
-       linkpool setup {meson,cmake,...} [...]   (turn linkpool on in a build system)
+       linkpool stats  [--pool DIR] [--since 1h] [--json]     (waits, run times, hints)
+       linkpool trace  [--pool DIR] [--output FILE]           (Chrome/Perfetto trace JSON)
+       linkpool report [--pool DIR] --output FILE.svg|.html|.png
+       linkpool doctor [--pool DIR] [--json]                  (check the set-up, say the fix)
+       linkpool config [--json]                               (effective settings and sources)
+       linkpool setup {meson,cmake,make} [...]  (turn linkpool on in a build system)
        linkpool ninja [NINJA ARGS...]            (ninja with its link rules through the pool)
        linkpool COMMAND [ARG...]
 

@@ -29,7 +29,7 @@ if TYPE_CHECKING:
     Bars = list[tuple[float, float, "Span"]]  # (start, end, job) on one lane
     Lanes = list[tuple[str, Bars]]
 
-QUEUED = 0.005  # a wait shorter than this is the cost of taking a slot, not queueing
+QUEUED = 0.02  # a shorter wait is the cost of taking a slot (~1 ms; more on a loaded host)
 TOP = 5
 UNITS = {"s": 1, "m": 60, "h": 3600, "d": 86400, "w": 604800}
 COLOURS = {"bfd": "#4e79a7", "gold": "#f28e2b", "lld": "#59a14f", "mold": "#b07aa1"}
@@ -88,7 +88,7 @@ def parse_since(text: str | None, now: float | None = None) -> float | None:
 
     try:
         return datetime.fromisoformat(text.strip().replace("Z", "+00:00")).timestamp()
-    except ValueError:
+    except (ValueError, OverflowError, OSError):
         raise UserError(f"--since takes a duration such as 30m, 1h or 2d, or an ISO date "
                         f"such as 2025-06-01T09:00, not {text!r}") from None
 
@@ -101,10 +101,19 @@ def load(pool: str | None, since: float | None) -> tuple[str, int, list[Span]]:
 
     path, _ = pool_dir(pool)
     with Pool.open(path, create=False) as p:
-        spans = [Span(r) for r in History(p.path).records()]
+        spans = [Span(r) for r in History(p.path).records() if _valid(r)]
         path, slots = p.path, p.slots
     spans = [s for s in spans if since is None or s.held_until >= since]
     return path, slots, sorted(spans, key=lambda s: s.start)
+
+
+def _valid(r: dict[str, Any]) -> bool:
+    """A record whose figures are numbers (another tool may have written the line)."""
+    numbers = ("time", "admitted", "wait_s", "run_s", "tail_s", "weight", "max_rss_kb",
+               "anon_peak_kb")
+    slots = r.get("slots")
+    return all(type(r.get(k)) in (int, float, type(None)) for k in numbers) and \
+        (slots is None or (isinstance(slots, list) and all(type(i) is int for i in slots)))
 
 
 # -- stats -------------------------------------------------------------------------------
@@ -187,11 +196,10 @@ def hints(st: dict[str, Any], spans: list[Span], machine: Any, budget: float) ->
     more = f"; this machine has {cores} cores: `linkpool init --slots {cores}`" \
         if cores and cores > n else ""
     if waited > 1.0 and queued > 0 and st["queued_not_full_s"] > queued / 2:
-        out.append(f"links waited {waited:.1f} s in all, and for "
-                   f"{st['queued_not_full_s'] / queued:.0%} of the time someone waited fewer "
-                   f"than {n} slots were held: a heavy link waits until several slots are free "
-                   f"at once, so cores sat idle; more slots or lighter weights (a higher "
-                   f"memory_budget) would use them{more}")
+        out.append(f"links waited {waited:.1f} s in all, {st['queued_not_full_s'] / queued:.0%} "
+                   f"of it while fewer than {n} slots were held: a heavy link waits until "
+                   f"several slots are free at once, so cores sat idle; more slots or lighter "
+                   f"weights (a higher memory_budget) would use them{more}")
     elif st["full_of_busy"] > 0.8 and st["wait_s"]["p95"] > 1.0:
         out.append(f"the pool was full {st['full_of_busy']:.0%} of the time it was in use and "
                    f"links waited "
@@ -486,10 +494,10 @@ def main(args: Sequence[str]) -> int:
         text = json.dumps(trace(path, slots, spans), separators=(",", ":")) + "\n"
         return _write(ns.output, text)
     from .capacity import read_machine
-    from .settings import resolve
+    from .settings import MEMORY_BUDGET, resolve
 
     budget = resolve({"pool": path})["memory_budget"].value
-    budget = budget if isinstance(budget, float) and budget > 0 else 0.75
+    budget = budget if isinstance(budget, float) and budget > 0 else MEMORY_BUDGET
     st = stats(path, slots, spans, since, read_machine(), budget)
     if command == "stats":
         if ns.json:

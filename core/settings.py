@@ -152,7 +152,8 @@ def main(args: Sequence[str]) -> int:
 
     class Parser(argparse.ArgumentParser):
         def error(self, message: str) -> Any:
-            raise ConfigError(f"config: {message} (usage: linkpool config [--json])")
+            raise ConfigError(f"config: {message} (usage: linkpool config [--pool DIR] "
+                              f"[--strict] [--quiet] [--json])")
 
     parser = Parser(prog="linkpool config", description="effective settings and their sources")
     parser.add_argument("--pool", metavar="DIR", help="as a command line would give it")

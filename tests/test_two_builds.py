@@ -22,10 +22,12 @@ pytestmark = pytest.mark.skipif(shutil.which("make") is None, reason="no make")
 
 
 class LinkerWatch(threading.Thread):
-    """An independent witness: counts running linker processes in /proc every ~1 ms."""
+    """An independent witness: counts running linker processes in /proc every ~1 ms, those
+    working under ``root`` only (other builds on the machine are not this test's)."""
 
-    def __init__(self) -> None:
+    def __init__(self, root: Path) -> None:
         super().__init__(daemon=True)
+        self.root = str(root)
         self.most, self.samples, self.done = 0, 0, threading.Event()
 
     def run(self) -> None:
@@ -36,12 +38,14 @@ class LinkerWatch(threading.Thread):
                     continue
                 try:
                     with open(f"/proc/{pid}/comm") as f:
-                        name = f.read().strip()
+                        if f.read().strip() not in LINKER_NAMES:
+                            continue
                     with open(f"/proc/{pid}/stat") as f:
                         state = f.read().rsplit(")", 1)[1].split()[0]
+                    cwd = os.readlink(f"/proc/{pid}/cwd")
                 except OSError:
                     continue
-                running += name in LINKER_NAMES and state not in "ZX"
+                running += state not in "ZX" and cwd.startswith(self.root)
             self.most = max(self.most, running)
             self.samples += 1
             time.sleep(0.001)
@@ -52,7 +56,7 @@ def test_scons_and_make_share_one_slot(tmp_path: Path) -> None:
     scons_dir = Path(shutil.copytree(ROOT / "examples" / "scons", tmp_path / "scons"))
     make_dir = Path(shutil.copytree(ROOT / "examples" / "make", tmp_path / "make"))
     env = {**os.environ, "LINKPOOL_DIR": str(pool)}
-    watch = LinkerWatch()
+    watch = LinkerWatch(tmp_path)
     watch.start()
     builds = [
         subprocess.Popen([str(Path(sys.executable).parent / "scons"), "-j4"], cwd=scons_dir,

@@ -1,0 +1,407 @@
+"""``linkpool doctor``: check that the pool can work here, and say why, one line each.
+
+    linkpool doctor [--pool DIR] [--json]
+
+Each line is OK, WARN or FAIL, then what was checked and what was seen; a FAIL line ends
+with the fix. The exit status is 0 when the pool is usable (OK and WARN only), else 1.
+docs/troubleshooting.md explains every line. Nothing here creates or changes anything:
+the pool directory is only listed, its files only probed with a shared non-blocking lock
+(as ``status`` does).
+"""
+
+from __future__ import annotations
+
+import errno
+import os
+import stat
+import sys
+
+TYPE_CHECKING = False
+if TYPE_CHECKING:
+    from collections.abc import Sequence
+    from typing import Any
+
+OK, WARN, FAIL = "OK", "WARN", "FAIL"
+LINKERS = ("ld.bfd", "ld.gold", "ld.lld", "mold")
+OWN = ("pool.json", "queue.lock", "history.jsonl", "history.jsonl.1", "outputs")
+VERSION_TIMEOUT = 5.0
+
+
+class Checks:
+    """The lines found so far."""
+
+    def __init__(self) -> None:
+        self.lines: list[tuple[str, str, str]] = []
+
+    def add(self, level: str, check: str, message: str) -> None:
+        self.lines.append((level, check, message))
+
+    @property
+    def usable(self) -> bool:
+        return all(level != FAIL for level, _, _ in self.lines)
+
+
+def probe_inotify() -> tuple[bool, str]:
+    """Whether this process can have an inotify instance, and why not.
+
+    ``LINKPOOL_WAKEUP=polling`` (which also makes every waiter poll) makes it report none:
+    that is how to see, and test, a machine without inotify.
+    """
+    if os.environ.get("LINKPOOL_WAKEUP") == "polling":
+        return False, "switched off by LINKPOOL_WAKEUP=polling"
+    try:
+        import ctypes
+
+        libc = ctypes.CDLL(None, use_errno=True)
+        fd = libc.inotify_init1(os.O_NONBLOCK | os.O_CLOEXEC)
+    except (OSError, AttributeError) as e:
+        return False, f"no inotify_init1 in the C library ({e})"
+    if fd < 0:
+        err = ctypes.get_errno()
+        if err == errno.EMFILE:
+            return False, "every instance this user may have is in use (max_user_instances)"
+        return False, f"inotify_init1 failed: {os.strerror(err)}"
+    os.close(fd)
+    return True, "works"
+
+
+def _read(path: str) -> str:
+    try:
+        with open(path, encoding="utf-8") as f:
+            return f.read().strip()
+    except OSError:
+        return "?"
+
+
+def _user(uid: int) -> str:
+    try:
+        import pwd
+
+        return pwd.getpwuid(uid).pw_name
+    except (KeyError, ImportError):
+        return f"uid {uid}"
+
+
+def check_pool(c: Checks, path: str, source: str) -> dict[str, Any] | None:
+    """The directory, its pool.json and its files; the pool's config if it has one."""
+    where = f"{path} ({source})"
+    try:
+        st = os.lstat(path)
+    except FileNotFoundError:
+        parent = os.path.dirname(path)
+        while parent and not os.path.isdir(parent):
+            parent = os.path.dirname(parent)
+        if parent and not os.access(parent, os.W_OK):
+            c.add(FAIL, "pool", f"{where} does not exist and cannot be made in {parent} "
+                                f"(not writable): choose another --pool or $LINKPOOL_DIR")
+        else:
+            c.add(OK, "pool", f"{where} does not exist yet: the first link makes it "
+                              f"(or `linkpool init --pool {path}`)")
+        return None
+    if stat.S_ISLNK(st.st_mode):
+        real = os.path.realpath(path)
+        c.add(FAIL, "pool", f"{where} is a symlink to {real}, and a symlinked pool is refused "
+                            f"(whoever can change the link can redirect your locks): use "
+                            f"`--pool {real}`, or `rm {path}` and `linkpool init --pool {path}`")
+        return None
+    if not stat.S_ISDIR(st.st_mode):
+        c.add(FAIL, "pool", f"{where} is not a directory: remove it or choose another --pool")
+        return None
+    seen = Checks()  # pool.json is read first (it says private or shared), shown second
+    conf = _check_config(seen, path)
+    shared = bool(conf and conf.get("shared"))
+    mode, owner = stat.S_IMODE(st.st_mode), _user(st.st_uid)
+    what = f"{where}: {'shared' if shared else 'private'}, owner {owner}, mode {mode:04o}"
+    if shared and mode & 0o002 and not mode & stat.S_ISVTX:
+        c.add(FAIL, "pool", f"{what}: world-writable without the sticky bit, so anyone may "
+                            f"delete others' files: `chmod 1777 {path}`")
+    elif shared and not mode & 0o002:
+        c.add(WARN, "pool", f"{what}: other users cannot add their tickets: `chmod 1777 {path}`")
+    elif not shared and st.st_uid != os.geteuid():
+        c.add(FAIL, "pool", f"{what}: a private pool of another user is refused: use a pool of "
+                            f"your own, or its owner makes it shared with "
+                            f"`linkpool init --shared {path}`")
+    elif not shared and mode & 0o022:
+        c.add(FAIL, "pool", f"{what}: a private pool writable by others is refused: "
+                            f"`chmod 700 {path}`")
+    else:
+        c.add(OK, "pool", what)
+    c.lines += seen.lines
+    _check_files(c, path, shared)
+    if conf is not None and c.usable:
+        _check_status(c, path)
+    return conf
+
+
+def _check_config(c: Checks, path: str) -> dict[str, Any] | None:
+    import json
+
+    from .pool import PROTOCOL
+
+    name = os.path.join(path, "pool.json")
+    try:
+        fd = os.open(name, os.O_RDONLY | os.O_NOFOLLOW | os.O_CLOEXEC)
+    except FileNotFoundError:
+        c.add(WARN, "pool.json", "missing: the first link writes one with the default "
+                                 f"capacity (or `linkpool init --pool {path} --slots N`)")
+        return None
+    except OSError as e:
+        fix = f"`rm {name}`" if e.errno == errno.ELOOP else f"check {name}"
+        c.add(FAIL, "pool.json", f"cannot be read ({os.strerror(e.errno or 0)}): {fix}")
+        return None
+    with os.fdopen(fd, "rb") as f:
+        raw = f.read(65536)
+    try:
+        conf = json.loads(raw)
+        slots = conf["slots"]
+        if type(slots) is not int or slots < 1:
+            raise ValueError(slots)
+    except (ValueError, TypeError, KeyError):
+        c.add(FAIL, "pool.json", f"corrupt: repair it with `linkpool init --pool {path} "
+                                 f"--slots N`")
+        return None
+    if conf.get("protocol", PROTOCOL) > PROTOCOL:
+        c.add(FAIL, "pool.json", f"protocol {conf['protocol']} is newer than this linkpool's "
+                                 f"{PROTOCOL}: upgrade linkpool")
+        return None
+    c.add(OK, "pool.json", f"{slots} slots, protocol {conf.get('protocol', PROTOCOL)}")
+    return dict(conf)
+
+
+def _check_files(c: Checks, path: str, shared: bool) -> None:
+    import fcntl
+
+    try:
+        names = sorted(os.listdir(path))
+    except OSError as e:
+        c.add(FAIL, "files", f"cannot list {path} ({e.strerror}): check its permissions")
+        return
+    foreign, stale, bad = [], [], []
+    slots = 0
+    for name in names:
+        full = os.path.join(path, name)
+        head, _, number = name.partition(".")
+        numbered = head in ("slot", "wait") and number.isdigit()
+        if name.startswith("pool.json.") and name.endswith(".tmp"):
+            pid = name[len("pool.json."):-len(".tmp")]
+            if pid.isdigit() and not _alive(int(pid)):
+                stale.append(name)
+            continue
+        if not numbered and name not in OWN:
+            foreign.append(name)
+            continue
+        try:
+            st = os.lstat(full)
+        except OSError:
+            continue  # it went away meanwhile (a ticket that was served)
+        if name == "outputs":
+            if not stat.S_ISDIR(st.st_mode):
+                bad.append(f"{name} is not a directory")
+            continue
+        if stat.S_ISLNK(st.st_mode) or not stat.S_ISREG(st.st_mode):
+            bad.append(f"{name} is {'a symlink' if stat.S_ISLNK(st.st_mode) else 'not a file'}")
+        elif not shared and st.st_uid != os.geteuid():
+            bad.append(f"{name} is owned by {_user(st.st_uid)}")
+        elif head == "slot":
+            slots += 1
+        elif head == "wait":
+            try:
+                fd = os.open(full, os.O_RDONLY | os.O_NOFOLLOW | os.O_CLOEXEC)
+            except OSError:
+                continue
+            try:
+                fcntl.flock(fd, fcntl.LOCK_SH | fcntl.LOCK_NB)
+                stale.append(name)  # nobody holds it: its waiter died in line
+            except BlockingIOError:
+                pass
+            finally:
+                os.close(fd)
+    if bad:
+        c.add(FAIL, "files", f"{'; '.join(bad)}: linkpool refuses such files; remove them "
+                             f"(`rm` in {path})")
+    if foreign:
+        c.add(WARN, "files", f"foreign files in the pool: {', '.join(foreign)}; linkpool "
+                             f"ignores them, but its directory should hold only its own "
+                             f"files: move them elsewhere")
+    if stale:
+        c.add(WARN, "files", f"stale: {', '.join(stale)}, left by a process that died; the next "
+                             f"waiter clears tickets itself, or remove them with `rm`")
+    if not (bad or foreign or stale):
+        c.add(OK, "files", f"only linkpool's own ({slots} slot files)")
+
+
+def _alive(pid: int) -> bool:
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except OSError:
+        return True  # EPERM: someone else's live process
+    return True
+
+
+def _check_status(c: Checks, path: str) -> None:
+    from .pool import Pool, PoolError
+
+    try:
+        with Pool.open(path, create=False) as pool:
+            st = pool.status()
+    except PoolError as e:
+        c.add(FAIL, "pool", str(e))
+        return
+    c.add(OK, "in use", f"{st['in_use']} of {st['slots']} slots held, {st['waiting']} waiting")
+
+
+def check_wakeup(c: Checks, path: str) -> None:
+    from .waiting import NETWORK_FS, Waiter, _fs_type
+
+    probe = path
+    while probe and not os.path.exists(probe):
+        probe = os.path.dirname(probe)
+    fs = _fs_type(os.path.realpath(probe or "/"))
+    if fs in NETWORK_FS or fs.startswith("fuse"):
+        c.add(WARN, "filesystem", f"{fs}: closes by other machines are not reported, so waiters "
+                                  f"poll (up to 50 ms late); put the pool on a local "
+                                  f"filesystem such as /tmp unless hosts share it on purpose")
+    elif fs == "tmpfs":
+        c.add(OK, "filesystem", "tmpfs: local and fast; note that the pool and its history "
+                                "are gone after a reboot (the next link makes a new one)")
+    elif fs:
+        c.add(OK, "filesystem", f"{fs}: local, inotify sees every release")
+    else:
+        c.add(WARN, "filesystem", "type unknown (/proc/self/mountinfo unreadable)")
+    limits = (f"max_user_instances {_read('/proc/sys/fs/inotify/max_user_instances')}, "
+              f"max_user_watches {_read('/proc/sys/fs/inotify/max_user_watches')}")
+    works, why = probe_inotify()
+    if works:
+        c.add(OK, "inotify", f"{why} ({limits}; only the head of a pool's line uses one)")
+    else:
+        c.add(WARN, "inotify", f"unavailable: {why} ({limits}); waiters fall back to polling")
+    mode = Waiter.mode_for(path)
+    if mode == "inotify" and works:
+        c.add(OK, "wake-up", "inotify: a released slot wakes the head of the line at once")
+    elif mode == "polling (forced)":
+        c.add(WARN, "wake-up", "polling (forced by LINKPOOL_WAKEUP=polling): waits end up to "
+                               "50 ms late; unset LINKPOOL_WAKEUP to wake by inotify")
+    else:
+        fix = "raise fs.inotify.max_user_instances" if mode == "inotify" else \
+            "a pool on a local filesystem wakes by inotify"
+        c.add(WARN, "wake-up", f"polling ({fs if mode != 'inotify' else 'no inotify'}): waits "
+                               f"end up to 50 ms late; {fix}")
+
+
+def check_machine(c: Checks, path: str, conf: dict[str, Any] | None) -> None:
+    from .capacity import SLOT_MIN_MEMORY, default_slots, read_machine
+
+    m = read_machine()
+    c.add(OK, "cores", f"{m.cores:g} usable ({m.sources[0]}; {m.sources[1]})")
+    gib = SLOT_MIN_MEMORY
+    if m.memory is None:
+        c.add(WARN, "memory", f"unknown ({m.sources[2]}; {m.sources[3]}): N counts cores only")
+        why = f"floor({m.cores:g} cores)"
+    else:
+        c.add(OK, "memory", f"{m.memory / gib:.1f} GiB usable ({m.sources[2]}; {m.sources[3]})")
+        why = f"min(floor({m.cores:g} cores), {m.memory / gib:.1f} GiB / 1 GiB)"
+    d = default_slots(m)
+    n = conf.get("slots") if conf else None
+    if n is None:
+        c.add(OK, "capacity", f"a new pool gets {d} slots = {why}")
+    elif n == d:
+        c.add(OK, "capacity", f"the pool's {n} slots are this machine's default, {why}")
+    elif n > d:
+        c.add(WARN, "capacity", f"the pool has {n} slots, more than this machine's default "
+                                f"{d} = {why}: links may oversubscribe it; "
+                                f"`linkpool init --pool {path} --slots {d}`")
+    else:
+        c.add(OK, "capacity", f"the pool has {n} slots, fewer than this machine's default "
+                              f"{d} = {why} (chosen with `linkpool init --slots`); links may wait "
+                              f"while cores are idle")
+
+
+def check_linkers(c: Checks) -> None:
+    import shutil
+    import subprocess
+
+    missing = []
+    for name in LINKERS:
+        path = shutil.which(name)
+        if path is None:
+            missing.append(name)
+            continue
+        try:
+            done = subprocess.run([path, "--version"], capture_output=True, text=True,
+                                  timeout=VERSION_TIMEOUT, stdin=subprocess.DEVNULL,
+                                  env={**os.environ, "LC_ALL": "C"}, check=False)
+            first = next((ln for ln in (done.stdout or done.stderr).splitlines() if ln.strip()),
+                         "no version")
+            c.add(OK, "linker", f"{name}: {path}: {first.strip()}")
+        except (OSError, subprocess.SubprocessError) as e:
+            c.add(WARN, "linker", f"{name}: {path} does not run ({e}); fix or remove it")
+    if len(missing) == len(LINKERS) and shutil.which("ld") is None:
+        c.add(WARN, "linker", "no linker on PATH: links will fail with or without linkpool")
+    elif missing:
+        c.add(OK, "linker", f"not on PATH: {', '.join(missing)} (optional)")
+    jobs = os.environ.get("MOLD_JOBS")
+    if jobs is not None:
+        c.add(WARN, "MOLD_JOBS", f"MOLD_JOBS={jobs} is set: mold then also takes its own "
+                                 f"machine-wide lock, which serialises mold links on top of "
+                                 f"the pool; unset MOLD_JOBS and let the pool limit links")
+    else:
+        c.add(OK, "MOLD_JOBS", "not set: mold links wait only for the pool")
+
+
+def run(pool: str | None) -> tuple[str, Checks]:
+    from .config import ConfigError, config_file
+    from .settings import pool_dir
+
+    c = Checks()
+    try:
+        path, source = pool_dir(pool)
+    except ConfigError as e:
+        c.add(FAIL, "config", str(e))
+        from .pool import default_path
+
+        path, source = pool or default_path(), "--pool" if pool else "default"
+    else:
+        where = config_file()
+        c.add(OK, "config", f"{where}{'' if os.path.exists(where) else ' (not present)'}")
+    path = os.path.abspath(path)
+    conf = check_pool(c, path, source)
+    check_wakeup(c, path)
+    check_machine(c, path, conf)
+    check_linkers(c)
+    return path, c
+
+
+def main(args: Sequence[str]) -> int:
+    import argparse
+
+    class UsageError(Exception):
+        pass
+
+    class Parser(argparse.ArgumentParser):
+        def error(self, message: str) -> Any:
+            raise UsageError(message)
+
+    parser = Parser(prog="linkpool doctor", description="check that the pool works here")
+    parser.add_argument("--pool", metavar="DIR")
+    parser.add_argument("--json", action="store_true")
+    try:
+        ns = parser.parse_args(list(args)[1:] if args and args[0] == "doctor" else list(args))
+    except UsageError as e:
+        sys.stderr.write(f"linkpool: doctor: {e}\n")
+        return 2
+    path, c = run(ns.pool)
+    if ns.json:
+        import json
+
+        print(json.dumps({"pool": path, "usable": c.usable, "checks": [
+            {"level": level, "check": check, "message": message}
+            for level, check, message in c.lines]}, indent=2))
+    else:
+        for level, check, message in c.lines:
+            print(f"{level:<4}  {check}: {message}")
+        warnings = sum(1 for level, _, _ in c.lines if level == WARN)
+        verdict = "usable" if c.usable else "NOT usable: fix the FAIL lines"
+        print(f"\npool {path}: {verdict} ({warnings} warning{'s' * (warnings != 1)})")
+    return 0 if c.usable else 1

@@ -1,0 +1,152 @@
+"""`linkpool doctor` on a good pool, and on problems planted one at a time."""
+
+from __future__ import annotations
+
+import json
+import os
+import subprocess
+from pathlib import Path
+
+import pytest
+
+from linkpool.doctor import probe_inotify
+
+from conftest import LINKPOOL, lp, make_pool
+
+
+@pytest.fixture(autouse=True)
+def no_mold_jobs(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.delenv("MOLD_JOBS", raising=False)
+
+
+@pytest.fixture
+def pool(tmp_path: Path) -> Path:
+    """A pool of 2 slots with one real link in its history."""
+    path = make_pool(tmp_path / "pool", 2)
+    (tmp_path / "m.c").write_text("int main(void) { return 0; }\n")
+    r = subprocess.run([LINKPOOL, "run", "--pool", str(path), "--", "gcc", "m.c", "-o", "app"],
+                       cwd=tmp_path, capture_output=True, text=True)
+    assert r.returncode == 0, r.stderr
+    return path
+
+
+def doctor(path: Path, **env: str) -> tuple[int, list[tuple[str, str, str]], str]:
+    """(exit status, the (level, check, message) lines, the text output)."""
+    r = lp("doctor", "--pool", str(path), env={**os.environ, **env})
+    assert r.stderr == ""
+    data = json.loads(lp("doctor", "--pool", str(path), "--json",
+                         env={**os.environ, **env}).stdout)
+    lines = [(c["level"], c["check"], c["message"]) for c in data["checks"]]
+    assert data["usable"] == (r.returncode == 0)
+    return r.returncode, lines, r.stdout
+
+
+def levels(lines: list[tuple[str, str, str]], check: str) -> list[tuple[str, str]]:
+    return [(level, message) for level, name, message in lines if name == check]
+
+
+def test_good_pool(pool: Path) -> None:
+    code, lines, text = doctor(pool)
+    assert code == 0
+    assert all(level in ("OK", "WARN") for level, _, _ in lines), lines
+    checks = {name for _, name, _ in lines}
+    assert {"config", "pool", "pool.json", "files", "in use", "filesystem", "inotify", "wake-up",
+            "cores", "memory", "capacity", "linker", "MOLD_JOBS"} <= checks
+    ((level, message),) = levels(lines, "pool")
+    assert level == "OK" and message.startswith(f"{pool} (--pool): private, owner ")
+    assert message.endswith("mode 0700")
+    assert levels(lines, "pool.json") == [("OK", "2 slots, protocol 1")]
+    assert levels(lines, "files")[0][0] == "OK"
+    assert levels(lines, "inotify")[0][0] == "OK"
+    assert levels(lines, "wake-up")[0][0] == "OK" and "inotify" in levels(lines, "wake-up")[0][1]
+    assert "sched_getaffinity" in levels(lines, "cores")[0][1]
+    assert any("GNU ld" in m for _, m in levels(lines, "linker"))
+    body = text.split("\n\n")[0].splitlines()
+    assert len(body) == len(lines)
+    assert all(line.split()[0] in ("OK", "WARN", "FAIL") for line in body)
+    assert text.rstrip().endswith("warnings)") or text.rstrip().endswith("warning)")
+    assert f"pool {pool}: usable" in text
+
+
+def test_symlinked_pool_fails_with_the_fix(pool: Path, tmp_path: Path) -> None:
+    link = tmp_path / "link"
+    link.symlink_to(pool)
+    code, lines, text = doctor(link)
+    assert code == 1
+    ((level, message),) = levels(lines, "pool")
+    assert level == "FAIL" and "is a symlink" in message and f"--pool {pool}" in message
+    assert f"FAIL  pool: {link}" in text and "NOT usable" in text
+
+
+def test_foreign_and_stale_files_warn(pool: Path) -> None:
+    (pool / "notes.txt").write_text("mine\n")
+    (pool / "wait.7").write_text("{}")  # a ticket nobody holds: its waiter was killed
+    code, lines, _ = doctor(pool)
+    assert code == 0
+    files = dict((m.split(":")[0], (lvl, m)) for lvl, m in levels(lines, "files"))
+    assert files["foreign files in the pool"][0] == "WARN"
+    assert "notes.txt" in files["foreign files in the pool"][1]
+    assert files["stale"][0] == "WARN" and "wait.7" in files["stale"][1]
+
+
+def test_bad_slot_file_fails(pool: Path, tmp_path: Path) -> None:
+    (pool / "slot.5").symlink_to(tmp_path / "elsewhere")
+    code, lines, _ = doctor(pool)
+    assert code == 1
+    assert any(lvl == "FAIL" and "slot.5 is a symlink" in m for lvl, m in levels(lines, "files"))
+
+
+def test_group_writable_private_pool_fails(pool: Path) -> None:
+    pool.chmod(0o770)
+    code, lines, _ = doctor(pool)
+    assert code == 1
+    ((level, message),) = levels(lines, "pool")
+    assert level == "FAIL" and f"chmod 700 {pool}" in message
+
+
+def test_mold_jobs_warns(pool: Path) -> None:
+    code, lines, _ = doctor(pool, MOLD_JOBS="1")
+    assert code == 0
+    ((level, message),) = levels(lines, "MOLD_JOBS")
+    assert level == "WARN" and message.startswith("MOLD_JOBS=1 is set") and "serialises" in message
+
+
+def test_missing_inotify_warns_polling(pool: Path) -> None:
+    code, lines, _ = doctor(pool, LINKPOOL_WAKEUP="polling")
+    assert code == 0
+    ((level, message),) = levels(lines, "inotify")
+    assert level == "WARN" and "polling" in message
+    ((level, message),) = levels(lines, "wake-up")
+    assert level == "WARN" and message.startswith("polling")
+
+
+def test_probe_inotify(monkeypatch: pytest.MonkeyPatch) -> None:
+    assert probe_inotify() == (True, "works")
+    monkeypatch.setenv("LINKPOOL_WAKEUP", "polling")
+    works, why = probe_inotify()
+    assert not works and "LINKPOOL_WAKEUP=polling" in why
+
+
+def test_capacity_above_the_machine_warns(tmp_path: Path) -> None:
+    from linkpool.capacity import default_slots, read_machine
+
+    n = default_slots(read_machine()) + 3
+    path = make_pool(tmp_path / "big", n)
+    code, lines, _ = doctor(path)
+    assert code == 0
+    ((level, message),) = levels(lines, "capacity")
+    assert level == "WARN" and f"--slots {n - 3}" in message
+
+
+def test_missing_pool_is_not_created(tmp_path: Path) -> None:
+    code, lines, _ = doctor(tmp_path / "later")
+    assert code == 0
+    ((level, message),) = levels(lines, "pool")
+    assert level == "OK" and "does not exist yet" in message
+    assert not (tmp_path / "later").exists()
+
+
+def test_usage_error_is_one_line() -> None:
+    r = lp("doctor", "--frobnicate")
+    assert r.returncode == 2 and r.stderr.startswith("linkpool: doctor:")
+    assert r.stderr.count("\n") == 1
