@@ -228,6 +228,8 @@ def cmd_admin(args: list[str]) -> int:
     status = sub.add_parser("status", help="who holds and who waits")
     status.add_argument("--pool", metavar="DIR")
     status.add_argument("--json", action="store_true")
+    status.add_argument("--watch", nargs="?", const=1.0, type=float, metavar="SECONDS",
+                        help="refresh every SECONDS (default 1) until Ctrl-C")
     history = sub.add_parser("history", help="the links that ran through the pool")
     history.add_argument("--pool", metavar="DIR")
     history.add_argument("--json", action="store_true")
@@ -278,12 +280,33 @@ def cmd_status(ns: Any) -> int:
     from .pool import Pool
 
     with Pool.open(os.path.abspath(pool_path(ns.pool))) as pool:
-        st = pool.status()
-    if ns.json:
-        print(json.dumps(st, indent=2, default=str))
+        if ns.watch is None:
+            st = pool.status()
+            print(json.dumps(st, indent=2, default=str) if ns.json else format_status(st))
+            return 0
+        return watch_status(pool, max(0.1, ns.watch), ns.json)
+
+
+def watch_status(pool: Any, interval: float, as_json: bool) -> int:
+    """Redraw the status every ``interval`` s until Ctrl-C: in place on a terminal, as
+    successive blocks (or JSON lines) otherwise."""
+    import json
+    import time
+
+    tty = sys.stdout.isatty() and not as_json
+    try:
+        while True:
+            st = pool.status()
+            if as_json:
+                print(json.dumps(st, default=str), flush=True)
+            elif tty:
+                sys.stdout.write("\x1b[H\x1b[2J" + format_status(st) + "\n")
+                sys.stdout.flush()
+            else:
+                print(time.strftime("%H:%M:%S ") + format_status(st) + "\n", flush=True)
+            time.sleep(interval)
+    except KeyboardInterrupt:
         return 0
-    print(format_status(st))
-    return 0
 
 
 def cmd_history(ns: Any) -> int:
@@ -317,18 +340,26 @@ def format_status(st: dict[str, Any]) -> str:
         f"{st['waiting']} waiting (wakes by {st['wakeup']}{', shared' if st['shared'] else ''})"
     ]
 
+    ours = _pid_namespace()
+
     def table(title: str, rows: list[dict[str, Any]], weight: str) -> None:
         lines.append("")
-        lines.append(f"{title:<8} {'PID':>8} {weight:>7} {'FOR':>8}  COMMAND")
+        lines.append(f"{title:<8} {'PID':>8} {weight:>7} {'THREADS':>7} {'FOR':>8}  "
+                     f"OUTPUT / COMMAND")
         for r in rows:
-            cmd = " ".join(str(a) for a in r.get("command", [])) or "?"
-            if len(cmd) > 90:
-                cmd = cmd[:87] + "..."
+            what = str(r.get("output") or "") or " ".join(str(a) for a in r.get("command", []))
+            what = what or "?"
+            if len(what) > 80:
+                what = "..." + what[-77:]
             w = str(r.get("weight", "?"))
             if "held" in r and r["held"] != r.get("weight"):
                 w = f"{r['held']}/{w}"
+            pid = str(r.get("pid", "?"))
+            if r.get("pidns") and r.get("pidns") != ours:
+                pid += "*"  # a pid of another pid namespace (a container, Bazel's sandbox)
             secs = max(0.0, now - float(r.get("since", now)))
-            lines.append(f"{'':<8} {r.get('pid', '?'):>8} {w:>7} {secs:>7.1f}s  {cmd}")
+            lines.append(f"{'':<8} {pid:>8} {w:>7} {r.get('threads') or '-':>7} "
+                         f"{secs:>7.1f}s  {what}")
 
     if st["holders"]:
         table("HOLDERS", st["holders"], "SLOTS")
@@ -336,7 +367,16 @@ def format_status(st: dict[str, Any]) -> str:
         lines.append(f"(+{st['unknown_holders']} slot(s) held by a process that wrote no name)")
     if st["waiters"]:
         table("WAITING", st["waiters"], "WANTS")
+    if any(r.get("pidns") and r.get("pidns") != ours for r in st["holders"] + st["waiters"]):
+        lines.append("* in another pid namespace: that pid means nothing here")
     return "\n".join(lines)
+
+
+def _pid_namespace() -> str:
+    try:
+        return os.readlink("/proc/self/ns/pid")
+    except OSError:
+        return ""
 
 
 if __name__ == "__main__":

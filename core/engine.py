@@ -78,8 +78,12 @@ class Engine:
         if hook is not None and self._step(
                 "before_acquire", lambda: hook.linkpool_before_acquire(job=job)) is False:
             return self._execute(None).status
+        try:
+            pidns = os.readlink("/proc/self/ns/pid")  # status marks pids of other namespaces
+        except OSError:
+            pidns = ""
         identity = {"command": job.argv, "cwd": job.cwd, "output": job.output,
-                    "threads": job.threads,
+                    "threads": job.threads, "pidns": pidns,
                     "linker": job.linker.id if job.linker is not None else None}
         try:
             lease = pool.acquire(job.weight, self.timeout, identity,

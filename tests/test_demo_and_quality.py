@@ -19,6 +19,11 @@ def test_demo_links_every_program_within_the_pool(tmp_path: Path) -> None:
     assert "6 links finished" in r.stdout
     assert "at most 2 of 2 slots were ever in use at once" in r.stdout
     assert "HOLDERS" in r.stdout and "WAITING" in r.stdout
+    import json
+
+    trace = json.loads((tmp_path / "trace.json").read_text())
+    runs = [e for e in trace["traceEvents"] if e.get("ph") == "X"]
+    assert len({e["args"].get("output") for e in runs if "output" in e.get("args", {})}) == 6
     for b in range(2):
         for k in range(3):
             assert f"build {b} program {k}: {4 * k}" in r.stdout

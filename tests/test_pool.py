@@ -263,3 +263,45 @@ def test_shared_pool_is_sticky_and_its_slots_open_to_all(tmp_path: Path) -> None
     r = lp("init", "--pool", str(tmp_path / "private"))
     r = lp("init", "--shared", str(tmp_path / "private"))
     assert r.returncode == 1 and "already exists as a private pool" in r.stderr
+
+
+def test_status_watch_refreshes_until_ctrl_c(tmp_path: Path) -> None:
+    import signal
+    import subprocess
+
+    pool = make_pool(tmp_path / "p", 1)
+    for args, marker in ((["--json"], '"slots": 1'), ([], "pool ")):
+        p = subprocess.Popen(["linkpool", "status", "--pool", str(pool), "--watch", "0.1",
+                              *args], stdout=subprocess.PIPE, text=True)
+        assert p.stdout is not None
+        seen: list[str] = []
+        while len(seen) < 2:  # two refreshes
+            line = p.stdout.readline()
+            assert line, "status --watch stopped by itself"
+            if marker in line:
+                seen.append(line)
+        p.send_signal(signal.SIGINT)
+        assert p.wait(timeout=10) == 0
+
+
+def test_holders_in_another_pid_namespace_are_marked(tmp_path: Path) -> None:
+    import shutil
+    import subprocess
+
+    if os.geteuid() != 0 or shutil.which("unshare") is None:
+        pytest.skip("needs root and unshare(1) to make a pid namespace")
+    pool = make_pool(tmp_path / "p", 1)
+    flag = tmp_path / "go"
+    holder = subprocess.Popen(["unshare", "--pid", "--fork", "linkpool", "run", "--pool",
+                               str(pool), "--", "sh", "-c",
+                               f"while [ ! -e {flag} ]; do sleep 0.02; done"])
+    deadline = time.monotonic() + 20
+    while not status(pool)["holders"]:
+        assert time.monotonic() < deadline
+        time.sleep(0.02)
+    out = lp("status", "--pool", str(pool), check=True).stdout
+    flag.touch()
+    assert holder.wait(timeout=20) == 0
+    assert "* in another pid namespace" in out
+    assert any(line.split()[0].endswith("*") for line in out.splitlines()
+               if line.rstrip().endswith("done")), out

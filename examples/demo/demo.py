@@ -65,6 +65,7 @@ def main() -> int:
     args = ap.parse_args()
     work: Path = args.work.resolve()
     pool_dir = work / "pool"
+    shutil.rmtree(pool_dir, ignore_errors=True)  # the demo's own pool: a fresh history each run
     work.mkdir(parents=True, exist_ok=True)
     subprocess.run([LINKPOOL, "init", "--pool", str(pool_dir), "--slots", str(args.slots)],
                    check=True)
@@ -109,6 +110,14 @@ def main() -> int:
           f"ever in use at once.")
     print("\n$ linkpool status   # afterwards", flush=True)
     subprocess.run([LINKPOOL, "status", "--pool", str(pool_dir)], check=True)
+    trace = work / "trace.json"
+    print(f"\n$ linkpool trace --output {trace}", flush=True)
+    subprocess.run([LINKPOOL, "trace", "--pool", str(pool_dir), "--output", str(trace)],
+                   check=True)
+    print(f"wrote {trace}: open it in Perfetto (ui.perfetto.dev) or chrome://tracing to see "
+          f"each slot's links and the waits.")
+    print("\n$ linkpool stats", flush=True)
+    subprocess.run([LINKPOOL, "stats", "--pool", str(pool_dir)], check=True)
     return 0
 
 
