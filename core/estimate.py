@@ -113,7 +113,7 @@ class _Tally:
             raise _Budget
 
 
-def estimate_inputs(paths: list[str], budget: float = 0.05,
+def estimate_inputs(paths: list[str], budget: float = 0.01,
                     elf_threshold: int = 32 << 20) -> Estimate:
     """The estimate of a link of ``paths`` (as given to the linker, -l resolved).
 
