@@ -89,7 +89,10 @@ class Relay:
 
 
 def disabled(config: dict[str, Any]) -> set[str]:
-    names = set(config.get("disable", []) or [])
+    listed = config.get("disable", []) or []
+    if isinstance(listed, str):  # disable = "a,b" as well as disable = ["a", "b"]
+        listed = listed.split(",")
+    names = {str(n).strip() for n in listed if str(n).strip()}
     env = os.environ.get("LINKPOOL_DISABLE", "")
     names.update(n.strip() for n in env.split(",") if n.strip())
     return names

@@ -5,11 +5,11 @@
 Each setting is resolved here exactly as the code that uses it resolves it (the order is
 in ``SETTINGS``), so the table is what a ``linkpool run`` from the same shell would do:
 ``pool``, ``strict`` and ``quiet`` take the command line, then the environment, then the
-config file; ``check_output`` takes the file before the environment (as
-``plugins/outputcheck.py`` reads it); ``disable`` is the union of the file's list and
-``$LINKPOOL_DISABLE``; ``memory_budget`` is read only from the file and ``wakeup`` only
-from the environment. ``--pool``, ``--strict`` and ``--quiet`` are accepted so that the
-table can show what those options of ``run`` would change.
+config file; ``check_output`` and ``memory_budget`` take the environment, then the file;
+``disable`` is the union of the file's list (or comma-separated string) and
+``$LINKPOOL_DISABLE``; ``wakeup`` is read only from the environment. ``--pool``,
+``--strict`` and ``--quiet`` are accepted so that the table can show what those options
+of ``run`` would change.
 
 ``resolve()`` is also what ``stats``, ``trace``, ``report`` and ``doctor`` use to find the
 pool, so all of them agree with ``run`` on which pool is meant.
@@ -35,9 +35,10 @@ SETTINGS: dict[str, tuple[str | None, str | None, str, str]] = {
     "pool": ("LINKPOOL_DIR", "pool", "cef", "the pool directory every link queues in"),
     "strict": ("LINKPOOL_STRICT", "strict", "cef", "fail (69) instead of running unpooled"),
     "quiet": ("LINKPOOL_QUIET", "quiet", "cef", "no lines about waiting from `run`"),
-    "memory_budget": (None, "memory_budget", "f", "share of usable memory links may use"),
+    "memory_budget": ("LINKPOOL_MEMORY_BUDGET", "memory_budget", "ef",
+                      "share of usable memory links may use"),
     "disable": ("LINKPOOL_DISABLE", "disable", "ef", "plugins turned off (file + environment)"),
-    "check_output": ("LINKPOOL_CHECK_OUTPUT", "check_output", "fe",
+    "check_output": ("LINKPOOL_CHECK_OUTPUT", "check_output", "ef",
                      "check that a successful link wrote an ELF file"),
     "wakeup": ("LINKPOOL_WAKEUP", None, "e", "how the head of the line wakes"),
 }

@@ -47,7 +47,8 @@ def linkpool_weigh(job: Job, cost: Cost) -> int:
     slots = max(1, job.slots)
     by_threads = math.ceil(cost.threads * slots / max(job.cores, 1.0))
     by_memory = 1
-    budget = float(job.config.get("memory_budget", MEMORY_BUDGET)) * (job.memory or 0)
+    share = os.environ.get("LINKPOOL_MEMORY_BUDGET") or job.config.get("memory_budget")
+    budget = float(share or MEMORY_BUDGET) * (job.memory or 0)
     if budget > 0:
         by_memory = math.ceil(cost.memory * slots / budget)
     return max(1, min(slots, max(by_threads, by_memory)))

@@ -31,7 +31,8 @@ def check(path: str) -> str | None:
 
 @hookimpl
 def linkpool_after_link(job: Job, result: Result) -> None:
-    if not flag(job.config.get("check_output", os.environ.get("LINKPOOL_CHECK_OUTPUT", ""))):
+    setting = os.environ.get("LINKPOOL_CHECK_OUTPUT")  # the environment wins over the file
+    if not flag(setting if setting is not None else job.config.get("check_output", "")):
         return
     if result.status != 0 or job.kind != "link" or not job.output:
         return
