@@ -14,7 +14,7 @@ from __future__ import annotations
 import os
 import shlex
 
-from .scons import find_linkpool
+from . import find_linkpool
 
 #: Languages whose links the printed flags cover (CMake >= 3.21; CMake 4.1 added
 #: CUDA, Fortran and HIP, which ``--lang`` can name).

@@ -15,7 +15,7 @@ from __future__ import annotations
 import os
 import shlex
 
-from .scons import find_linkpool
+from . import find_linkpool
 
 #: GNU make's built-in link variables (``make -p -f /dev/null``), launcher excluded.
 BUILTIN = {

@@ -29,9 +29,10 @@ from __future__ import annotations
 import argparse
 import os
 import shlex
-import shutil
 import sys
 from typing import NoReturn
+
+from . import linkpool_command
 
 #: The linker names gcc and clang look up in a -B directory (``-fuse-ld=NAME`` -> ld.NAME).
 LINKER_NAMES = ("ld", "ld.bfd", "ld.gold", "ld.lld", "ld.mold")
@@ -89,13 +90,6 @@ def _fail(message: str) -> NoReturn:
     raise UsageError(message)
 
 
-def linkpool_command() -> list[str]:
-    """How a shim starts linkpool: the command beside this Python, else on PATH."""
-    beside = os.path.join(os.path.dirname(os.path.abspath(sys.executable)), "linkpool")
-    if os.path.isfile(beside) and os.access(beside, os.X_OK):
-        return [beside]
-    found = shutil.which("linkpool")
-    return [os.path.abspath(found)] if found else [sys.executable, "-m", "linkpool"]
 
 
 def is_shim(path: str) -> bool:

@@ -38,6 +38,8 @@ import subprocess
 import sys
 from typing import Callable
 
+from . import linkpool_command
+
 MARK = "# linkpool:"
 CMAKE_LINK_RULE = re.compile(r"\w+_(EXECUTABLE|SHARED_LIBRARY|MODULE_LIBRARY)_LINKER__")
 MESON_LINK_RULE = re.compile(r"(\w+?)_LINKER(_FOR_BUILD)?(_RSP)?")
@@ -172,13 +174,6 @@ def rewrite(manifest: str, build_dir: str | None = None,
     return changed
 
 
-def linkpool_command() -> list[str]:
-    """The ``linkpool`` command: beside this Python, else on PATH."""
-    beside = os.path.join(os.path.dirname(os.path.abspath(sys.executable)), "linkpool")
-    if os.path.isfile(beside) and os.access(beside, os.X_OK):
-        return [beside]
-    found = shutil.which("linkpool")
-    return [os.path.abspath(found)] if found else [sys.executable, "-m", "linkpool"]
 
 
 def _rule_edits(text: str, block: Block, at: int | None,

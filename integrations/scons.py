@@ -23,9 +23,10 @@ into ``env["ENV"]`` unless they are set there already.
 from __future__ import annotations
 
 import os
-import shutil
 import sys
 from typing import Any
+
+from . import find_linkpool
 
 #: The link command lines the tool wraps: programs, shared libraries, loadable modules.
 LINK_COMMANDS = ("LINKCOM", "SHLINKCOM", "LDMODULECOM")
@@ -37,13 +38,6 @@ PASSED_ON = ("HOME", "XDG_RUNTIME_DIR", "XDG_CONFIG_HOME", "XDG_CACHE_HOME")
 PACKAGE = sys.modules[__name__.split(".")[0]]
 
 
-def find_linkpool() -> str | None:
-    """The absolute path of the ``linkpool`` command: beside ``sys.executable``, else on PATH."""
-    beside = os.path.join(os.path.dirname(os.path.abspath(sys.executable)), "linkpool")
-    if os.path.isfile(beside) and os.access(beside, os.X_OK):
-        return beside
-    found = shutil.which("linkpool")
-    return os.path.abspath(found) if found else None
 
 
 def toolpath() -> str:
