@@ -250,8 +250,8 @@ def _cgroup_limits(root: str) -> tuple[tuple[float, str] | None, tuple[int, str]
             if limit is not None and limit > 0:
                 mems.append((limit, f"cgroup v2 memory.max={limit} ({_gib(limit)}) at {d}"))
         elif kind == "cpu":
-            quota = _read(root, f"{d}/cpu.cfs_quota_us")
-            period = _read(root, f"{d}/cpu.cfs_period_us")
+            quota = _read(root, f"{d}/cpu.cfs_quota_us") or ""
+            period = _read(root, f"{d}/cpu.cfs_period_us") or ""
             cores = _quota(quota, period)
             if cores is not None:
                 cpus.append((cores, f"cgroup v1 cpu.cfs_quota_us={quota}/{period} at {d}"))

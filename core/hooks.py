@@ -64,7 +64,9 @@ class Relay:
         for i, (name, plugin) in enumerate(self.plugins):
             if plugin is None and hook in self.lazy[name][1]:
                 self.plugins[i] = (name, import_module(self.lazy[name][0]))
-        first, normal, last = [], [], []
+        first: list[Any] = []
+        normal: list[Any] = []
+        last: list[Any] = []
         for _, plugin in self.plugins:
             impl = getattr(plugin, hook, None)
             impl_opts = getattr(impl, f"{hookspecs.NAME}_impl", None)

@@ -344,7 +344,7 @@ def trace(path: str, slots: int, spans: list[Span]) -> dict[str, Any]:
 
 
 def _colour(s: Span) -> str:
-    return FAILED if s.record.get("exit") != 0 else COLOURS.get(s.record.get("linker"), OTHER)
+    return FAILED if s.record.get("exit") != 0 else COLOURS.get(str(s.record.get("linker")), OTHER)
 
 
 def _ticks(length: float) -> list[float]:

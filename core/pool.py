@@ -116,6 +116,7 @@ class Pool:
                     n = machine_slots(read_machine())
                 pool._write_config(_check_slots(n), shared)
                 conf = pool._read_config()
+            assert conf is not None  # just written
             pool.slots, pool.shared = conf["slots"], conf["shared"]
             _check_dir(path, os.fstat(dirfd), pool.shared)
             return pool
@@ -278,7 +279,7 @@ class Pool:
         if weight < 1:
             raise WeightError(f"weight must be at least 1, not {weight}")
         deadline = None if timeout is None else time.monotonic() + timeout
-        info = {"pid": os.getpid(), "weight": weight, "since": time.time()}
+        info: dict[str, Any] = {"pid": os.getpid(), "weight": weight, "since": time.time()}
         info.update(identity or {})
         info["job"] = f"{os.getpid()}-{os.urandom(4).hex()}"
         self._check_weight(weight, self.refresh())

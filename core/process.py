@@ -170,7 +170,7 @@ def run_forking(
     pass_fds: Sequence[int],
     env: dict[str, str] | None,
     on_start: Callable[[int], None],
-    on_end: Callable[[Usage], None],
+    on_end: Callable[[Usage], object],
 ) -> NoReturn:
     """Run ``argv`` for a linker that leaves a child behind; exit with its status.
 
@@ -194,7 +194,8 @@ def run_forking(
         fcntl.fcntl(rfd, fcntl.F_SETOWN, os.getpid())
         fcntl.fcntl(rfd, fcntl.F_SETFL, fcntl.fcntl(rfd, fcntl.F_GETFL) | os.O_ASYNC
                     | os.O_NONBLOCK)
-        buf, lines, child, eof = b"", [], 0, False
+        buf, child, eof = b"", 0, False
+        lines: list[bytes] = []
         while len(lines) < 2 and not eof:
             try:
                 chunk = os.read(rfd, 4096)
@@ -229,7 +230,7 @@ def _bookkeeper(
     env: dict[str, str] | None,
     mask: set[int],
     wfd: int,
-    on_end: Callable[[Usage], None],
+    on_end: Callable[[Usage], object],
 ) -> NoReturn:
     code = 0
     try:

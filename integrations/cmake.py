@@ -39,7 +39,7 @@ def setup(args: list[str]) -> int:
     from ..cli import UsageError
 
     pool: str | None = None
-    languages = LANGUAGES
+    languages: tuple[str, ...] = LANGUAGES
     rest = list(args)
     while rest:
         arg = rest.pop(0)

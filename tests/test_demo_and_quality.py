@@ -33,3 +33,9 @@ def test_ruff_is_clean() -> None:
     r = subprocess.run([sys.executable, "-m", "ruff", "check", "."], cwd=ROOT,
                        capture_output=True, text=True)
     assert r.returncode == 0, r.stdout + r.stderr
+
+
+def test_mypy_is_clean() -> None:
+    r = subprocess.run([sys.executable, "-m", "mypy", "core", "integrations",
+                        "--ignore-missing-imports"], cwd=ROOT, capture_output=True, text=True)
+    assert r.returncode == 0, r.stdout + r.stderr

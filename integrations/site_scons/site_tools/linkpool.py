@@ -9,8 +9,9 @@ So the shim puts the package back first (the tool module keeps a reference to it
 
 import os
 import sys
+from typing import Any
 
-_tool = sys.modules.get("linkpool.integrations.scons")
+_tool: Any = sys.modules.get("linkpool.integrations.scons")
 if _tool is None:  # the package is not loaded yet: import it, from anywhere but here
     if getattr(sys.modules.get("linkpool"), "__file__", None) == __file__:
         del sys.modules["linkpool"]
@@ -18,7 +19,7 @@ if _tool is None:  # the package is not loaded yet: import it, from anywhere but
     _saved = sys.path[:]
     sys.path[:] = [p for p in sys.path if os.path.abspath(p or os.curdir) != _here]
     try:
-        import linkpool.integrations.scons as _tool
+        import linkpool.integrations.scons as _tool  # type: ignore[no-redef]
     finally:
         sys.path[:] = _saved
 sys.modules["linkpool"] = _tool.PACKAGE
