@@ -24,6 +24,8 @@ class Settings:
     soak_workers: int
     soak_budget: float  # seconds; then the workers stop after their current cycle
     kill_rate: float = 0.01  # chance, after each finished soak cycle, of a SIGKILL
+    stop_rate: float = 0.01  # ... of a SIGSTOP of a worker, SIGCONT 2-30 ms later
+    resize_rate: float = 0.002  # ... of resizing the pool to 2 or 3 slots
     seed: int = 20251125
 
 

@@ -4,9 +4,13 @@ W worker processes (pool_agents.py ``soak``) share C cycles of: acquire a random
 1-2 of a pool of 3 slots, enter the witness (pool_witness.py), hold 0-2 ms, leave the
 witness, release. After each finished cycle the parent SIGKILLs a random worker with
 probability ``kill_rate`` and starts a replacement that does the cycles the victim had
-left, so W keep running. The soak has a time budget: when it runs out, the workers are
-asked to stop after their current cycle, and every one of them must still get through.
-Afterwards nothing may be left behind in the pool.
+left, so W keep running; with probability ``stop_rate`` it SIGSTOPs a random worker
+(waiting, holding, or drawing a ticket) and SIGCONTs it 2-30 ms later; with probability
+``resize_rate`` it resizes the pool to 2 or 3 slots while it is busy (never above 3, so
+the witness's bound stays 3; a shrink admits nobody new until the held weight fits).
+The soak has a time budget: when it runs out, the workers are asked to stop after their
+current cycle, and every one of them must still get through. Afterwards nothing may be
+left behind in the pool.
 """
 
 from __future__ import annotations
@@ -14,6 +18,7 @@ from __future__ import annotations
 import os
 import random
 import selectors
+import signal
 import subprocess
 import sys
 import time
@@ -36,6 +41,8 @@ class Plan:
     cycles: int
     kill_rate: float
     budget: float
+    stop_rate: float = 0.0
+    resize_rate: float = 0.0
 
 
 CONTROL = Plan(workers=8, cycles=160, kill_rate=0.0, budget=30.0)
@@ -54,6 +61,9 @@ class Worker:
 class Tally:
     cycles: int = 0
     kills: int = 0
+    stops: int = 0  # SIGSTOP/SIGCONT pairs
+    resizes: int = 0
+    sizes: set[int] = field(default_factory=set)  # the capacities the pool went through
     waits_ms: list[float] = field(default_factory=list)
     seen: list[int] = field(default_factory=list)  # weight confirmed inside at one instant
     once: list[int] = field(default_factory=list)  # weight seen in one pass (an upper bound)
@@ -84,6 +94,7 @@ class Soak:
         self.rng = random.Random(ctx.settings.seed)
         self.sel = selectors.DefaultSelector()
         self.tally = Tally()
+        self.frozen: list[tuple[float, Worker]] = []  # (when to SIGCONT, worker)
 
     def spawn(self, wid: int, cycles: int) -> None:
         argv = [sys.executable, pool_agents.__file__, "soak", self.pool_path, self.witness_dir,
@@ -111,10 +122,13 @@ class Soak:
                     self.tally.budget_hit, stopped = True, now
                 if stopped and now - stopped > DRAIN_DEADLINE:
                     break
-                for key, _ in self.sel.select(timeout=0.2):
+                self.thaw(now if not stopped else float("inf"))
+                wait = min([0.2, *(t - now for t, _ in self.frozen)])
+                for key, _ in self.sel.select(timeout=max(0.0, wait)):
                     if key.fd in self.sel.get_map():  # not a victim of a kill just now
                         self.read(key.data, may_kill=not stopped)
         finally:
+            self.thaw(float("inf"))
             self.abandon()  # nothing is left running, whatever happened
         self.tally.elapsed = time.monotonic() - t0
         self.tally.drain = time.monotonic() - stopped if stopped else 0.0
@@ -129,9 +143,13 @@ class Soak:
         *lines, w.buffer = (w.buffer + chunk).split(b"\n")
         for line in lines:
             self.count(w, line)
-        for _ in lines if may_kill else ():  # one chance of a kill per finished cycle
+        for _ in lines if may_kill else ():  # one chance of each per finished cycle
             if self.rng.random() < self.plan.kill_rate:
                 self.kill_one()
+            if self.rng.random() < self.plan.stop_rate:
+                self.freeze_one()
+            if self.rng.random() < self.plan.resize_rate:
+                self.resize()
 
     def count(self, w: Worker, line: bytes) -> None:
         wait_us, weight, once, seen = (int(x) for x in line.split())
@@ -154,12 +172,39 @@ class Soak:
         if not w.killed and (code != 0 or (w.left and not self.tally.budget_hit)):
             self.tally.failures.append(f"worker {w.wid} exited {code} with {w.left} cycles left")
 
+    def freeze_one(self) -> None:
+        busy = [w for w in self.live() if w.proc.returncode is None
+                and all(w is not f for _, f in self.frozen)]
+        if busy:
+            victim = self.rng.choice(busy)
+            victim.proc.send_signal(signal.SIGSTOP)
+            self.frozen.append((time.monotonic() + self.rng.uniform(0.002, 0.03), victim))
+            self.tally.stops += 1
+
+    def thaw(self, now: float) -> None:
+        """SIGCONT the frozen workers whose time has come (all of them with ``inf``)."""
+        due = [(t, w) for t, w in self.frozen if t <= now]
+        self.frozen = [(t, w) for t, w in self.frozen if t > now]
+        for _, w in due:
+            if w.proc.returncode is None:
+                w.proc.send_signal(signal.SIGCONT)
+
+    def resize(self) -> None:
+        from linkpool import Pool
+
+        size = self.rng.choice([2, SLOTS])
+        with Pool.open(self.pool_path, create=False) as pool:
+            pool.resize(size)
+        self.tally.resizes += 1
+        self.tally.sizes.add(size)
+
     def kill_one(self) -> None:
         busy = [w for w in self.live() if w.left > 0 and w.proc.returncode is None]
         if not busy:
             return
         victim = self.rng.choice(busy)
         victim.killed = True
+        self.frozen = [(t, w) for t, w in self.frozen if w is not victim]
         victim.proc.kill()
         victim.proc.wait()  # reaped: its files, so its locks, are gone
         self.tally.kills += 1
@@ -220,8 +265,13 @@ def soak(ctx: Context, plan: Plan, pool_path: str, name: str) -> tuple[Tally, st
 def run(ctx: Context) -> Section:
     s = ctx.settings
     pool_path = ctx.make_pool("soak", SLOTS)
-    plan = Plan(s.soak_workers, s.soak_cycles, s.kill_rate, s.soak_budget)
+    plan = Plan(s.soak_workers, s.soak_cycles, s.kill_rate, s.soak_budget, s.stop_rate,
+                s.resize_rate)
     tally, errors = soak(ctx, plan, pool_path, "witness")
+    from linkpool import Pool
+
+    with Pool.open(pool_path, create=False) as pool:
+        pool.resize(SLOTS)  # the soak may have left it at 2
     after = leftovers(pool_path)
     control, _ = soak(ctx, CONTROL, pool_agents.UNGATED, "control")
     return section(ctx, tally, after, errors, control)
@@ -244,6 +294,9 @@ def section(
         ("cycles completed", f"{t.cycles} of {s.soak_cycles} ({stopped})"),
         ("elapsed, s (cycles per s)", f"{num(t.elapsed, 1)} ({t.cycles / t.elapsed:.0f})"),
         ("workers SIGKILLed (each replaced)", t.kills),
+        ("workers SIGSTOPped, SIGCONTed 2-30 ms later", t.stops),
+        ("pool resized while busy (sizes)",
+         f"{t.resizes} ({', '.join(map(str, sorted(t.sizes))) or '-'})"),
         ("**max weight the witness saw inside (confirmed at one instant)**",
          f"**{most}** (pool of {SLOTS})"),
         ("**violations (cycles that confirmed more than 3)**", f"**{violations}**"),
@@ -266,11 +319,13 @@ def section(
          f"{max(control.once, default=0)}"),
     ]
     sec = Section(
-        "4. Soak with SIGKILLs",
+        "4. Soak with SIGKILLs, SIGSTOPs and resizes",
         f"{s.soak_cycles} acquire/release cycles shared by {s.soak_workers} worker processes "
         f"on a pool of {SLOTS} slots: random weight 1-2, hold 0-2 ms. After each finished "
         f"cycle a random worker is SIGKILLed with probability {s.kill_rate:g} (wherever it "
-        f"is: waiting, holding, or inside the witness) and replaced at once. The soak has a "
+        f"is: waiting, holding, or inside the witness) and replaced at once; with probability "
+        f"{s.stop_rate:g} one is SIGSTOPped and SIGCONTed 2-30 ms later, and with probability "
+        f"{s.resize_rate:g} the pool is resized to 2 or 3 slots while busy. The soak has a "
         f"budget of {s.soak_budget:g} s; if it runs out, every worker is asked to stop after "
         f"its current cycle, and each one must still get through the line and exit 0. "
         f"Each worker, once `acquire()` returns, locks its own `alive.<worker>.<weight>` file "
@@ -288,7 +343,8 @@ def section(
     if t.failures or errors:
         detail = "\n".join([*t.failures[:10], errors])
         sec.blocks.append(f"Problems:\n\n```\n{detail.strip()}\n```")
-    sec.data = {"cycles": t.cycles, "kills": t.kills, "max_seen": most,
+    sec.data = {"cycles": t.cycles, "kills": t.kills, "stops": t.stops,
+                "resizes": t.resizes, "max_seen": most,
                 "max_once": once_most, "once_over": once_over, "violations": violations,
                 "wait_ms": t.waits_ms, "stalls_s": stalls, "failures": t.failures,
                 "budget_hit": t.budget_hit, "elapsed_s": t.elapsed, "drain_s": t.drain,
