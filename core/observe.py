@@ -10,8 +10,8 @@ tail_s] on the slots it names. These three commands only read those records and 
 pool's N; they never touch a slot. The charts are written by hand (SVG, HTML); only
 .png needs matplotlib (``pip install linkpool[chart]``). docs/observe.md shows each.
 
-One module for the three because they share the spans, the sweep over them and the
-lanes; the chart code is most of its length.
+The three share the spans, the sweep over them and the lanes; the drawing for ``report``
+is in ``linkpool.chart``.
 """
 
 from __future__ import annotations
@@ -32,8 +32,6 @@ if TYPE_CHECKING:
 QUEUED = 0.02  # a shorter wait is the cost of taking a slot (~1 ms; more on a loaded host)
 TOP = 5
 UNITS = {"s": 1, "m": 60, "h": 3600, "d": 86400, "w": 604800}
-COLOURS = {"bfd": "#4e79a7", "gold": "#f28e2b", "lld": "#59a14f", "mold": "#b07aa1"}
-OTHER, FAILED, WAITING = "#9c755f", "#e15759", "#c9c3bf"
 
 
 class UserError(Exception):
@@ -340,108 +338,6 @@ def trace(path: str, slots: int, spans: list[Span]) -> dict[str, Any]:
             "otherData": {"pool": path, "slots": slots, "start_unix_time": t0}}
 
 
-# -- report --------------------------------------------------------------------------------
-
-
-def _colour(s: Span) -> str:
-    return FAILED if s.record.get("exit") != 0 else COLOURS.get(str(s.record.get("linker")), OTHER)
-
-
-def _ticks(length: float) -> list[float]:
-    step = 10 ** math.floor(math.log10(max(length, 1e-3) / 8))
-    step *= next(m for m in (1, 2, 5, 10) if length / (step * m) <= 10)
-    return [k * step for k in range(int(length / step) + 1)]
-
-
-def _esc(text: Any) -> str:
-    return str(text).replace("&", "&amp;").replace("<", "&lt;").replace(">", "&gt;") \
-        .replace('"', "&quot;")
-
-
-def svg(path: str, slots: int, spans: list[Span]) -> str:
-    """The timeline as an SVG drawing: a lane per slot, then the waiting lanes, an axis."""
-    slot_lanes, wait_lanes = lanes(spans, slots)
-    all_lanes = [*slot_lanes, *wait_lanes]
-    t0 = min((s.wait_start for s in spans), default=0.0)
-    length = max((s.held_until for s in spans), default=t0 + 1) - t0 or 1.0
-    left, width, top, lane_h = 90, 1000, 40, 24
-    height = top + lane_h * len(all_lanes) + 50
-
-    def x(t: float) -> float:
-        return left + (t - t0) / length * width
-
-    out = [f'<svg xmlns="http://www.w3.org/2000/svg" width="{left + width + 20}" '
-           f'height="{height}" font-family="sans-serif" font-size="11">',
-           f'<text x="{left}" y="20" font-size="14">linkpool {_esc(path)}: {len(spans)} links, '
-           f'{slots} slots</text>']
-    for k, (name, bars) in enumerate(all_lanes):
-        y = top + k * lane_h
-        out.append(f'<text x="{left - 6}" y="{y + 16}" text-anchor="end">{_esc(name)}</text>')
-        out.append(f'<rect x="{left}" y="{y}" width="{width}" height="{lane_h - 4}" '
-                   f'fill="#f4f4f4"/>')
-        for a, b, s in bars:
-            w = max(1.0, x(b) - x(a))
-            fill = WAITING if name.startswith("waiting") else _colour(s)
-            tip = (f"{s.record.get('output') or s.label}: waited {s.waited:.3f} s, ran "
-                   f"{s.end - s.start:.3f} s, weight {s.weight}, exit {s.record.get('exit')}")
-            out.append(f'<rect x="{x(a):.2f}" y="{y}" width="{w:.2f}" height="{lane_h - 4}" '
-                       f'fill="{fill}" stroke="#fff" stroke-width="0.5">'
-                       f'<title>{_esc(tip)}</title></rect>')
-            chars = int(w // 6.5)
-            if chars >= 3:
-                text = s.label if len(s.label) <= chars else s.label[:chars - 1] + "~"
-                out.append(f'<text x="{x(a) + 3:.2f}" y="{y + 14}" fill="#fff">{_esc(text)}</text>')
-    axis = top + lane_h * len(all_lanes) + 4
-    out.append(f'<line x1="{left}" y1="{axis}" x2="{left + width}" y2="{axis}" stroke="#333"/>')
-    for t in _ticks(length):
-        out.append(f'<line x1="{x(t0 + t):.2f}" y1="{axis}" x2="{x(t0 + t):.2f}" '
-                   f'y2="{axis + 5}" stroke="#333"/><text x="{x(t0 + t):.2f}" y="{axis + 17}" '
-                   f'text-anchor="middle">{t:g}</text>')
-    out.append(f'<text x="{left + width}" y="{axis + 32}" text-anchor="end">seconds since '
-               f'{_esc(time.strftime("%Y-%m-%d %H:%M:%S", time.localtime(t0)))}</text>')
-    legend = [*COLOURS.items(), ("other", OTHER), ("failed", FAILED), ("waiting", WAITING)]
-    for k, (name, colour) in enumerate(legend):
-        out.append(f'<rect x="{left + 70 * k}" y="{axis + 23}" width="10" height="10" '
-                   f'fill="{colour}"/><text x="{left + 70 * k + 14}" y="{axis + 32}">{name}</text>')
-    out.append("</svg>")
-    return "\n".join(out)
-
-
-def html(path: str, slots: int, spans: list[Span], st: dict[str, Any]) -> str:
-    rows = "\n".join(
-        f"<tr><td>{_esc(s.record.get('output') or s.label)}</td><td>{_esc(s.slots)}</td>"
-        f"<td>{s.waited:.3f}</td><td>{s.end - s.start:.3f}</td><td>{s.record.get('exit')}</td></tr>"
-        for s in spans)
-    return (f'<!doctype html>\n<html><head><meta charset="utf-8"><title>linkpool '
-            f'{_esc(path)}</title><style>body{{font-family:sans-serif}} td,th{{padding:0 8px;'
-            f'text-align:left}}</style></head><body>\n<h1>linkpool {_esc(path)}</h1>\n'
-            f"<pre>{_esc(format_stats(st))}</pre>\n{svg(path, slots, spans)}\n"
-            f"<table><tr><th>output</th><th>slots</th><th>wait s</th><th>run s</th>"
-            f"<th>exit</th></tr>\n{rows}\n</table>\n</body></html>\n")
-
-
-def png(path: str, slots: int, spans: list[Span], output: str) -> None:
-    import matplotlib
-
-    matplotlib.use("Agg")
-    import matplotlib.pyplot as plt
-
-    slot_lanes, wait_lanes = lanes(spans, slots)
-    all_lanes = [*slot_lanes, *wait_lanes]
-    t0 = min((s.wait_start for s in spans), default=0.0)
-    fig, ax = plt.subplots(figsize=(12, 1 + 0.4 * len(all_lanes)))
-    for k, (name, bars) in enumerate(all_lanes):
-        colours = [WAITING if name.startswith("waiting") else _colour(s) for _, _, s in bars]
-        ax.broken_barh([(a - t0, b - a) for a, b, _ in bars], (k - 0.4, 0.8), facecolors=colours)
-    ax.set_yticks(range(len(all_lanes)), [name for name, _ in all_lanes])
-    ax.invert_yaxis()
-    ax.set_xlabel("seconds")
-    ax.set_title(f"linkpool {path}: {len(spans)} links, {slots} slots")
-    fig.tight_layout()
-    fig.savefig(output)
-    plt.close(fig)
-
-
 # -- command -----------------------------------------------------------------------------
 
 
@@ -507,15 +403,17 @@ def main(args: Sequence[str]) -> int:
         else:
             print(format_stats(st))
         return 0
+    from . import chart
+
     if kind == ".png":
         try:
-            png(path, slots, spans, ns.output)
+            chart.png(path, slots, spans, ns.output)
         except OSError as e:
             _say(f"cannot write {ns.output}: {e.strerror or e}")
             return 1
         return 0
-    return _write(ns.output, html(path, slots, spans, st) if kind in (".html", ".htm")
-                  else svg(path, slots, spans) + "\n")
+    return _write(ns.output, chart.html(path, slots, spans, st) if kind in (".html", ".htm")
+                  else chart.svg(path, slots, spans) + "\n")
 
 
 def _write(output: str | None, text: str) -> int:
