@@ -40,6 +40,7 @@ class History:
         line = (json.dumps(record) + "\n").encode()
         fd = self._open(LOG, os.O_WRONLY | os.O_APPEND | os.O_CREAT)
         try:
+            self._share(fd)
             os.write(fd, line)
             if os.fstat(fd).st_size > MAX_BYTES:
                 self._rotate(fd)
@@ -47,6 +48,13 @@ class History:
             os.close(fd)
         if record.get("output"):
             self.remember(record["output"], record)
+
+    def _share(self, fd: int) -> None:
+        """In a shared pool the umask must not keep other users out of a file we made."""
+        if self.mode != 0o600:
+            st = os.fstat(fd)
+            if st.st_uid == os.geteuid() and st.st_mode & 0o777 != self.mode:
+                os.fchmod(fd, self.mode)
 
     def _rotate(self, fd: int) -> None:
         # Whoever locks the full log renames it; the others see it renamed and stop.
@@ -85,16 +93,25 @@ class History:
     def remember(self, output: str, record: dict[str, Any]) -> None:
         folder = os.path.join(self.directory, OUTPUTS)
         try:
-            os.mkdir(folder, 0o700 if self.mode == 0o600 else 0o1777)
+            os.mkdir(folder, 0o700)
+            if self.mode != 0o600:
+                os.chmod(folder, 0o1777)  # sticky: every user adds, nobody removes others'
         except FileExistsError:
             pass
         name = os.path.join(OUTPUTS, self.key(output))
         tmp = f"{name}.{os.getpid()}.tmp"
-        fd = self._open(tmp, os.O_WRONLY | os.O_CREAT | os.O_TRUNC)
-        with os.fdopen(fd, "w") as f:
-            f.write(json.dumps(record))
-        os.replace(os.path.join(self.directory, tmp),
-                   os.path.join(self.directory, name + ".json"))
+        try:
+            fd = self._open(tmp, os.O_WRONLY | os.O_CREAT | os.O_TRUNC)
+            with os.fdopen(fd, "w") as f:
+                self._share(f.fileno())
+                f.write(json.dumps(record))
+            os.replace(os.path.join(self.directory, tmp),
+                       os.path.join(self.directory, name + ".json"))
+        except PermissionError:  # another user's record of the same output, in a shared
+            try:                 # pool: it stays; only this estimate is lost
+                os.unlink(os.path.join(self.directory, tmp))
+            except OSError:
+                pass
 
     def last(self, output: str) -> dict[str, Any] | None:
         """The last record of ``output``, or None if it was never linked through the pool."""

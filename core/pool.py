@@ -101,8 +101,14 @@ class Pool:
             raise PoolBroken(f"cannot use pool {path}: {e.strerror}") from e
         try:
             pool = cls(path, dirfd, 0, shared)
+            foreign = os.fstat(dirfd).st_uid != os.geteuid()
+            _check_parent(path)
+            if foreign and CONFIG not in os.listdir(dirfd):
+                _check_dir(path, os.fstat(dirfd), False)  # says: owned by another user
             try:
-                conf = pool._read_config(missing_ok=create)
+                # Never make a pool.json in another user's directory: only its owner makes
+                # a pool there (a shared one has its pool.json already).
+                conf = pool._read_config(missing_ok=create and not foreign)
             except CorruptConfig:
                 if not repair:
                     raise
@@ -329,8 +335,9 @@ class Pool:
 
     def _wait_turn(self, ticket: int, deadline: float | None, notice: _Notice) -> None:
         """Block until no live ticket is older than ours (each waiter watches one other)."""
+        dead: set[int] = set()  # tickets found dead that we may not remove (another user's)
         while True:
-            older = [n for n in self._names(TICKET) if n < ticket]
+            older = [n for n in self._names(TICKET) if n < ticket and n not in dead]
             if not older:
                 return
             name = f"{TICKET}{max(older)}"
@@ -352,7 +359,9 @@ class Pool:
                             os.fstat(fd).st_ino:
                         os.unlink(name, dir_fd=self.dirfd)
                 except OSError:
-                    pass
+                    # In a shared (sticky) pool another user's dead ticket cannot be removed
+                    # by us: pass over it instead of locking it again and again.
+                    dead.add(int(name[len(TICKET):]))
             finally:
                 os.close(fd)
 
@@ -608,6 +617,22 @@ def _open_dir(path: str, create: bool, shared: bool) -> int:
     except FileExistsError:
         pass  # another process made it first
     return _open_dir(path, False, shared)
+
+
+def _check_parent(path: str) -> None:
+    """Refuse a pool whose parent anyone may write without the sticky bit: another user
+    could rename the pool away (and the next job would silently make a second pool) or
+    put their own in its place. /tmp and /run/user are sticky or private: fine."""
+    parent = os.path.dirname(path) or "/"
+    try:
+        st = os.stat(parent)
+    except OSError:
+        return
+    if st.st_mode & 0o002 and not st.st_mode & stat.S_ISVTX:
+        raise PoolBroken(
+            f"the pool's folder {parent} is writable by anyone and not sticky, so another "
+            f"user could replace the pool; put it elsewhere or run `chmod +t {parent}`"
+        )
 
 
 def _check_dir(path: str, st: os.stat_result, shared: bool) -> None:
