@@ -80,7 +80,12 @@ def env():
     base.chmod(0o755)
     (base / "bin").mkdir()
     (base / "lib").mkdir()
-    (base / "lib" / "linkpool").symlink_to(CORE)
+    # Copies, not links: the checkout may sit in a folder other users cannot enter.
+    shutil.copytree(CORE, base / "lib" / "linkpool",
+                    ignore=shutil.ignore_patterns("__pycache__"))
+    for folder, name in (("tests", "witness.py"), ("benchmarks", "pool_witness.py")):
+        (base / folder).mkdir()
+        shutil.copy(CORE.parent / folder / name, base / folder / name)
     shim = base / "bin" / "linkpool"
     shim.write_text(f"#!{SYS_PY}\nimport sys\nsys.path.insert(0, {str(base / 'lib')!r})\n"
                     "from linkpool.cli import main\nsys.exit(main())\n")
@@ -92,6 +97,8 @@ def env():
             subprocess.run(["useradd", "-M", "-r", "-s", "/bin/sh", u], check=True,
                            capture_output=True)
             made.append(u)
+        global USER_WITNESS
+        USER_WITNESS = base / "tests" / "witness.py"
         yield Env(base, users)
     finally:
         for u in made:
@@ -422,12 +429,15 @@ def shared_pool(env: Env, area: Path, slots: int) -> tuple[Path, Path]:
     return pool, seen
 
 
+USER_WITNESS: Path = Path()  # the witness copied where other users can run it (env sets it)
+
+
 def witness_for(seen: Path, job: str, seconds: float) -> list[str]:
     # the witness makes its alive file 0600: made here 0666 so the other user can probe it
     alive = seen / f"alive.{job}.1"
     alive.touch()
     alive.chmod(0o666)
-    return [SYS_PY, WITNESS, str(seen), job, "1", str(seconds)]
+    return [SYS_PY, str(USER_WITNESS), str(seen), job, "1", str(seconds)]
 
 
 def test_shared_pool_two_users_limit_holds(env: Env, area: Path) -> None:
