@@ -17,6 +17,7 @@ import sys
 import tempfile
 import time
 from pathlib import Path
+from typing import Any
 
 import pytest
 
@@ -189,7 +190,10 @@ def test_pool_location_not_writable_by_user(env: Env, area: Path) -> None:
 FILL = "dd if=/dev/zero of={m}/fill bs=4k 2>/dev/null || true\n"
 
 
-def test_full_disk_new_pool_fails_open(tmp_path: Path) -> None:
+def on_full_tmpfs(tmp_path: Path, setup: str) -> tuple[Any, Path]:
+    """A ``run(strict)`` that mounts a 64 KiB tmpfs in a private mount namespace, runs
+    ``setup`` there (``{m}`` is the mount), fills the disk, then runs a command through a
+    pool on it; and the file that command writes."""
     mnt, out = tmp_path / "mnt", tmp_path / "out"
     mnt.mkdir()
     m, q = shlex.quote(str(mnt)), shlex.quote(str(out))
@@ -197,29 +201,25 @@ def test_full_disk_new_pool_fails_open(tmp_path: Path) -> None:
     def run(strict: bool) -> subprocess.CompletedProcess:
         s = "--strict " if strict else ""
         return subprocess.run(in_mount_ns(
-            f"mount -t tmpfs -o size=64k tmpfs {m}\n" + FILL.format(m=m) +
+            setup.format(m=m, linkpool=LINKPOOL) + FILL.format(m=m) +
             f"exec {LINKPOOL} run {s}--pool {m}/pool -- sh -c 'echo ran > \"$0\"; exit 3' {q}"),
             capture_output=True, text=True, timeout=60)
 
+    return run, out
+
+
+def test_full_disk_new_pool_fails_open(tmp_path: Path) -> None:
+    run, out = on_full_tmpfs(tmp_path, "mount -t tmpfs -o size=64k tmpfs {m}\n")
     assert_fail_open_and_strict(run, out, "No space left on device")
 
 
 def test_full_disk_no_inodes_fails_open(tmp_path: Path) -> None:
     """A pool made before the disk filled, whose slot files cannot be created any more."""
-    mnt, out = tmp_path / "mnt", tmp_path / "out"
-    mnt.mkdir()
-    m, q = shlex.quote(str(mnt)), shlex.quote(str(out))
-
-    def run(strict: bool) -> subprocess.CompletedProcess:
-        s = "--strict " if strict else ""
-        return subprocess.run(in_mount_ns(
-            f"mount -t tmpfs -o size=64k,nr_inodes=8 tmpfs {m}\n"
-            f"{LINKPOOL} init --pool {m}/pool --slots 2 >/dev/null\n"
-            f"rm {m}/pool/slot.*\n"
-            f"i=0; while touch {m}/f$i 2>/dev/null; do i=$((i+1)); done\n" + FILL.format(m=m) +
-            f"exec {LINKPOOL} run {s}--pool {m}/pool -- sh -c 'echo ran > \"$0\"; exit 3' {q}"),
-            capture_output=True, text=True, timeout=60)
-
+    run, out = on_full_tmpfs(tmp_path, (
+        "mount -t tmpfs -o size=64k,nr_inodes=8 tmpfs {m}\n"
+        "{linkpool} init --pool {m}/pool --slots 2 >/dev/null\n"
+        "rm {m}/pool/slot.*\n"
+        "i=0; while touch {m}/f$i 2>/dev/null; do i=$((i+1)); done\n"))
     assert_fail_open_and_strict(run, out, "No space left on device")
 
 
