@@ -13,6 +13,8 @@ if [ "$want_test" = 1 ]; then
   command -v mold >/dev/null || apt_missing+=(mold)
   command -v ld.lld >/dev/null || apt_missing+=(lld)
   command -v ld.gold >/dev/null || apt_missing+=(binutils)
+  command -v make >/dev/null || apt_missing+=(make)
+  command -v g++ >/dev/null || apt_missing+=(g++)
 fi
 if [ ${#apt_missing[@]} -gt 0 ]; then
   as_root=()
