@@ -11,6 +11,8 @@ from collections.abc import Iterable, Sequence
 from dataclasses import asdict, dataclass, field
 from typing import Any
 
+from linkpool.waiting import fs_type
+
 
 def percentile(values: Sequence[float], q: float) -> float:
     """The ``q``-th percentile (0..100) by linear interpolation between closest ranks."""
@@ -98,22 +100,6 @@ def targets_table(sections: Sequence[Section]) -> str:
     return table(["target", "goal", "measured", ""], rows)
 
 
-def fs_type(path: str) -> str:
-    """The filesystem type under ``path`` from /proc/self/mountinfo ("?" if unknown)."""
-    best, kind = "", "?"
-    try:
-        with open("/proc/self/mountinfo", encoding="utf-8", errors="replace") as f:
-            for line in f:
-                fields = line.split()
-                mount = fields[4]
-                under = path == mount or path.startswith(mount.rstrip("/") + "/")
-                if under and len(mount) >= len(best):
-                    best, kind = mount, fields[fields.index("-") + 1]
-    except (OSError, ValueError, IndexError):
-        pass
-    return kind
-
-
 def revision() -> str:
     """The commit of this tree, and whether the pool's code differs from it (read-only git)."""
     root = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
@@ -139,5 +125,5 @@ def machine(workdir: str) -> dict[str, Any]:
         "python": platform.python_version(),
         "python_path": sys.executable,
         "workdir": workdir,
-        "workdir_fs": fs_type(workdir),
+        "workdir_fs": fs_type(workdir) or "?",
     }

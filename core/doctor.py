@@ -253,12 +253,12 @@ def _check_status(c: Checks, path: str) -> None:
 
 
 def check_wakeup(c: Checks, path: str) -> None:
-    from .waiting import NETWORK_FS, Waiter, _fs_type
+    from .waiting import NETWORK_FS, Waiter, fs_type
 
     probe = path
     while probe and not os.path.exists(probe):
         probe = os.path.dirname(probe)
-    fs = _fs_type(os.path.realpath(probe or "/"))
+    fs = fs_type(os.path.realpath(probe or "/"))
     if fs in NETWORK_FS or fs.startswith("fuse"):
         c.add(WARN, "filesystem", f"{fs}: closes by other machines are not reported, so waiters "
                                   f"poll (up to 50 ms late); put the pool on a local "

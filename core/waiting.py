@@ -85,7 +85,7 @@ class Waiter:
     def mode_for(path: str) -> str:
         if os.environ.get("LINKPOOL_WAKEUP") == "polling":  # forced, e.g. to test the fallback
             return "polling (forced)"
-        fs = _fs_type(path)
+        fs = fs_type(path)
         return f"polling ({fs})" if fs in NETWORK_FS or fs.startswith("fuse") else "inotify"
 
     @classmethod
@@ -140,7 +140,7 @@ def _inotify(dirfd: int) -> int:
         return -1
 
 
-def _fs_type(path: str) -> str:
+def fs_type(path: str) -> str:
     """The filesystem type under ``path``, from /proc/self/mountinfo ("" if unknown)."""
     best, fstype = "", ""
     try:
