@@ -23,7 +23,6 @@ __all__ = [
     "default_slots",
     "memory_per_slot",
     "read_machine",
-    "threads_for",
 ]
 
 SLOT_MIN_MEMORY = 1 << 30
@@ -120,14 +119,6 @@ def default_slots(machine: Machine) -> int:
 def memory_per_slot(machine: Machine, slots: int) -> int | None:
     """The memory, in bytes, that one of ``slots`` slots stands for (None if unknown)."""
     return None if machine.memory is None else machine.memory // slots
-
-
-def threads_for(weight: int, slots: int, cores: float) -> int:
-    """Threads for a link that holds ``weight`` of ``slots`` slots on ``cores`` cores.
-
-    ``max(1, round(weight * cores / slots))``; Python's round, halves to even.
-    """
-    return max(1, round(weight * cores / slots))
 
 
 def _affinity() -> int:

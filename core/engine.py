@@ -1,4 +1,4 @@
-"""One job: classify -> choose the linker -> estimate and weigh -> tune -> acquire -> run ->
+"""One job: classify -> choose the linker -> estimate and weigh -> acquire -> tune -> run ->
 record. Every step is a hook (``linkpool.hookspecs``); the engine only composes them with
 the pool and the process runner, and imports no plugin.
 
@@ -87,7 +87,8 @@ class Engine:
                     "linker": job.linker.id if job.linker is not None else None}
         try:
             lease = pool.acquire(job.weight, self.timeout, identity,
-                                 notify=None if self.quiet else self._say_waiting)
+                                 notify=None if self.quiet else self._say_waiting,
+                                 more=self._more if (job.weight_max or 0) > job.weight else None)
         except Timeout:
             say(f"gave up after {self.timeout:g} s waiting for {job.weight} slot(s) of "
                 f"{pool.path} (--timeout); the command was not run")
@@ -99,6 +100,9 @@ class Engine:
             return self._unpooled(str(e) if isinstance(e, PoolError) else
                                   f"cannot use pool {pool_path}: {e}")
         waited = float(lease.info.get("waited", 0.0))
+        job.weight = len(lease.indices)
+        if hook is not None:
+            self._step("tune", lambda: hook.linkpool_tune(job=job))
         if self.said_waiting:
             what = job.output or job.argv[0]
             say(f"got {job.weight} slot(s) after {waited:.1f} s; running {what}")
@@ -108,6 +112,17 @@ class Engine:
             self._step("after_acquire", lambda: hook.linkpool_after_acquire(job=job, waited=waited))
         env = dict(job.env or os.environ, LINKPOOL_HELD=pool.path)
         return self._execute(lease, env, waited).status
+
+    def _more(self) -> int:
+        """Slots beyond the job's weight to take now (the pool asks when nobody waits
+        behind us): those whose cores are idle, up to ``weight_max``."""
+        from .policy import extra_slots, runnable_others
+
+        job = self.job
+        busy = runnable_others()
+        if busy is None or job.weight is None or job.weight_max is None:
+            return 0
+        return extra_slots(job.weight, job.weight_max, job.slots, job.cores, busy)
 
     def _say_waiting(self, pool: Any, ticket: int) -> None:
         """One line once a wait has lasted a second: what we wait for, and on whom."""
@@ -126,7 +141,7 @@ class Engine:
             f"held by {held or 'nobody known'}{more})")
 
     def _prepare(self, hook: Any) -> None:
-        """Linker, cost, weight and threads, for a job that will queue."""
+        """Linker, cost and weight (and the most it may take), for a job that will queue."""
         job = self.job
         from .capacity import read_machine
 
@@ -141,7 +156,6 @@ class Engine:
                 if isinstance(weight, int) and weight >= 1:
                     job.weight = min(weight, job.slots)
         job.weight = job.weight or 1
-        self._step("tune", lambda: hook.linkpool_tune(job=job))
 
     def _unpooled(self, message: str) -> int:
         if self.strict:
@@ -159,7 +173,7 @@ class Engine:
 
         def started(pid: int) -> None:
             if lease is not None:
-                lease.update(pid=pid, wrapper=os.getpid())
+                lease.update(pid=pid, wrapper=os.getpid(), threads=job.threads)
                 lease.settle()  # slow to close: done while the command already runs
 
         def finished(usage: process.Usage) -> Result:

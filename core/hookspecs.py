@@ -91,14 +91,16 @@ def linkpool_estimate(job: Job) -> Cost | None:
 
 @hookspec(firstresult=True)
 def linkpool_weigh(job: Job, cost: Cost) -> int | None:
-    """Return how many slots the job holds (1..N), given its cost and the pool
-    (``job.slots``, ``job.cores``, ``job.memory``). Not called with ``--weight``."""
+    """Return how many slots the job must hold (1..N), given its cost and the pool
+    (``job.slots``, ``job.cores``, ``job.memory``). It may also set ``job.weight_max``:
+    the job then takes more free slots, up to that, when it is last in line and their
+    cores are idle (the built-in policy, docs/policy.md). Not called with ``--weight``."""
 
 
 @hookspec()
 def linkpool_tune(job: Job) -> None:
-    """Adjust ``job.argv`` for the share of the machine the job will hold, e.g. the
-    linker's thread count. Called after the weight is known, before acquiring."""
+    """Adjust ``job.argv`` for the share of the machine the job holds, e.g. the linker's
+    thread count. Called once the slots are held: ``job.weight`` is how many."""
 
 
 @hookspec(firstresult=True)

@@ -35,6 +35,7 @@ class Job:
         "threads",
         "weight",
         "weight_given",
+        "weight_max",
     )
 
     def __init__(self, argv: list[str], cwd: str, env: dict[str, str] | None = None,
@@ -50,6 +51,9 @@ class Job:
         self.cost: Cost | None = None
         self.weight = weight  #: slots to hold
         self.weight_given = weight is not None  #: --weight was given: no estimate needed
+        #: the most slots the job can use: beyond ``weight`` it takes free ones, up to
+        #: this, when nobody waits behind it and their cores are idle (None: just weight)
+        self.weight_max: int | None = None
         self.threads: int | None = None  #: linker threads chosen by the engine, if any
         self.slots = 0  #: N of the pool
         self.cores = 1.0  #: usable cores of the machine

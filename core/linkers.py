@@ -42,6 +42,32 @@ class Linker:
         return max(1, cores)
 
     @classmethod
+    def threads_wanted(cls, linker_args: list[str], cores: int) -> int:
+        """The threads this link will use: the count the user's options give, else what
+        the linker scales to on ``cores`` cores."""
+        given = cls.user_threads(linker_args, cores)
+        return given if given else cls.max_threads(cores)
+
+    @classmethod
+    def user_threads(cls, linker_args: list[str], cores: int) -> int | None:
+        """The thread count the user's options set (the last one wins), if any: a bare
+        ``--threads`` means every core, ``--no-threads`` one."""
+        count = None
+        for i, arg in enumerate(linker_args):
+            name, eq, value = arg.lstrip("-").partition("=")
+            if not arg.startswith("-") or name not in cls.thread_options:
+                continue
+            if not eq and name == "thread-count" and i + 1 < len(linker_args):
+                value = linker_args[i + 1]  # gold also takes `--thread-count N`
+            if name == "no-threads":
+                count = 1
+            elif value.isdigit() and int(value) > 0:
+                count = int(value)
+            elif name == "threads" and not eq:
+                count = max(1, cores)
+        return count
+
+    @classmethod
     def threads_set(cls, linker_args: list[str]) -> bool:
         """Whether the user's linker arguments already choose threading.
 
@@ -77,6 +103,12 @@ class Gold(Linker):
     @classmethod
     def thread_args(cls, n: int) -> list[str]:
         return ["--threads", f"--thread-count={n}"]
+
+    @classmethod
+    def max_threads(cls, cores: int) -> int:
+        # One unless the user asks: gold's threads are off by default, and turning them on
+        # may change the order of its diagnostics (docs/hardening.md), so we never do.
+        return 1
 
 
 class Lld(Linker):

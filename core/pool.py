@@ -10,7 +10,8 @@ Protocol version 1 (docs/protocol.md is the normative text):
   ``LOCK_SH`` on the ticket just before its own, so only the head of the line is awake.
 - The head collects k + h free slots below N, where h counts slots at or above N that are
   still held after a shrink; it keeps k and frees the rest. So the held total never
-  exceeds N, and a heavy job is never overtaken by light ones.
+  exceeds N, and a heavy job is never overtaken by light ones. Having them, a head that
+  nobody waits behind may take more free slots without waiting (``acquire(more=...)``).
 
 This module knows nothing of linkers or capacity; it only opens, acquires and inspects.
 """
@@ -278,10 +279,13 @@ class Pool:
         identity: dict[str, Any] | None = None,
         notify: Callable[[Pool, int], None] | None = None,
         notify_after: float = 1.0,
+        more: Callable[[], int] | None = None,
     ) -> Lease:
         """Hold ``weight`` slots, waiting in arrival order; raise :class:`Timeout` after
         ``timeout`` seconds. ``identity`` (pid, command, ...) is written for ``status``.
-        ``notify(pool, ticket)`` is called once if the wait lasts ``notify_after`` s."""
+        ``notify(pool, ticket)`` is called once if the wait lasts ``notify_after`` s.
+        ``more()``, called once the ``weight`` slots are held if nobody waits behind us,
+        says how many more to take if they are free (never waiting for them)."""
         if weight < 1:
             raise WeightError(f"weight must be at least 1, not {weight}")
         deadline = None if timeout is None else time.monotonic() + timeout
@@ -293,7 +297,10 @@ class Pool:
         notice = _Notice(notify, notify_after, self, ticket)
         try:
             self._wait_turn(ticket, deadline, notice)
-            return self._collect(weight, info, deadline, notice)
+            lease = self._collect(weight, info, deadline, notice)
+            if more is not None:
+                self._grow(lease, ticket, more)
+            return lease
         finally:
             try:
                 os.unlink(f"{TICKET}{ticket}", dir_fd=self.dirfd)
@@ -438,6 +445,33 @@ class Pool:
         finally:
             for fd in busy.values():
                 os.close(fd)
+
+    def _grow(self, lease: Lease, ticket: int, more: Callable[[], int]) -> None:
+        """Add free slots to a fresh lease, as many as ``more()`` says, if nobody waits
+        behind ``ticket`` and no slot above N is held (after a shrink): still the head of
+        the line, so the held total stays within N."""
+        if any(n > ticket for n in self._names(TICKET)):
+            return
+        slots = self.refresh()
+        if any(self._is_locked(f"{SLOT}{i}")[0] for i in self._names(SLOT) if i >= slots):
+            return
+        want, had = more(), len(lease.fds)
+        for i in range(slots):
+            if want <= 0:
+                break
+            if i in lease.indices:
+                continue
+            fd = self._open_slot(i)
+            try:
+                fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+            except BlockingIOError:
+                os.close(fd)
+                continue
+            lease.indices.append(i)
+            lease.fds.append(fd)
+            want -= 1
+        if len(lease.fds) > had:
+            lease.update(weight=len(lease.fds))
 
     # -- looking --------------------------------------------------------------------------
 

@@ -1,10 +1,13 @@
 #!/usr/bin/env bash
 # Set up linkpool in ./.venv. With --test, also the tools the test suite drives for real
-# (linkers from Debian; SCons, Meson, ruff and pytest from PyPI). Safe to run again.
+# (linkers from Debian; SCons, Meson, ruff and pytest from PyPI); with --bench, those and
+# matplotlib for the benchmarks' charts. Safe to run again.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 want_test=0
+want_bench=0
 [ "${1:-}" = "--test" ] && want_test=1
+[ "${1:-}" = "--bench" ] && want_test=1 && want_bench=1
 
 apt_missing=()
 python3 -c 'import ensurepip, venv' 2>/dev/null || apt_missing+=(python3-venv)
@@ -35,6 +38,7 @@ fi
 [ -x .venv/bin/python ] || python3 -m venv .venv
 extra=""
 [ "$want_test" = 1 ] && extra="[test]"
+[ "$want_bench" = 1 ] && extra="[test,chart]"
 # "strict" editable mode links the sources into build/ and adds that folder to sys.path,
 # so starting linkpool costs what an ordinary install costs (the default editable mode
 # imports an import hook with pathlib and re on every interpreter start: ~10-25 ms).

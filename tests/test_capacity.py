@@ -15,7 +15,6 @@ from linkpool.capacity import (
     default_slots,
     memory_per_slot,
     read_machine,
-    threads_for,
 )
 
 GiB = 1 << 30
@@ -312,22 +311,6 @@ def test_default_slots(cores: float, memory: int | None, slots: int) -> None:
 def test_memory_per_slot() -> None:
     assert memory_per_slot(Machine(2.0, 2, None, 24 * GiB, None, 24 * GiB), 2) == 12 * GiB
     assert memory_per_slot(Machine(2.0, 2, None, None, None, None), 2) is None
-
-
-@pytest.mark.parametrize(
-    ("weight", "slots", "cores", "threads"),
-    [
-        (1, 2, 2.0, 1),
-        (2, 2, 2.0, 2),
-        (1, 16, 64.0, 4),
-        (16, 16, 64.0, 64),
-        (1, 4, 1.5, 1),  # never fewer than one thread
-        (3, 8, 8.0, 3),
-        (1, 1, 1.5, 2),
-    ],
-)
-def test_threads_for(weight: int, slots: int, cores: float, threads: int) -> None:
-    assert threads_for(weight, slots, cores) == threads
 
 
 def test_machine_is_an_immutable_value() -> None:

@@ -74,7 +74,7 @@ def test_flavour_table() -> None:
     assert [f.id for f in (Bfd, Gold, Lld, Mold, Generic)] == [
         "bfd", "gold", "lld", "mold", "generic"]
     assert (Bfd.thread_args(4), Bfd.max_threads(8)) == ([], 1)
-    assert (Gold.thread_args(3), Gold.max_threads(8)) == (["--threads", "--thread-count=3"], 8)
+    assert (Gold.thread_args(3), Gold.max_threads(8)) == (["--threads", "--thread-count=3"], 1)
     assert (Lld.thread_args(3), Lld.max_threads(8)) == (["--threads=3"], 8)
     assert (Mold.thread_args(3), Mold.max_threads(8), Mold.max_threads(64)) == (
         ["--threads=3"], 8, 32)

@@ -1,16 +1,16 @@
-"""Estimate a link from its inputs and turn its cost into a weight.
+"""Estimate a link from its inputs and turn its cost into a range of weights.
 
 Threads: a link reading less than ``SMALL_INPUT`` bytes is done by one thread whatever
-the linker; a bigger one can use what its linker scales to (bfd 1, the others every core).
+the linker; a bigger one can use what its linker scales to (``Linker.threads_wanted``:
+mold and lld every core, bfd one, gold the count the user gave it, else one).
 Memory: the expected memory the link adds, from the section sizes of its inputs
-(``linkpool.estimate``). Weight: the slots its threads need (a slot stands for
-cores / N cores) or the slots its memory needs (a slot stands for budget / N bytes,
-budget = ``memory_budget`` x usable memory), whichever is more, within 1..N.
+(``linkpool.estimate``). Weight: at the least the slots its memory needs against the
+budget (``memory_budget`` x usable memory), at the most the slots its threads need; the
+engine takes more than the least only for idle cores (``linkpool.policy``).
 """
 
 from __future__ import annotations
 
-import math
 import os
 
 from ..hookspecs import hookimpl
@@ -28,7 +28,18 @@ def inputs(job: Job) -> list[str]:
 def threads_wanted(job: Job, input_bytes: int) -> int:
     if job.linker is None or input_bytes < SMALL_INPUT:
         return 1
-    return int(job.linker.max_threads(max(1, int(job.cores))))
+    args = job.command.linker_args if job.command is not None else []
+    return int(job.linker.threads_wanted(args, max(1, int(job.cores))))
+
+
+def budget(job: Job) -> int:
+    """The bytes running links may add: ``memory_budget`` x usable memory (0: unknown)."""
+    share = os.environ.get("LINKPOOL_MEMORY_BUDGET") or job.config.get("memory_budget")
+    try:
+        fraction = float(share or MEMORY_BUDGET)
+    except ValueError:
+        fraction = MEMORY_BUDGET
+    return int(fraction * (job.memory or 0))
 
 
 @hookimpl(trylast=True)
@@ -44,11 +55,8 @@ def linkpool_estimate(job: Job) -> Cost:
 
 @hookimpl(trylast=True)
 def linkpool_weigh(job: Job, cost: Cost) -> int:
-    slots = max(1, job.slots)
-    by_threads = math.ceil(cost.threads * slots / max(job.cores, 1.0))
-    by_memory = 1
-    share = os.environ.get("LINKPOOL_MEMORY_BUDGET") or job.config.get("memory_budget")
-    budget = float(share or MEMORY_BUDGET) * (job.memory or 0)
-    if budget > 0:
-        by_memory = math.ceil(cost.memory * slots / budget)
-    return max(1, min(slots, max(by_threads, by_memory)))
+    from ..policy import weight_range
+
+    low, high = weight_range(cost.threads, cost.memory, job.slots, job.cores, budget(job))
+    job.weight_max = high
+    return low
