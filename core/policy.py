@@ -15,8 +15,8 @@ where the linkers measured here do more work per core (docs/policy.md). Once the
 held, the link runs ``threads_for(held)`` threads: its threads and its weight agree, and
 the threads of all links together never exceed C.
 
-Pure functions and one read of /proc/loadavg, no imports: the wrapper calls them on its
-hot path, and the tests feed them machine shapes (tests/test_policy.py).
+Pure functions and a few reads of /proc/loadavg, no imports at load time: the wrapper
+calls them on its hot path, and the tests feed them machine shapes (tests/test_policy.py).
 """
 
 from __future__ import annotations
@@ -57,12 +57,24 @@ def threads_for(weight: int, slots: int, cores: float) -> int:
     return max(1, int(weight * cores / max(1, slots) + 1e-9))
 
 
-def runnable_others(loadavg: str = "/proc/loadavg") -> int | None:
-    """Runnable tasks on the machine other than the caller (the 4th field of
-    /proc/loadavg, "running/total", less one), or None if it cannot be read."""
-    try:
-        with open(loadavg, "rb") as f:
-            running = f.read().split()[3].split(b"/")[0]
-        return max(0, int(running) - 1)
-    except (OSError, IndexError, ValueError):
-        return None
+def runnable_others(loadavg: str = "/proc/loadavg", samples: int = 4,
+                    gap: float = 0.0005) -> int | None:
+    """Runnable tasks on the machine other than the caller: the 4th field of
+    /proc/loadavg ("running/total") less one, the least of ``samples`` readings ``gap``
+    seconds apart (a task that runs for a moment, a daemon's tick, is not a busy core; a
+    build's other processes run for longer). None if it cannot be read."""
+    from time import sleep
+
+    least = None
+    for i in range(samples):
+        if i:
+            sleep(gap)
+        try:
+            with open(loadavg, "rb") as f:
+                running = int(f.read().split()[3].split(b"/")[0])
+        except (OSError, IndexError, ValueError):
+            return None
+        least = running if least is None else min(least, running)
+        if least <= 1:
+            break  # nothing else runs: no need to look again
+    return None if least is None else max(0, least - 1)

@@ -8,6 +8,9 @@ the engine does: the least weight always, more only for idle cores when nobody w
 from __future__ import annotations
 
 import math
+import os
+import subprocess
+import sys
 from pathlib import Path
 
 import pytest
@@ -219,3 +222,29 @@ def test_runnable_others(tmp_path: Path) -> None:
 )
 def test_threads_wanted(linker: type, args: list[str], cores: int, wanted: int) -> None:
     assert linker.threads_wanted(args, cores) == wanted
+
+
+def test_a_real_cgroup_limit_is_the_usable_memory(tmp_path: Path) -> None:
+    """In a real memory cgroup (v1 here, v2 elsewhere), the wrapper's machine reading takes
+    the limit as usable memory, so the memory budget is a share of the container's memory."""
+    if os.geteuid() != 0:
+        pytest.skip("making a cgroup needs root")
+    v1 = Path("/sys/fs/cgroup/memory")
+    if v1.is_dir():
+        group = v1 / f"linkpool-test-{os.getpid()}"
+        group.mkdir()
+        (group / "memory.limit_in_bytes").write_text(str(768 * MB))
+    else:
+        Path("/sys/fs/cgroup/cgroup.subtree_control").write_text("+memory")
+        group = Path(f"/sys/fs/cgroup/linkpool-test-{os.getpid()}")
+        group.mkdir()
+        (group / "memory.max").write_text(str(768 * MB))
+    try:
+        code = ("import os, sys; open(sys.argv[1] + '/cgroup.procs', 'w').write(str(os.getpid()))\n"
+                "from linkpool.capacity import read_machine, default_slots\n"
+                "m = read_machine(); print(m.memory, m.mem_limit, default_slots(m))")
+        out = subprocess.run([sys.executable, "-c", code, str(group)], capture_output=True,
+                             text=True, check=True).stdout.split()
+    finally:
+        group.rmdir()
+    assert [int(x) for x in out] == [768 * MB, 768 * MB, 1]
