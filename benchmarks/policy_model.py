@@ -53,7 +53,11 @@ def main() -> int:
     ap.add_argument("--links", type=int, default=4)
     ap.add_argument("--linkers", default="mold,lld,gold,bfd")
     ap.add_argument("--cache", type=Path, default=HERE / ".cache")
+    ap.add_argument("--sizes", default="", help="MB of objects per linker, e.g. lld=480")
     args = ap.parse_args()
+    for item in filter(None, args.sizes.split(",")):
+        name, _, megabytes = item.partition("=")
+        SIZES[name] = int(megabytes)
     cores = len(os.sched_getaffinity(0))
     out = Path(tempfile.mkdtemp(prefix="linkpool-policy-model-"))
     print(f"# {args.links} identical links, {cores} cores, medians of {args.rounds} rounds\n")
