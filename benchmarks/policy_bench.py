@@ -228,24 +228,42 @@ def summarise(linker: str, scenario: str,
 
 def lone_link(work: Path, linker: str, inputs: list[str], rounds: int) -> dict[str, object]:
     """One link on an idle machine, bare and through linkpool (an idle pool), back to back
-    in each round; the ratio is the median of the rounds' ratios (paired, so that the
-    machine's slow drifts cancel)."""
+    in each round. Wall times differ by this machine's noise (often 100-200 ms on a 2 s
+    link), so two steadier figures come with them: linkpool's time outside the link (its
+    wall time less the link's run time, which it records) and the link's CPU time inside
+    linkpool over the bare link's (a link slowed down by linkpool would show there)."""
     pool = work / "lone-pool"
     new_pool(pool)
     argv = ["g++", f"-fuse-ld={linker}", *inputs, "-o", str(work / "lone")]
     cases = {"bare": argv, "linkpool": [LINKPOOL, "run", "--pool", str(pool), "--", *argv]}
     times: dict[str, list[float]] = {k: [] for k in cases}
+    cpu: dict[str, list[float]] = {k: [] for k in cases}
+    outside: list[float] = []
     for _ in range(rounds):
         for name, cmd in cases.items():
             os.sync()
             start = time.perf_counter()
-            subprocess.run(cmd, check=True, env=ENV)
-            times[name].append(time.perf_counter() - start)
+            proc = subprocess.Popen(cmd, env=ENV)
+            _, status, usage = os.wait4(proc.pid, 0)
+            wall = time.perf_counter() - start
+            if os.waitstatus_to_exitcode(status) != 0:
+                raise SystemExit(f"policy_bench: the lone {linker} link failed")
+            times[name].append(wall)
+            if name == "bare":
+                cpu[name].append(usage.ru_utime + usage.ru_stime)
+                continue
+            record = json.loads(subprocess.run(
+                [LINKPOOL, "history", "--pool", str(pool), "--json"], env=ENV,
+                capture_output=True, text=True, check=True).stdout)[-1]
+            cpu[name].append(record["cpu_s"])
+            outside.append(wall - record["run_s"])
     bare, through = (statistics.median(times[k]) for k in ("bare", "linkpool"))
     ratios = [b / a for a, b in zip(times["bare"], times["linkpool"])]
     diffs = [b - a for a, b in zip(times["bare"], times["linkpool"])]
     return {"linker": linker, "bare": bare, "linkpool": through,
             "ratio": statistics.median(ratios), "extra_ms": statistics.median(diffs) * 1000,
+            "outside_ms": statistics.median(outside) * 1000,
+            "cpu_ratio": statistics.median(cpu["linkpool"]) / statistics.median(cpu["bare"]),
             "rounds": rounds}
 
 
@@ -312,13 +330,15 @@ def markdown(rows: list[dict[str, object]], lone: list[dict[str, object]],
                 f"{cap['limit'] / 1e6:.0f} MB = 3 x the anonymous peak of one lone "
                 f"{cap['linker']} link ({cap['anon_alone'] / 1e6:.0f} MB); failures summed "
                 "over the rounds."]
-    out += ["", "| linker | lone link, bare s | through linkpool s | linkpool's extra ms | "
-            "ratio |", "| --- | ---: | ---: | ---: | ---: |"]
+    out += ["", "| linker | lone link, bare s | through linkpool s | paired difference ms | "
+            "paired ratio | linkpool outside the link ms | link CPU, through / bare |",
+            "| --- | ---: | ---: | ---: | ---: | ---: | ---: |"]
     out += [f"| {r['linker']} | {r['bare']:.3f} | {r['linkpool']:.3f} | {r['extra_ms']:.0f} | "
-            f"{r['ratio']:.3f} |" for r in lone]
-    out += ["", "Lone link: medians of the bare and linkpool times; the extra time and the ratio "
-            "are medians of the per-round differences and ratios (each round runs the two "
-            "back to back)."]
+            f"{r['ratio']:.3f} | {r['outside_ms']:.0f} | {r['cpu_ratio']:.3f} |" for r in lone]
+    out += ["", "Lone link: medians of the bare and linkpool wall times; the paired difference "
+            "and ratio are medians over the rounds (each round runs the two back to back); "
+            "outside the link: linkpool's wall time less the link's run time it recorded; "
+            "link CPU: the link's CPU time through linkpool over the bare link's (medians)."]
     return "\n".join(out) + "\n"
 
 
