@@ -20,6 +20,7 @@ if TYPE_CHECKING:
 __all__ = [
     "SLOT_MIN_MEMORY",
     "Machine",
+    "affinity_cores",
     "default_slots",
     "memory_per_slot",
     "read_machine",
@@ -81,7 +82,7 @@ def read_machine(root: str = "/", affinity: int | None = None) -> Machine:
     ``len(os.sched_getaffinity(0))``.
     """
     if affinity is None:
-        affinity = _affinity()
+        affinity = affinity_cores()
         sources = [f"affinity: {affinity} CPUs (sched_getaffinity)"]
     else:
         sources = [f"affinity: {affinity} CPUs (given)"]
@@ -121,7 +122,8 @@ def memory_per_slot(machine: Machine, slots: int) -> int | None:
     return None if machine.memory is None else machine.memory // slots
 
 
-def _affinity() -> int:
+def affinity_cores() -> int:
+    """The CPUs this process may run on (its affinity mask; cpu_count where unknown)."""
     try:
         return len(os.sched_getaffinity(0))
     except (AttributeError, OSError):  # not Linux, or a sandbox that refuses the call

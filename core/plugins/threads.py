@@ -11,17 +11,8 @@ and nothing else of the user's command is changed.
 
 from __future__ import annotations
 
-import os
-
 from ..hookspecs import hookimpl
 from ..job import Job
-
-
-def _affinity() -> int:
-    try:
-        return len(os.sched_getaffinity(0))
-    except (AttributeError, OSError):
-        return os.cpu_count() or 1
 
 
 @hookimpl(trylast=True)
@@ -31,11 +22,12 @@ def linkpool_tune(job: Job) -> None:
         return
     if not linker.thread_args(1) or linker.threads_set(cmd.linker_args):
         return
+    from ..capacity import affinity_cores
     from ..command import add_linker_args
     from ..policy import threads_for
 
     threads = min(threads_for(job.weight, job.slots, job.cores),
                   linker.max_threads(max(1, int(job.cores))))
     job.threads = threads
-    if threads < linker.max_threads(_affinity()):
+    if threads < linker.max_threads(affinity_cores()):
         job.argv = add_linker_args(cmd, linker.thread_args(threads))
