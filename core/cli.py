@@ -22,8 +22,8 @@ if TYPE_CHECKING:
 
 
 HELP = """\
-usage: linkpool SUBCOMMAND [OPTION...]   (`linkpool SUBCOMMAND --help` describes each)
-       linkpool COMMAND [ARG...]         (the launcher form: `linkpool run -- COMMAND ...`)
+usage: linkpool SUBCOMMAND [OPTION...]  (`linkpool SUBCOMMAND --help` describes each)
+       linkpool COMMAND [ARG...]        (the launcher form of `linkpool run -- COMMAND`)
        linkpool --version | --help
 
 A machine-wide pool of link slots: every link on this machine that names the same pool
@@ -33,7 +33,7 @@ subcommands:
   run      run one command once it holds its slots: run [--pool DIR] [--weight K]
            [--timeout SECONDS] [--strict] [--quiet] -- COMMAND [ARG...]
   init     create or resize a pool: init [--pool DIR] [--slots N] [--shared [DIR]]
-  status   who holds the pool's slots and who waits: status [--pool DIR] [--json] [--watch]
+  status   who holds the slots and who waits: status [--pool DIR] [--json] [--watch]
   history  every link that ran through the pool: history [--pool DIR] [--json]
   stats    waits, run times and hints: stats [--pool DIR] [--since 1h] [--json]
   trace    the history as a Chrome/Perfetto trace: trace [--pool DIR] [--output FILE]
@@ -209,11 +209,16 @@ def near(word: str) -> list[str]:
     changed, added or removed, or two neighbours swapped), only the closest; [] for most
     words at the cost of a length comparison."""
     found: list[tuple[int, int, str]] = []
+    word = word.lower()
+    letters = set(word)
     for name in SUBCOMMANDS:
         longer = abs(len(name) - len(word))
         if longer > 2 or name == "help":
             continue
-        d = _distance(word.lower(), name)
+        lacking = letters.difference(name)  # each letter of word not in name costs an edit
+        if lacking and sum(word.count(c) for c in lacking) > 2:
+            continue
+        d = _distance(word, name)
         if d <= 2:
             found.append((d, longer, name))  # at a tie, a swap or a change beats a letter more
     best = min(found, default=None)

@@ -72,7 +72,7 @@ SETTINGS = (
     Entry("quiet", "LINKPOOL_QUIET", "quiet", "flag", False, "cef",
           "no lines about waiting from `run`"),
     Entry("memory_budget", "LINKPOOL_MEMORY_BUDGET", "memory_budget", "fraction",
-          MEMORY_BUDGET, "ef", "the share of usable memory running links may use"),
+          MEMORY_BUDGET, "ef", "how much of the usable memory links running together may use"),
     Entry("disable", "LINKPOOL_DISABLE", "disable", "names", (), "ef",
           "plugins turned off (the file's and the environment's, together)"),
     Entry("check_output", "LINKPOOL_CHECK_OUTPUT", "check_output", "flag", False, "ef",
@@ -308,8 +308,17 @@ file or the variable and the key (exit 2).
 
 
 def _epilog() -> str:
-    rows = [f"  {e.name:<14} {e.var or '':<24} {e.key or '-':<14} {e.help}" for e in SETTINGS]
-    return "settings (name, environment variable, config-file key):\n" + "\n".join(rows)
+    import textwrap
+
+    rows = []
+    for e in SETTINGS:
+        where = ", ".join(x for x in (f"--{e.name}" if "c" in e.order else "",
+                                      f"${e.var}" if e.var else "",
+                                      f"`{e.key}` in the file" if e.key else "") if x)
+        rows.append(f"  {e.name}: {where}")
+        rows += textwrap.wrap(f"{e.help}; {KINDS[e.kind]}", 84, initial_indent=" " * 6,
+                              subsequent_indent=" " * 6)
+    return "settings, with their sources (the first one set wins):\n" + "\n".join(rows)
 
 
 def main(args: Sequence[str]) -> int:
