@@ -40,7 +40,7 @@ subcommands:
   report   the history as a chart: report [--pool DIR] --output FILE.svg|.html|.png
   doctor   check that the pool works here, with the fix: doctor [--pool DIR] [--json]
   config   every setting, its value and its source: config [--json]
-  setup    turn linkpool on in a build system: setup meson|cmake|make [OPTION...]
+  setup    turn linkpool on in a build system: setup meson|cmake|make|bazel [OPTION...]
   ninja    ninja, with the build's link rules through the pool: ninja [NINJA ARG...]
   help     `linkpool help SUBCOMMAND` is `linkpool SUBCOMMAND --help`
 
@@ -65,7 +65,8 @@ INTEGRATIONS = ("setup", "ninja")
 #: ``linkpool setup SYSTEM``: the adapters with a ``setup()``, and what each prints.
 SYSTEMS = {"meson": "write a native file and linker shims (meson setup --native-file)",
            "cmake": "print the -DCMAKE_<LANG>_LINKER_LAUNCHER=... flags for cmake",
-           "make": "print the LINK.o/LINK.c/LINK.cc (or CCLD/CXXLD) variables for make"}
+           "make": "print the LINK.o/LINK.c/LINK.cc (or CCLD/CXXLD) variables for make",
+           "bazel": "print the bazel flags that select linkpool's C/C++ toolchain"}
 # Commands whose whole implementation lives in a module of their own: name -> module.
 MODULES = {"stats": "observe", "trace": "observe", "report": "observe", "doctor": "doctor",
            "config": "settings"}
@@ -424,8 +425,8 @@ through linkpool. `linkpool setup SYSTEM --help` describes the options of each.
 build systems:
 {rows}
 
-Elsewhere: `linkpool ninja` for any build.ninja (CMake, Meson, gn...), the SCons tool
-(env.Tool('linkpool')), the Bazel toolchain in integrations/bazel; docs/ has a page each.
+Elsewhere: `linkpool ninja` for any build.ninja (CMake, Meson, gn...), and the SCons
+tool (env.Tool('linkpool')); docs/ has a page for each.
 """
 
 

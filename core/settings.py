@@ -44,6 +44,7 @@ KINDS = {
     "fraction": "a number in (0, 1] (the share of usable memory links may use)",
     "names": "a list of plugin names, or one comma-separated string of them",
     "wakeup": "a wake-up mode (use 'polling' to force polling, or 'auto')",
+    "paths": "a list of directories, or one ':'-separated string of them",
 }
 
 
@@ -79,6 +80,8 @@ SETTINGS = (
           "check that a successful link wrote an ELF file"),
     Entry("wakeup", "LINKPOOL_WAKEUP", None, "wakeup", "auto", "e",
           "how the head of the line wakes: inotify, or polling on a network filesystem"),
+    Entry("plugin_path", "LINKPOOL_PLUGIN_PATH", "plugin_path", "paths", (), "ef",
+          "more directories to find plugins in (the environment's, then the file's)"),
 )
 BY_NAME = {e.name: e for e in SETTINGS}
 
@@ -134,12 +137,14 @@ def _check(kind: str, value: Any, text: bool, folder: str) -> Any:
         if not 0 < number <= 1:  # False for nan too
             raise ValueError
         return number
-    if kind == "names":
+    if kind in ("names", "paths"):
         if isinstance(value, str):
-            value = value.split(",")
+            value = value.split("," if kind == "names" else os.pathsep)
         if not isinstance(value, list) or not all(isinstance(n, str) for n in value):
             raise ValueError
-        return [n.strip() for n in value if n.strip()]
+        if kind == "names":
+            return [n.strip() for n in value if n.strip()]
+        return [_check("path", d, text, folder) for d in value if d.strip()]
     if value not in WAKEUP:  # "wakeup"
         raise ValueError
     return value
@@ -177,40 +182,26 @@ def resolve(cli: Mapping[str, Any] | None = None, env: Mapping[str, str] = os.en
     config file that cannot be read; with ``problems`` (a list), each wrong value is
     appended there as (name, line) instead and the setting keeps its default.
     """
-    cli = cli or {}
     path = config_file(env)
     if file is None:
         file = load(env)
-    folder = os.path.dirname(path)
     out: dict[str, Setting] = {}
     for entry in SETTINGS:
-        found: Setting | None = None
-        if entry.kind == "names":  # the file's and the environment's names both count
-            found = _names(entry, env, file, path)
-        for letter in entry.order if entry.kind != "names" else "":
-            if letter == "c" and cli.get(entry.name) not in (None, False):
-                found = Setting(entry.name, cli[entry.name], "cli",
-                                f"--{entry.name.replace('_', '-')}", cli[entry.name])
-            elif letter == "e" and entry.var and env.get(entry.var):
-                found = Setting(entry.name, env[entry.var], "env", f"${entry.var}",
-                                env[entry.var])
-            elif letter == "f" and entry.key and entry.key in file:
-                found = Setting(entry.name, file[entry.key], "file", path, file[entry.key])
-            if found is not None:
-                break
+        try:
+            if entry.kind in UNITED:
+                found = _union(entry, env, file, path)
+            else:
+                found = _first(entry, cli or {}, env, file, path)
+        except _Wrong as e:
+            line = problem(entry, e.origin, e.given, path)
+            if problems is None:
+                raise ConfigError(line) from None
+            problems.append((entry.name, line))
+            found = None
         if found is None:
-            found = Setting(entry.name, entry.default, "default", "default")
-        else:
-            try:
-                found.value = _check(entry.kind, found.value, found.origin != "file", folder)
-            except ValueError:
-                line = problem(entry, found.origin, found.given, path)
-                if problems is None:
-                    raise ConfigError(line) from None
-                problems.append((entry.name, line))
-                found = Setting(entry.name, entry.default, "default", "default")
-        if isinstance(found.value, tuple):
-            found.value = list(found.value)
+            default = entry.default
+            found = Setting(entry.name, list(default) if isinstance(default, tuple) else
+                            default, "default", "default")
         out[entry.name] = found
     pool = out["pool"]
     if pool.value is None:
@@ -220,25 +211,58 @@ def resolve(cli: Mapping[str, Any] | None = None, env: Mapping[str, str] = os.en
     return out
 
 
-def _names(entry: Entry, env: Mapping[str, str], file: Mapping[str, Any],
+UNITED = ("names", "paths")  # kinds whose environment's and file's values both count
+
+
+class _Wrong(ValueError):
+    """A value that does not fit its kind: where it came from and what it was."""
+
+    def __init__(self, origin: str, given: Any) -> None:
+        super().__init__(origin)
+        self.origin = origin
+        self.given = given
+
+
+def _first(entry: Entry, cli: Mapping[str, Any], env: Mapping[str, str],
+           file: Mapping[str, Any], path: str) -> Setting | None:
+    """The value of the first source that sets ``entry``, checked; None if none does."""
+    for letter in entry.order:
+        if letter == "c" and cli.get(entry.name) not in (None, False):
+            origin, source, given = "cli", f"--{entry.name.replace('_', '-')}", cli[entry.name]
+        elif letter == "e" and entry.var and env.get(entry.var):
+            origin, source, given = "env", f"${entry.var}", env[entry.var]
+        elif letter == "f" and entry.key and entry.key in file:
+            origin, source, given = "file", path, file[entry.key]
+        else:
+            continue
+        try:
+            value = _check(entry.kind, given, origin != "file", os.path.dirname(path))
+        except ValueError:
+            raise _Wrong(origin, given) from None
+        return Setting(entry.name, value, origin, source, given)
+    return None
+
+
+def _union(entry: Entry, env: Mapping[str, str], file: Mapping[str, Any],
            path: str) -> Setting | None:
-    """``disable``: the union of the file's names and the environment's."""
-    names: set[str] = set()
+    """``disable`` and ``plugin_path``: the environment's values and the file's, checked;
+    None if neither sets it."""
+    values: list[str] = []
     sources = []
+    if entry.var and env.get(entry.var):
+        values += _check(entry.kind, env[entry.var], True, "")  # a string always splits
+        sources.append(("env", f"${entry.var}"))
     if entry.key and entry.key in file:
         try:
-            names.update(_check("names", file[entry.key], False, ""))
-        except ValueError:  # the caller checks it again and says so
-            return Setting(entry.name, file[entry.key], "file", path, file[entry.key])
-        sources.append(("file", path))
-    if entry.var and env.get(entry.var):
-        names.update(_check("names", env[entry.var], True, ""))  # a string always splits
-        sources.append(("env", f"${entry.var}"))
+            values += _check(entry.kind, file[entry.key], False, os.path.dirname(path))
+        except ValueError:
+            raise _Wrong("file", file[entry.key]) from None
+        sources.insert(0, ("file", path))  # shown as "file + env"
     if not sources:
         return None
-    origin = "+".join(o for o, _ in sources)
-    return Setting(entry.name, sorted(names), origin, " + ".join(s for _, s in sources),
-                   sorted(names))
+    unique = sorted(set(values)) if entry.kind == "names" else list(dict.fromkeys(values))
+    return Setting(entry.name, unique, "+".join(o for o, _ in sources),
+                   " + ".join(s for _, s in sources), unique)
 
 
 def run_settings(cli: Mapping[str, Any]) -> tuple[dict[str, Setting], dict[str, Any]]:
@@ -247,8 +271,12 @@ def run_settings(cli: Mapping[str, Any]) -> tuple[dict[str, Setting], dict[str, 
     file = load()
     settings = resolve(cli, file=file)
     config = dict(file)
+    folder = os.path.dirname(config_file())
     for entry in SETTINGS:
-        if entry.key:
+        if entry.kind == "paths":  # the file's own, made absolute: the hooks add the env's
+            if entry.key in file:
+                config[entry.key] = _check("paths", file[entry.key], False, folder)
+        elif entry.key:
             config[entry.key] = settings[entry.name].value
     return settings, config
 
@@ -263,13 +291,11 @@ def pool_dir(cli_value: str | None = None) -> tuple[str, str]:
 def disabled(config: Mapping[str, Any], env: Mapping[str, str] = os.environ) -> set[str]:
     """The plugins ``config`` (a config table) and ``$LINKPOOL_DISABLE`` turn off."""
     entry = BY_NAME["disable"]
-    found = _names(entry, env, config, "the config")
-    if found is None:
-        return set()
     try:
-        return set(_check("names", found.value, False, ""))
-    except ValueError:
-        raise ConfigError(problem(entry, "file", found.given, "the config")) from None
+        found = _union(entry, env, config, "the config")
+    except _Wrong as e:
+        raise ConfigError(problem(entry, "file", e.given, "the config")) from None
+    return set(found.value) if found is not None else set()
 
 
 # -- linkpool config ----------------------------------------------------------------------

@@ -307,6 +307,8 @@ BAD_FILE = [
                     "of them, not 3"),
     ("disable = ['a', 1]", "'disable' must be a list of plugin names, or one comma-separated "
                            "string of them, not ['a', 1]"),
+    ("plugin_path = 3", "'plugin_path' must be a list of directories, or one ':'-separated "
+                        "string of them, not 3"),
 ]
 BAD_ENV = [
     ("LINKPOOL_STRICT", "maybe",

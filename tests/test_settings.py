@@ -193,3 +193,19 @@ def test_the_table_is_the_one_place(monkeypatch: pytest.MonkeyPatch) -> None:
                 problems=problems)
     assert [name for name, _ in problems] == ["strict"]  # the env's 0.5 wins over the file
     assert s["strict"].value is False and s["strict"].origin == "default"
+
+
+def test_plugin_path_takes_the_environment_then_the_file(tmp_path: Path,
+                                                        monkeypatch: pytest.MonkeyPatch) -> None:
+    folder = tmp_path / "conf"
+    folder.mkdir()
+    config = folder / "config.toml"
+    config.write_text('plugin_path = ["plugins", "/opt/lp"]\n')
+    monkeypatch.setenv("LINKPOOL_CONFIG", str(config))
+    monkeypatch.chdir(tmp_path)
+    assert config_of()["plugin_path"] == {
+        "value": [str(folder / "plugins"), "/opt/lp"], "origin": "file", "source": str(config)}
+    monkeypatch.setenv("LINKPOOL_PLUGIN_PATH", "here:/opt/lp")
+    s = config_of()["plugin_path"]
+    assert s["value"] == [str(tmp_path / "here"), "/opt/lp", str(folder / "plugins")]
+    assert (s["origin"], s["source"]) == ("file+env", f"{config} + $LINKPOOL_PLUGIN_PATH")
