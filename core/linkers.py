@@ -17,7 +17,7 @@ import os
 from .names import program_name
 
 __all__ = ["FLAVOURS", "Bfd", "Generic", "Gold", "Linker", "Lld", "Mold", "flavour_from_name",
-           "gcc_lto_tunable", "identify", "jobserver_announced", "lto_jobs",
+           "gcc_lto_args", "identify", "jobserver_announced", "lto_jobs",
            "resolve_driver_linker"]
 
 VERSION_TIMEOUT = 5.0  # seconds for `linker --version`, run only when nothing else tells
@@ -175,8 +175,10 @@ def lto_jobs(family: str | None, lto: str | None, user_jobs: str | None, cores: 
     in force; ``user_jobs``: the count the user chose (``Command.lto_jobs``);
     ``linker_threads``: the thread count the user gave a linker whose ThinLTO follows its
     threads (lld); ``jobserver``: make's jobserver is announced to the link."""
-    if user_jobs is not None:
-        return int(user_jobs) if user_jobs.isdigit() and int(user_jobs) > 0 else max(1, cores)
+    if user_jobs is not None:  # gcc -flto=0 is serial; lld --thinlto-jobs=0 or =all, every core
+        if user_jobs.isdigit() and (int(user_jobs) > 0 or family == "gcc"):
+            return max(1, int(user_jobs))
+        return max(1, cores)
     if lto is None:
         return 0
     mode = lto.partition("=")[2]
@@ -197,12 +199,17 @@ def jobserver_announced(makeflags: str | None) -> bool:
     return "--jobserver-auth=" in makeflags or "--jobserver-fds=" in makeflags
 
 
-def gcc_lto_tunable(family: str | None, lto: str | None, user_jobs: str | None,
-                    jobserver: bool) -> bool:
-    """Whether linkpool may set a gcc link's LTRANS job count: the user asked for
-    ``-flto=auto`` and no count, and no jobserver is there to decide (gcc asks make's
-    jobserver, when it can reach one, whatever -flto says)."""
-    return family == "gcc" and lto == "-flto=auto" and user_jobs is None and not jobserver
+def gcc_lto_args(family: str | None, lto: str | None, user_jobs: str | None, jobs: int,
+                 own: int, jobserver: bool) -> list[str]:
+    """What to append to a gcc link so that its LTRANS runs ``jobs`` jobs, where gcc by
+    itself would run ``own`` (the CPUs of its affinity mask): ``-flto=JOBS``, only for a
+    user's ``-flto=auto`` with no count of theirs and no jobserver (gcc asks make's
+    jobserver, when it reaches one, whatever -flto says), only when ``jobs`` is fewer
+    than ``own``, and never ``-flto=1``: where it takes effect gcc then warns "using
+    serial compilation of N LTRANS jobs", which the command would not have printed."""
+    if family != "gcc" or lto != "-flto=auto" or user_jobs is not None or jobserver:
+        return []
+    return [f"-flto={jobs}"] if 2 <= jobs < own else []
 
 
 # Order matters for banners: mold's says "mold 1.10.1 (compatible with GNU ld)".

@@ -32,7 +32,7 @@ def linkpool_tune(job: Job) -> None:
         return
     from ..capacity import affinity_cores
     from ..command import add_linker_args
-    from ..linkers import gcc_lto_tunable, jobserver_announced
+    from ..linkers import gcc_lto_args, jobserver_announced
     from ..policy import threads_for
 
     share = threads_for(job.weight, job.slots, job.cores)
@@ -47,9 +47,10 @@ def linkpool_tune(job: Job) -> None:
                 job.extra["lto_threads"] = threads
             job.argv = add_linker_args(cmd, args)
     makeflags = (job.env if job.env is not None else os.environ).get("MAKEFLAGS")
-    if gcc_lto_tunable(cmd.family, cmd.lto, cmd.lto_jobs, jobserver_announced(makeflags)) \
-            and 2 <= share < affinity_cores():
+    extra = gcc_lto_args(cmd.family, cmd.lto, cmd.lto_jobs, share, affinity_cores(),
+                         jobserver_announced(makeflags))
+    if extra:
         # After the user's -flto=auto: gcc's current lto-wrapper takes the link line's last
         # -flto=; gcc 12 prefers auto whatever the order, so there it changes nothing.
-        job.argv = [*job.argv, f"-flto={share}"]
+        job.argv = [*job.argv, *extra]
         job.extra["lto_threads"] = share
