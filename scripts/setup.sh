@@ -18,6 +18,7 @@ if [ "$want_test" = 1 ]; then
   command -v ld.gold >/dev/null || apt_missing+=(binutils)
   command -v make >/dev/null || apt_missing+=(make)
   command -v g++ >/dev/null || apt_missing+=(g++)
+  command -v ccache >/dev/null || apt_missing+=(ccache)
 fi
 if [ ${#apt_missing[@]} -gt 0 ]; then
   as_root=()
