@@ -61,24 +61,33 @@ class UsageError(Exception):
 
 
 def say(message: str) -> None:
-    """One line on stderr, prefixed as every linkpool message is."""
-    sys.stderr.write(f"linkpool: {message}\n")
-    sys.stderr.flush()
+    """One line on stderr, prefixed as every linkpool message is (nothing if it is closed)."""
+    try:
+        sys.stderr.write(f"linkpool: {message}\n")
+        sys.stderr.flush()
+    except Exception:
+        pass
 
 
-def entry() -> NoReturn:
-    """The console script: :func:`main`, then leave without the interpreter's teardown
+def entry(argv: Sequence[str] | None = None) -> NoReturn:
+    """The ``linkpool`` command: :func:`main`, then leave without the interpreter's teardown
     (freeing every module and object costs the wrapper milliseconds it has nothing to do
     with: the command's status is known, the history written, the output flushed)."""
+    from .process import guard_stdio
+
+    guard_stdio()
+    code = 1
     try:
-        main()
+        main(argv)
     except SystemExit as e:
         code = e.code if isinstance(e.code, int) else 1
-    try:
-        sys.stdout.flush()
-        sys.stderr.flush()
-    except (OSError, ValueError):
-        code = code or 1
+    except BaseException:  # main() handles everything; this is the last line of defence
+        pass
+    for stream in (sys.stdout, sys.stderr):
+        try:
+            stream.flush()  # type: ignore[union-attr]
+        except Exception:
+            pass  # closed, or a pipe whose reader left: the command's status still counts
     os._exit(code)
 
 
@@ -89,9 +98,6 @@ def main(argv: Sequence[str] | None = None) -> NoReturn:
     except UsageError as e:
         say(f"{e} (see `linkpool --help`)")
         code = EX_USAGE
-    except ConfigError as e:
-        say(str(e))
-        code = EX_USAGE
     except KeyboardInterrupt:
         code = EX_INTERRUPTED
     except BrokenPipeError:
@@ -99,9 +105,43 @@ def main(argv: Sequence[str] | None = None) -> NoReturn:
     except Exception as e:  # never a traceback for the user; LINKPOOL_DEBUG=1 shows one
         if os.environ.get("LINKPOOL_DEBUG"):
             raise
-        say(f"internal error: {type(e).__name__}: {e} (set LINKPOOL_DEBUG=1 for details)")
-        code = 1
+        code = fail_open(args, e)
     sys.exit(code)
+
+
+def fail_open(args: list[str], error: Exception) -> int:
+    """What to do when linkpool itself failed: a link (``run`` or the launcher form) whose
+    command has not started yet runs without linkpool, unchanged; anything else is an error
+    of the subcommand (a bad config file: 2; a bug: 1)."""
+    from . import process
+
+    what = str(error) if isinstance(error, ConfigError) else \
+        f"internal error: {type(error).__name__}: {error}"
+    command = run_command(args)
+    if command and process.child is None:
+        process.exec_bare(command, f"{what}; running the command without linkpool")
+    if command:  # it ran or runs: its status is the answer
+        say(f"warning: {what}")
+        return process.wait_child()
+    if isinstance(error, ConfigError):
+        say(what)
+        return EX_USAGE
+    say(f"{what} (set LINKPOOL_DEBUG=1 for details)")
+    return 1
+
+
+def run_command(args: list[str]) -> list[str] | None:
+    """The command of ``linkpool run ... -- COMMAND`` or of the launcher form, else None."""
+    if not args or (args[0] != "run" and (args[0] in COMMANDS or args[0] in MODULES
+                                          or args[0] in INTEGRATIONS or args[0].startswith("-")
+                                          or args[0] == "help")):
+        return None
+    if args[0] != "run":
+        return args
+    try:
+        return parse_run(args[1:])[1]
+    except UsageError:
+        return None
 
 
 def dispatch(args: list[str]) -> int:

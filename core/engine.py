@@ -24,8 +24,11 @@ EX_USAGE, EX_UNAVAILABLE, EX_TEMPFAIL = 2, 69, 75
 
 
 def say(message: str) -> None:
-    sys.stderr.write(f"linkpool: {message}\n")
-    sys.stderr.flush()
+    try:
+        sys.stderr.write(f"linkpool: {message}\n")
+        sys.stderr.flush()
+    except Exception:
+        pass  # stderr closed or gone: the command's outcome is what counts
 
 
 class Engine:
@@ -37,6 +40,7 @@ class Engine:
         self.strict = strict
         self.quiet = quiet
         self.said_waiting = False
+        self.warned = False
         self.hooks: Any = None
 
     def _step(self, what: str, call: Any) -> Any:
@@ -44,7 +48,9 @@ class Engine:
         try:
             return call()
         except Exception as e:
-            say(f"warning: {what} failed ({type(e).__name__}: {e}); carrying on without it")
+            if not self.warned:  # one line at most, however many steps fail
+                self.warned = True
+                say(f"warning: {what} failed ({type(e).__name__}: {e}); carrying on without it")
             if self.hooks is not None:
                 try:
                     self.hooks.hook.linkpool_error(job=self.job, error=e)

@@ -9,8 +9,9 @@ first non-``None`` result ending a ``firstresult`` hook. ``LINKPOOL_PLUGGY=1`` f
 pluggy (the tests run the built-ins both ways).
 
 Third-party plugins are found in the ``linkpool`` group of the installed distributions'
-``entry_points.txt``, read directly (no importlib.metadata at start-up) and cached per
-``sys.path`` state in ``$XDG_CACHE_HOME/linkpool/plugins.json``.
+``entry_points.txt`` (on linkpool's own ``sys.path`` and in ``plugin_path``), read
+directly (no importlib.metadata at start-up) and cached per ``sys.path`` state in
+``$XDG_CACHE_HOME/linkpool/plugins.json``.
 """
 
 from __future__ import annotations
@@ -100,9 +101,25 @@ def disabled(config: dict[str, Any]) -> set[str]:
     return names
 
 
+def plugin_path(config: dict[str, Any]) -> list[str]:
+    """Directories of ``$LINKPOOL_PLUGIN_PATH`` (``:``-separated) and of the file's
+    ``plugin_path`` (a list or a ``:``-separated string): looked in for plugins, and put
+    on ``sys.path``, before linkpool's own environment. linkpool runs in isolated mode and
+    does not honour ``PYTHONPATH`` (a build's environment is not linkpool's), so this is
+    how plugins installed outside its environment (``pip install --target DIR``) join."""
+    listed = config.get("plugin_path", []) or []
+    if isinstance(listed, str):
+        listed = listed.split(os.pathsep)
+    dirs = [*os.environ.get("LINKPOOL_PLUGIN_PATH", "").split(os.pathsep), *map(str, listed)]
+    return [d for d in dirs if d]
+
+
 def load(config: dict[str, Any]) -> Any:
     """A hook caller with the built-in and the installed plugins, minus the disabled."""
     off = disabled(config)
+    extra = [d for d in plugin_path(config) if d not in sys.path]
+    if extra:
+        sys.path[:0] = extra
     third = [(n, v) for n, v in discover() if n not in off]
     if third or os.environ.get("LINKPOOL_PLUGGY"):
         import pluggy

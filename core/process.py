@@ -29,6 +29,65 @@ SI_KERNEL = 0x80  # si_code of a signal the terminal sent to the whole foregroun
 PR_SET_CHILD_SUBREAPER = 36
 
 
+#: The command's process once it has been started, and its status once it has ended: the
+#: wrapper's last line of defence (``cli.fail_open``) must neither run a command twice nor
+#: lose the status of one that ran.
+child: int | None = None
+status: int | None = None
+
+
+def guard_stdio() -> None:
+    """Put /dev/null on standard descriptors the wrapper was started without (``>&-``), so
+    that no file of linkpool's (a slot, the history) lands on descriptor 1 or 2 where the
+    command would write into it. They are close-on-exec: the command still finds them
+    closed, as it would have without linkpool."""
+    for fd in (0, 1, 2):
+        try:
+            os.fstat(fd)
+        except OSError:
+            try:
+                got = os.open(os.devnull, os.O_RDWR)  # the lowest free descriptor: this one
+            except OSError:
+                continue
+            if got != fd:
+                os.close(got)
+
+
+def exec_bare(argv: Sequence[str], why: str) -> NoReturn:
+    """Become the command, as without linkpool, after one warning line (linkpool could
+    not do its part: ``why``)."""
+    try:
+        os.write(2, f"linkpool: warning: {why}\n".encode(errors="replace"))
+    except OSError:
+        pass
+    for signum in (signal.SIGPIPE, signal.SIGXFSZ):  # Python ignores them; exec keeps that
+        signal.signal(signum, signal.SIG_DFL)
+    try:
+        os.execvp(argv[0], list(argv))
+    except (OSError, ValueError) as e:
+        found = isinstance(e, (FileNotFoundError, NotADirectoryError))
+        try:
+            os.write(2, f"linkpool: cannot run {argv[0]}: {getattr(e, 'strerror', e)}\n"
+                     .encode(errors="replace"))
+        except OSError:
+            pass
+        os._exit(127 if found else 126)
+
+
+def wait_child() -> int:
+    """The status of the started command, waiting for it if it still runs."""
+    if status is not None or child is None:
+        return 1 if status is None else status
+    while True:
+        try:
+            _, wait_status = os.waitpid(child, 0)
+            return exit_status(wait_status)
+        except ChildProcessError:
+            return 1
+        except InterruptedError:
+            continue
+
+
 class SpawnError(Exception):
     """The command could not be started; ``status`` is what a shell would exit with."""
 
@@ -61,11 +120,22 @@ class _Sampler:
     def __init__(self, root: int) -> None:
         self.root = root
         self.peak_kb = 0
-        self.interval = 0.005
+        self.interval: float | None = 0.005
 
-    def next_wait(self) -> float:
+    def next_wait(self) -> float | None:
+        if self.interval is None:
+            return None
         wait, self.interval = self.interval, min(self.interval * 1.5, 0.05)
         return wait
+
+    def tick(self, root: int | None = None) -> None:
+        """One sample; a failure of its own stops the sampling, never the command's wait."""
+        if self.interval is None:
+            return
+        try:
+            self.sample(root)
+        except Exception:
+            self.interval = None  # from now on only the command's end is waited for
 
     def sample(self, root: int | None = None) -> None:
         total, stack, seen = 0, [self.root if root is None else root], 0
@@ -123,6 +193,13 @@ class _Blocked:
         signal.signal(signal.SIGCHLD, self.old_chld)
 
 
+def _wait(signals: Iterable[int], timeout: float | None) -> signal.struct_siginfo | None:
+    """The next of ``signals``, or None after ``timeout`` seconds (None: no limit)."""
+    if timeout is None:
+        return signal.sigwaitinfo(signals)
+    return signal.sigtimedwait(signals, timeout)
+
+
 def _forward(info: signal.struct_siginfo, pid: int) -> None:
     if info.si_code != SI_KERNEL:  # the terminal already told the whole group
         try:
@@ -143,26 +220,40 @@ def run(
     Raises :class:`SpawnError` when the program cannot be run (127 not found, 126 not
     executable), with a one-line message.
     """
+    global child, status
     for fd in pass_fds:
         os.set_inheritable(fd, True)
     with _Blocked() as mask:
         start = time.monotonic()
-        pid = _spawn(argv, env, mask)
-        if on_start is not None:
-            on_start(pid)
+        pid = child = _spawn(argv, env, mask)
+        _call(on_start, pid)
         sampler = _Sampler(pid)
         while True:
-            info = signal.sigtimedwait(_Blocked.waited, sampler.next_wait())
+            info = _wait(_Blocked.waited, sampler.next_wait())
             if info is None:
-                sampler.sample()
+                sampler.tick()
                 continue
             if info.si_signo != signal.SIGCHLD:
                 _forward(info, pid)
                 continue
-            done, status, ru = os.wait4(pid, os.WNOHANG)
+            done, wait_status, ru = os.wait4(pid, os.WNOHANG)
             if done == pid:
-                return Usage(exit_status(status), time.monotonic() - start, 0.0,
+                status = exit_status(wait_status)
+                return Usage(status, time.monotonic() - start, 0.0,
                              ru.ru_utime + ru.ru_stime, ru.ru_maxrss, sampler.peak_kb)
+
+
+def _call(on_start: Callable[[int], None] | None, pid: int) -> None:
+    """``on_start(pid)``: bookkeeping while the command runs, which must not lose it."""
+    if on_start is None:
+        return
+    try:
+        on_start(pid)
+    except Exception as e:
+        try:
+            os.write(2, f"linkpool: warning: {type(e).__name__}: {e}\n".encode(errors="replace"))
+        except OSError:
+            pass
 
 
 def run_forking(
@@ -182,9 +273,11 @@ def run_forking(
     """
     import fcntl
 
+    global child
     with _Blocked() as mask:
         rfd, wfd = os.pipe()
-        if os.fork() == 0:  # the bookkeeper
+        child = os.fork()
+        if child == 0:  # the bookkeeper
             os.close(rfd)
             _bookkeeper(argv, pass_fds, env, mask, wfd, on_end)
         os.close(wfd)
@@ -194,7 +287,7 @@ def run_forking(
         fcntl.fcntl(rfd, fcntl.F_SETOWN, os.getpid())
         fcntl.fcntl(rfd, fcntl.F_SETFL, fcntl.fcntl(rfd, fcntl.F_GETFL) | os.O_ASYNC
                     | os.O_NONBLOCK)
-        buf, child, eof = b"", 0, False
+        buf, pid, eof = b"", 0, False
         lines: list[bytes] = []
         while len(lines) < 2 and not eof:
             try:
@@ -206,13 +299,13 @@ def run_forking(
             for line in complete:
                 lines.append(line)
                 if len(lines) == 1 and not line.startswith(b"-"):
-                    child = int(line)
-                    on_start(child)
+                    pid = int(line)
+                    _call(on_start, pid)
             if len(lines) >= 2 or eof:
                 break
             info = signal.sigtimedwait({*FORWARD, signal.SIGIO}, 1.0)  # 1 s: belt and braces
-            if info is not None and info.si_signo != signal.SIGIO and child:
-                _forward(info, child)
+            if info is not None and info.si_signo != signal.SIGIO and pid:
+                _forward(info, pid)
         if lines and lines[0].startswith(b"-"):  # "-STATUS" then the message
             message = lines[1] if len(lines) > 1 else b"cannot run the command"
             os.write(2, b"linkpool: " + message + b"\n")
@@ -251,8 +344,8 @@ def _bookkeeper(
         _become_subreaper()
         sampler, me = _Sampler(pid), os.getpid()
         while True:  # SIGCHLD is blocked here (inherited mask): wait for it with a timeout
-            if signal.sigtimedwait({signal.SIGCHLD}, sampler.next_wait()) is None:
-                sampler.sample(me)  # the whole tree, mold's orphaned child included
+            if _wait({signal.SIGCHLD}, sampler.next_wait()) is None:
+                sampler.tick(me)  # the whole tree, mold's orphaned child included
                 continue
             done, status, ru = os.wait4(pid, os.WNOHANG)
             if done == pid:
@@ -270,8 +363,8 @@ def _bookkeeper(
             except ChildProcessError:
                 break
             if done == 0:
-                signal.sigtimedwait({signal.SIGCHLD}, sampler.next_wait())
-                sampler.sample(me)
+                _wait({signal.SIGCHLD}, sampler.next_wait())
+                sampler.tick(me)
                 continue
             cpu += ru.ru_utime + ru.ru_stime
             rss = max(rss, ru.ru_maxrss)

@@ -35,6 +35,7 @@ TIMEOUT = 60  # no case may hang: a link that blocks fails the test instead
 # mold writes its output through a temporary .mold-XXXXXX beside it and names it in an
 # error: the only part of a message that may differ between two runs.
 MOLD_TEMP = re.compile(rb"\.mold-[A-Za-z0-9]{6}")
+GCC_TEMP = re.compile(rb"/cc[A-Za-z0-9]{6}\.")
 
 MAIN_C = "extern int util(int);\nint main(void) { return util(0); }\n"
 UTIL_C = "int util(int x) { return x; }\n"
@@ -78,8 +79,13 @@ def run(argv: list, cwd: Path, pool: Path | None, shell: bool = False
         argv = [LINKPOOL, "run", "--pool", str(pool), "--", *argv]
     done = subprocess.run(argv, cwd=cwd, capture_output=True, timeout=TIMEOUT,
                           stdin=subprocess.DEVNULL)
-    return (done.returncode, MOLD_TEMP.sub(b".mold-XXXXXX", done.stdout),
-            MOLD_TEMP.sub(b".mold-XXXXXX", done.stderr), listing(cwd))
+    return (done.returncode, temp_names(done.stdout), temp_names(done.stderr), listing(cwd))
+
+
+def temp_names(text: bytes) -> bytes:
+    """``text`` with the random names of temporary files made the same: mold's, and gcc's
+    (``-Xlinker --version`` makes collect2 print the command with its /tmp/ccXXXXXX.res)."""
+    return GCC_TEMP.sub(b"/ccXXXXXX.", MOLD_TEMP.sub(b".mold-XXXXXX", text))
 
 
 def pool_is_whole(pool: Path) -> None:

@@ -80,7 +80,7 @@ def records(pool: Path) -> list[dict]:
 def test_installed_plugin_reweighs_and_observes(plugin_site: Path, objs: Path) -> None:
     pool = make_pool(objs / "pool", 2)
     log = objs / "plugin.log"
-    env = {**os.environ, "PYTHONPATH": str(plugin_site), "LP_PLUGIN_LOG": str(log),
+    env = {**os.environ, "LINKPOOL_PLUGIN_PATH": str(plugin_site), "LP_PLUGIN_LOG": str(log),
            "XDG_CACHE_HOME": str(objs / "cache")}
     r = lp("run", "--pool", str(pool), "--", "gcc", "main.o", "-o", "app", cwd=objs, env=env)
     assert r.returncode == 0, r.stderr
@@ -166,7 +166,8 @@ def test_a_failing_plugin_never_breaks_the_link(tmp_path: Path, objs: Path) -> N
         "@hookimpl(tryfirst=True)\n"
         "def linkpool_estimate(job):\n    raise RuntimeError('kaboom')\n")
     pool = make_pool(tmp_path / "pool", 2)
-    env = {**os.environ, "PYTHONPATH": str(site), "XDG_CACHE_HOME": str(tmp_path / "cache")}
+    env = {**os.environ, "LINKPOOL_PLUGIN_PATH": str(site),
+           "XDG_CACHE_HOME": str(tmp_path / "cache")}
     r = lp("run", "--pool", str(pool), "--", "gcc", "main.o", "-o", "app", cwd=objs, env=env)
     assert r.returncode == 0
     assert r.stderr == "linkpool: warning: estimate failed (RuntimeError: kaboom); " \
