@@ -4,20 +4,28 @@
 
 setuptools (and the distutils it carries) builds an extension module with the commands
 Python was built with, from ``sysconfig``, each of which the environment can replace:
-``LDSHARED`` links a C extension, ``CXX`` compiles C++ and drives a C++ extension's link,
-and ``LDCXXSHARED`` gives the flags of that link (setuptools 72.2 and later read it; the
-C++ link is ``$CXX $CXXFLAGS`` followed by what ``LDCXXSHARED`` has after its first
-word(s)). That is why linkpool goes in front of all three: with ``LDSHARED`` alone a C++
-extension is still linked without linkpool, and with ``LDCXXSHARED`` alone setuptools
-keeps ``g++`` as an argument of the link, which then fails. C++ compiles pass through
-linkpool without a slot.
+``LDSHARED`` links a C extension; ``CXX`` compiles C++ and drives a C++ extension's link,
+whose flags setuptools 72.2 and later take from ``LDCXXSHARED`` (what follows its first
+words, the compiler) and older ones from ``LDSHARED`` (what follows ``CC``). So linkpool
+goes in front of all four, ``CC``, ``CXX``, ``LDSHARED`` and ``LDCXXSHARED``: with
+``LDSHARED`` alone a C++ extension is linked without linkpool, and with ``LDCXXSHARED``
+alone setuptools keeps ``g++`` as an argument of the link, which then fails. Compiles pass
+through linkpool without a slot.
 
 The values are this machine's own: the ``sysconfig`` of ``--python`` (default: ``python3``
 on ``PATH``, the Python ``pip`` usually builds with), with ``CC``, ``CXX``, ``LDSHARED`` and
 ``LDCXXSHARED`` from the environment applied the way setuptools applies them (``CC``
 replaces the start of ``LDSHARED``). pip's build isolation passes the environment on to
-the build backend, so the three variables reach it. A value that already starts with
-linkpool is kept as it is, so running the command twice changes nothing.
+the build backend, so the variables reach it. A value that already starts with linkpool
+is kept as it is, so running the command twice changes nothing.
+
+Python's own distutils (Python 3.11 and older, with ``SETUPTOOLS_USE_DISTUTILS=stdlib`` or
+setuptools before 60) links a C++ extension with ``LDSHARED`` whose first word it replaces
+by ``CXX``'s: with linkpool in front of both, that leaves ``gcc`` linking C++, and the
+module fails to import. ``--shims DIR`` serves every version instead: it writes linker
+shims (those of ``linkpool setup meson``) into ``DIR`` and prints ``LDFLAGS`` with
+``-BDIR``, which distutils adds to every link, so the driver runs the linker through
+linkpool and no command changes.
 """
 
 from __future__ import annotations
@@ -32,12 +40,13 @@ import sys
 from collections.abc import Mapping
 from typing import NoReturn
 
-from . import find_linkpool
+from . import find_linkpool, linkpool_command
+from .meson import LINKER_NAMES, find_real_linker, write_shims
 
 #: The sysconfig variables setuptools' Unix compiler starts from.
 CONFIG_VARS = ("CC", "CXX", "LDSHARED", "LDCXXSHARED")
-#: The variables printed, in the order setuptools reads them.
-EXPORTS = ("LDSHARED", "CXX", "LDCXXSHARED")
+#: The variables printed.
+EXPORTS = ("CC", "CXX", "LDSHARED", "LDCXXSHARED")
 _QUERY = ("import json, sysconfig; "
           f"print(json.dumps([sysconfig.get_config_var(n) for n in {list(CONFIG_VARS)!r}]))")
 
@@ -57,8 +66,8 @@ def setup(args: list[str]) -> int:
     """Print ``export NAME='VALUE'`` lines for a POSIX shell; 0 (a usage error: exit 2)."""
     parser = _Parser(
         prog="linkpool setup setuptools",
-        description="Print the LDSHARED, CXX and LDCXXSHARED settings (as export lines for "
-                    "a POSIX shell) that make setuptools link every C and C++ extension "
+        description="Print the CC, CXX, LDSHARED and LDCXXSHARED settings (as export lines "
+                    "for a POSIX shell) that make setuptools link every C and C++ extension "
                     "through linkpool. Use: eval \"$(linkpool setup setuptools)\"; "
                     "pip wheel .")
     parser.add_argument("--pool", metavar="DIR",
@@ -68,12 +77,36 @@ def setup(args: list[str]) -> int:
     parser.add_argument("--python", metavar="PYTHON",
                         help="the Python whose sysconfig gives the commands: the one that "
                              "will build the extensions (default: python3 on PATH)")
+    parser.add_argument("--shims", metavar="DIR",
+                        help="instead, write linker shims into DIR and print LDFLAGS with "
+                             "-BDIR: for Python's own distutils (SETUPTOOLS_USE_DISTUTILS="
+                             "stdlib, setuptools < 60), and any other build that links "
+                             "through gcc or clang")
     ns = parser.parse_args(args)
+    if ns.shims:
+        print(f"export LDFLAGS={shlex.quote(shim_ldflags(ns.shims, ns.pool))}")
+        return 0
     config = config_vars(ns.python)
     values = variables(config, os.environ, launcher(ns.pool))
     for name in EXPORTS:
         print(f"export {name}={shlex.quote(values[name])}")
     return 0
+
+
+def shim_ldflags(directory: str, pool: str | None) -> str:
+    """Write the linker shims into ``directory``; ``$LDFLAGS`` with ``-B<directory>``."""
+    shim_dir = os.path.abspath(directory)
+    linkers = {name: real for name in LINKER_NAMES
+               if (real := find_real_linker(name, shim_dir)) is not None}
+    if not linkers:
+        _fail(f"no linker ({', '.join(LINKER_NAMES)}) found on PATH; install binutils")
+    write_shims(shim_dir, linkers, linkpool_command(),
+                os.path.abspath(pool) if pool else None)
+    flag = "-B" + shim_dir
+    ldflags = os.environ.get("LDFLAGS", "").strip()
+    if flag in ldflags.split():
+        return ldflags
+    return f"{ldflags} {flag}".strip()
 
 
 def launcher(pool: str | None = None) -> list[str]:
@@ -111,7 +144,7 @@ def config_vars(python: str | None) -> dict[str, str]:
 
 def variables(config: dict[str, str], env: Mapping[str, str],
               prefix: list[str]) -> dict[str, str]:
-    """``LDSHARED``, ``CXX`` and ``LDCXXSHARED`` as setuptools would read them from
+    """``CC``, ``CXX``, ``LDSHARED`` and ``LDCXXSHARED`` as setuptools would read them from
     ``config`` and ``env``, each with ``prefix`` (the launcher) in front.
 
     setuptools puts ``$CC`` in place of sysconfig's compiler at the start of
@@ -124,13 +157,15 @@ def variables(config: dict[str, str], env: Mapping[str, str],
         ldshared = env["LDSHARED"]
     elif "CC" in env and ldshared.startswith(config["CC"]):
         ldshared = env["CC"] + ldshared[len(config["CC"]):]
+    cc = env.get("CC", config["CC"])
     cxx = env.get("CXX", config["CXX"])
     ldcxxshared = config["LDCXXSHARED"]
     if "LDCXXSHARED" in env:
         ldcxxshared = env["LDCXXSHARED"]
     elif "CXX" in env and ldcxxshared.startswith(config["CXX"]):
         ldcxxshared = env["CXX"] + ldcxxshared[len(config["CXX"]):]
-    return {"LDSHARED": _prefixed(ldshared, prefix), "CXX": _prefixed(cxx, prefix),
+    return {"CC": _prefixed(cc, prefix), "CXX": _prefixed(cxx, prefix),
+            "LDSHARED": _prefixed(ldshared, prefix),
             "LDCXXSHARED": _prefixed(ldcxxshared, prefix)}
 
 

@@ -48,7 +48,8 @@ def env(tmp_path: Path) -> dict[str, str]:
     env = dict(os.environ)
     env["LINKPOOL_DIR"] = str(tmp_path / "pool")
     for name in ("PIP_NO_BUILD_ISOLATION", "PIP_CONFIG_SETTINGS", "CMAKE_ARGS", "LDSHARED",
-                 "LDCXXSHARED", "CC", "CXX", "RUSTFLAGS", "CCACHE_DISABLE"):
+                 "LDCXXSHARED", "CC", "CXX", "LDFLAGS", "RUSTFLAGS", "CCACHE_DISABLE",
+                 "SETUPTOOLS_USE_DISTUTILS"):
         env.pop(name, None)
     return env
 
@@ -97,20 +98,46 @@ def assert_linked(env: dict[str, str], modules: list[str]) -> dict[str, dict[str
     return links
 
 
-def test_setuptools_extensions_link_through_linkpool(tmp_path: Path, env: dict[str, str]) -> None:
+SETUPTOOLS_CASES = {
+    # (setuptools the project asks for, SETUPTOOLS_USE_DISTUTILS, the recipe)
+    "latest": (">=64", None, "exports"),
+    "before-72.2": (">=64,<72.2", None, "exports"),  # C++ links take LDSHARED's flags
+    "latest-shims": (">=64", None, "shims"),
+    "stdlib-distutils-shims": (">=64,<72.2", "stdlib", "shims"),  # Python's own distutils
+}
+
+
+@pytest.mark.parametrize("case", list(SETUPTOOLS_CASES))
+def test_setuptools_extensions_link_through_linkpool(tmp_path: Path, env: dict[str, str],
+                                                     case: str) -> None:
+    pin, distutils, recipe = SETUPTOOLS_CASES[case]
+    if distutils == "stdlib" and sys.version_info >= (3, 12):
+        pytest.skip("Python 3.12 and later have no distutils of their own")
     src = Path(shutil.copytree(EXAMPLES / "setuptools-ext", tmp_path / "src"))
-    out = sh(f'eval "$(linkpool setup setuptools)"\n'
-             f'pip wheel -v --no-deps -w {tmp_path}/wheels .', src, env)
+    pyproject = src / "pyproject.toml"
+    pyproject.write_text(pyproject.read_text().replace('"setuptools>=64"',
+                                                       f'"setuptools{pin}"'))
+    if distutils:
+        env["SETUPTOOLS_USE_DISTUTILS"] = distutils
+    turn_on = ('eval "$(linkpool setup setuptools)"' if recipe == "exports" else
+               'eval "$(linkpool setup setuptools --shims "$PWD/linkpool-shims")"')
+    out = sh(f'{turn_on}\npip wheel -v --no-deps -w {tmp_path}/wheels .', src, env)
     wheel, modules = wheel_modules(tmp_path / "wheels", out)
     assert modules == [f"lpsetup/_cnative{EXT}", f"lpsetup/_cxxnative{EXT}"]
+    # the C++ module imports only if the C++ driver linked it (it needs libstdc++)
     answer = run_from_wheel(wheel, tmp_path, "import lpsetup; "
                             "print(lpsetup.triangle(10), lpsetup.shout('hi'))")
     assert answer == "55 HI!\n"
     links = assert_linked(env, modules)
     assert sorted(links) == sorted(os.path.basename(m) for m in modules)  # nothing else
-    # the C extension through LDSHARED (gcc), the C++ one through CXX (g++)
-    assert os.path.basename(links[f"_cnative{EXT}"]["command"][0]).endswith("gcc")
-    assert os.path.basename(links[f"_cxxnative{EXT}"]["command"][0]).endswith("g++")
+    drivers = [os.path.basename(links[f"{name}{EXT}"]["command"][0])
+               for name in ("_cnative", "_cxxnative")]
+    if distutils == "stdlib":  # Python's distutils names its build folder without "cpython"
+        assert "-cpython-" not in links[f"_cnative{EXT}"]["output"]
+    if recipe == "exports":  # the C one through LDSHARED (gcc), the C++ one through CXX
+        assert drivers[0].endswith("gcc") and drivers[1].endswith("g++"), drivers
+    else:  # the driver ran the linker shim of the -B directory
+        assert drivers == ["ld", "ld"]
 
 
 @pytest.mark.parametrize("how", ["CMAKE_ARGS", "config-settings"])
@@ -126,7 +153,8 @@ def test_scikit_build_core_extension_links_through_linkpool(tmp_path: Path, env:
         script = f'CMAKE_ARGS="$(linkpool setup cmake)" pip wheel {wheels} .'
     else:
         script = (f'pip wheel {wheels} . '
-                  f'-Ccmake.define.CMAKE_C_LINKER_LAUNCHER="$(command -v linkpool)"')
+                  '-Ccmake.define.CMAKE_C_LINKER_LAUNCHER="$(command -v linkpool)" '
+                  '-Ccmake.define.CMAKE_CXX_LINKER_LAUNCHER="$(command -v linkpool)"')
     out = sh(script, src, env)
     wheel, modules = wheel_modules(tmp_path / "wheels", out)
     assert modules == [f"lpskbuild/_native{EXT}"]
@@ -281,6 +309,19 @@ def test_ccache_with_automake(autotools_tree: Path, tmp_path: Path, env: dict[st
     assert all(r["exit"] == 0 and r["kind"] == "link" for r in records)
 
 
+def test_ccache_with_make(tmp_path: Path, env: dict[str, str]) -> None:
+    src = Path(shutil.copytree(EXAMPLES / "make", tmp_path / "src"))
+    env["CCACHE_DIR"] = str(tmp_path / "ccache")
+    make = "make -j2 CC='ccache gcc' LINK.o='linkpool gcc $(LDFLAGS) $(TARGET_ARCH)'"
+    sh(f"{make}\nmake clean\nccache --zero-stats\n{make}", src, env)
+    hits, misses = cache_hits("ccache", env)
+    assert hits == len(list(src.glob("*.c"))) and misses == 0  # every object from the cache
+    records = history(env)
+    assert sorted(os.path.basename(r["output"]) for r in records) \
+        == sorted(2 * ["hello", "sum", "table", "libgreet.so"])
+    assert all(r["exit"] == 0 and r["kind"] == "link" for r in records)
+
+
 # -- Cargo and rustc ------------------------------------------------------------------------
 
 
@@ -318,6 +359,7 @@ def test_setup_setuptools_follows_setuptools_rules() -> None:
               "LDCXXSHARED": "g++ -shared"}
     prefix = ["/opt/lp/bin/linkpool"]
     assert lpsetuptools.variables(config, {}, prefix) == {
+        "CC": "/opt/lp/bin/linkpool gcc",
         "LDSHARED": "/opt/lp/bin/linkpool gcc -shared -Wl,-O1",
         "CXX": "/opt/lp/bin/linkpool g++",
         "LDCXXSHARED": "/opt/lp/bin/linkpool g++ -shared"}
@@ -336,10 +378,10 @@ def test_setup_setuptools_prints_exports(tmp_path: Path) -> None:
               check=True)
     lines = done.stdout.splitlines()
     assert [line.split("=", 1)[0] for line in lines] == [
-        "export LDSHARED", "export CXX", "export LDCXXSHARED"]
+        "export CC", "export CXX", "export LDSHARED", "export LDCXXSHARED"]
     for line in lines:
         assert f"{LINKPOOL} run --pool {tmp_path / 'p'} -- " in line
-    assert sysconfig.get_config_var("LDSHARED").split()[0] in lines[0]
+    assert sysconfig.get_config_var("LDSHARED").split()[0] in lines[2]
     assert lp("setup", "setuptools", "--help").returncode == 0
     for bad in (["--bogus"], ["--python", str(tmp_path / "nothing")], ["--python", "false"]):
         done = lp("setup", "setuptools", *bad)
