@@ -40,7 +40,7 @@ subcommands:
   report   the history as a chart: report [--pool DIR] --output FILE.svg|.html|.png
   doctor   check that the pool works here, with the fix: doctor [--pool DIR] [--json]
   config   every setting, its value and its source: config [--json]
-  setup    turn linkpool on in a build system: setup meson|cmake|make|bazel [OPTION...]
+  setup    turn linkpool on in a build system: setup meson|cmake|make|bazel|setuptools|cargo
   ninja    ninja, with the build's link rules through the pool: ninja [NINJA ARG...]
   help     `linkpool help SUBCOMMAND` is `linkpool SUBCOMMAND --help`
 
@@ -66,7 +66,9 @@ INTEGRATIONS = ("setup", "ninja")
 SYSTEMS = {"meson": "write a native file and linker shims (meson setup --native-file)",
            "cmake": "print the -DCMAKE_<LANG>_LINKER_LAUNCHER=... flags for cmake",
            "make": "print the LINK.o/LINK.c/LINK.cc (or CCLD/CXXLD) variables for make",
-           "bazel": "print the bazel flags that select linkpool's C/C++ toolchain"}
+           "bazel": "print the bazel flags that select linkpool's C/C++ toolchain",
+           "setuptools": "print the CC/CXX/LDSHARED/LDCXXSHARED exports for C extensions",
+           "cargo": "write a cc shim and print the cargo setting that links through it"}
 # Commands whose whole implementation lives in a module of their own: name -> module.
 MODULES = {"stats": "observe", "trace": "observe", "report": "observe", "doctor": "doctor",
            "config": "settings"}
@@ -415,7 +417,7 @@ def cmd_integration(args: list[str]) -> int:
 
 
 def setup_help() -> str:
-    rows = "\n".join(f"  {name:<6} {what}" for name, what in SYSTEMS.items())
+    rows = "\n".join(f"  {name:<10} {what}" for name, what in SYSTEMS.items())
     return f"""\
 usage: linkpool setup SYSTEM [OPTION...]
 
