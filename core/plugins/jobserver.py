@@ -186,16 +186,17 @@ def connect(auth: str) -> tuple[Client | None, str]:
     return Client(fd, wfd, "pipe", False), "pipe"
 
 
-# One job per wrapper process: its client, connected once (before_acquire, then tune).
-_clients: dict[int, tuple[Client | None, str]] = {}
+# A job's client, connected once (before_acquire, then tune); the job is kept with it, so
+# that its id is not reused for another job while the entry lives.
+_clients: dict[int, tuple[Job, Client | None, str]] = {}
 
 
 def _client(job: Job, auth: str | None) -> tuple[Client | None, str]:
     if auth is None:
         return None, "none"
     if id(job) not in _clients:
-        _clients[id(job)] = connect(auth)
-    return _clients[id(job)]
+        _clients[id(job)] = (job, *connect(auth))
+    return _clients[id(job)][1:]
 
 
 def _makeflags(job: Job) -> str | None:
