@@ -607,7 +607,8 @@ def cmd_history(ns: Any) -> int:
         rss = (r.get("max_rss_kb") or 0) / 1024
         what = r.get("output") or " ".join(r.get("command", []))[:60]
         print(f"{r.get('exit', '?'):>4} {r.get('linker') or '-':<7} {r.get('weight') or '-':>2} "
-              f"{r.get('threads') or '-':>3} {r.get('wait_s', 0):>6.2f}s "
+              f"{r.get('threads') or '-':>3}{'(' + str(r['tokens']) + ')' if 'tokens' in r else ''}"
+              f" {r.get('wait_s', 0):>6.2f}s "
               f"{r.get('run_s', 0):>6.2f}s {rss:>7.1f}  {what}")
     return 0
 
