@@ -20,7 +20,8 @@ WITNESS = str(Path(__file__).parent / "witness.py")
 @pytest.fixture(autouse=True)
 def clean_env(monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> None:
     """No test sees the developer's pool, config or nesting marker."""
-    for name in ("LINKPOOL_DIR", "LINKPOOL_HELD", "LINKPOOL_STRICT", "LINKPOOL_WAKEUP"):
+    for name in ("LINKPOOL_DIR", "LINKPOOL_HELD", "LINKPOOL_STRICT", "LINKPOOL_WAKEUP",
+                 "MAKEFLAGS", "MFLAGS"):  # a suite run from make must not lend its jobserver
         monkeypatch.delenv(name, raising=False)
     monkeypatch.setenv("LINKPOOL_CONFIG", str(tmp_path / "no-config.toml"))
     monkeypatch.setenv("PATH", f"{BIN}{os.pathsep}{os.environ['PATH']}")
