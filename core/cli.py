@@ -1,16 +1,9 @@
-"""The ``linkpool`` command.
+"""The ``linkpool`` command: see :data:`HELP`, or ``linkpool --help``.
 
-    linkpool init   [--pool DIR] [--slots N] [--shared]
-    linkpool run    [--pool DIR] [--weight K] [--timeout SEC] [--strict] [--quiet]
-                    -- COMMAND [ARG...]
-    linkpool status [--pool DIR] [--json]
-    linkpool history [--pool DIR] [--json]
-    linkpool stats | trace | report | doctor | config ...   (see USAGE)
-    linkpool setup SYSTEM ... | linkpool ninja ...         (build-system integrations)
-    linkpool COMMAND [ARG...]          (launcher form: the same as ``run -- COMMAND``)
-
-``run`` and the launcher form are the hot path: they are parsed by hand and import only
-what they use. Exit statuses: the command's own; 2 for a usage error; 69 when the pool is
+``run`` and the launcher form are the hot path: they are parsed by hand (from the table
+``RUN_OPTIONS``, which also builds ``run --help``) and import only what they use. Every
+other subcommand parses its arguments with argparse and answers ``--help``. Exit
+statuses: the command's own; 2 for a usage error or a wrong setting; 69 when the pool is
 unusable in strict mode; 75 when ``--timeout`` ran out; 126/127 when the command cannot
 be run; 130 when interrupted while waiting.
 """
@@ -20,7 +13,7 @@ from __future__ import annotations
 import os
 import sys
 
-from .config import ConfigError
+from .config import ConfigError, UsageError
 
 TYPE_CHECKING = False  # typing costs the wrapper ~5-15 ms to import; only checkers need it
 if TYPE_CHECKING:
@@ -28,36 +21,84 @@ if TYPE_CHECKING:
     from typing import Any, NoReturn
 
 
-USAGE = """\
-usage: linkpool init   [--pool DIR] [--slots N] [--shared]
-       linkpool run    [--pool DIR] [--weight K] [--timeout SEC] [--strict] [--quiet]
-                       -- COMMAND [ARG...]
-       linkpool status [--pool DIR] [--json]
-       linkpool history [--pool DIR] [--json]
-       linkpool stats  [--pool DIR] [--since 1h] [--json]     (waits, run times, hints)
-       linkpool trace  [--pool DIR] [--output FILE]           (Chrome/Perfetto trace JSON)
-       linkpool report [--pool DIR] --output FILE.svg|.html|.png
-       linkpool doctor [--pool DIR] [--json]                  (check the set-up, say the fix)
-       linkpool config [--json]                               (effective settings and sources)
-       linkpool setup {meson,cmake,make} [...]  (turn linkpool on in a build system)
-       linkpool ninja [NINJA ARGS...]            (ninja with its link rules through the pool)
-       linkpool COMMAND [ARG...]
+HELP = """\
+usage: linkpool SUBCOMMAND [OPTION...]  (`linkpool SUBCOMMAND --help` describes each)
+       linkpool COMMAND [ARG...]        (the launcher form of `linkpool run -- COMMAND`)
+       linkpool --version | --help
 
-A machine-wide pool of link slots: every `linkpool run` on this machine that names the
-same pool waits for its slots, so parallel builds stop oversubscribing cores and memory.
-The pool is --pool, else $LINKPOOL_DIR, else `pool` in the config file, else
-$XDG_RUNTIME_DIR/linkpool or /tmp/linkpool-$UID.
+A machine-wide pool of link slots: every link on this machine that names the same pool
+waits there for its slots, so parallel builds stop oversubscribing cores and memory.
+
+subcommands:
+  run      run one command once it holds its slots: run [--pool DIR] [--weight K]
+           [--timeout SECONDS] [--strict] [--quiet] -- COMMAND [ARG...]
+  init     create or resize a pool: init [--pool DIR] [--slots N] [--shared [DIR]]
+  status   who holds the slots and who waits: status [--pool DIR] [--json] [--watch]
+  history  every link that ran through the pool: history [--pool DIR] [--json]
+  stats    waits, run times and hints: stats [--pool DIR] [--since 1h] [--json]
+  trace    the history as a Chrome/Perfetto trace: trace [--pool DIR] [--output FILE]
+  report   the history as a chart: report [--pool DIR] --output FILE.svg|.html|.png
+  doctor   check that the pool works here, with the fix: doctor [--pool DIR] [--json]
+  config   every setting, its value and its source: config [--json]
+  setup    turn linkpool on in a build system: setup meson|cmake|make|bazel|setuptools|cargo
+  ninja    ninja, with the build's link rules through the pool: ninja [NINJA ARG...]
+  help     `linkpool help SUBCOMMAND` is `linkpool SUBCOMMAND --help`
+
+The pool is --pool DIR, else $LINKPOOL_DIR, else `pool` in the config file, else
+$XDG_RUNTIME_DIR/linkpool or /tmp/linkpool-$UID (`linkpool config` shows which).
+
+The launcher form: a first word that is not a subcommand is the command to run, as
+`linkpool gcc -o app a.o`, `linkpool ./my-ld ...`. One exception catches typos: a word
+without a '/' that is within two edits of a subcommand (a letter changed, added, removed
+or two swapped) and is not a program on PATH is refused with "did you mean" (exit 2)
+instead of being run; any other word runs (exit 127 when it is not found).
+
+Exit status: the command's own (128 + N when signal N killed it); 2 for a usage error or
+a wrong setting; 69 when the pool is unusable under --strict; 75 when --timeout ran out;
+126/127 when the command cannot be run; 130 after Ctrl-C while waiting.
 """
 EX_USAGE, EX_UNAVAILABLE, EX_TEMPFAIL, EX_INTERRUPTED = 2, 69, 75, 130
-COMMANDS = ("init", "run", "status", "history")
+SUBCOMMANDS = ("run", "init", "status", "history", "stats", "trace", "report", "doctor",
+               "config", "setup", "ninja", "help")
+COMMANDS = ("init", "status", "history")
 INTEGRATIONS = ("setup", "ninja")
+#: ``linkpool setup SYSTEM``: the adapters with a ``setup()``, and what each prints.
+SYSTEMS = {"meson": "write a native file and linker shims (meson setup --native-file)",
+           "cmake": "print the -DCMAKE_<LANG>_LINKER_LAUNCHER=... flags for cmake",
+           "make": "print the LINK.o/LINK.c/LINK.cc (or CCLD/CXXLD) variables for make",
+           "bazel": "print the bazel flags that select linkpool's C/C++ toolchain",
+           "setuptools": "print the CC/CXX/LDSHARED/LDCXXSHARED exports for C extensions",
+           "cargo": "write a cc shim and print the cargo setting that links through it"}
 # Commands whose whole implementation lives in a module of their own: name -> module.
 MODULES = {"stats": "observe", "trace": "observe", "report": "observe", "doctor": "doctor",
            "config": "settings"}
-
-
-class UsageError(Exception):
-    pass
+#: ``run``'s options: name, the value's name (None: a flag), what it does. The hand
+#: parser of the hot path and ``run --help`` both read this table.
+RUN_OPTIONS = (
+    ("--pool", "DIR", "the pool to wait in (default: $LINKPOOL_DIR, else `pool` in the "
+                      "config file, else $XDG_RUNTIME_DIR/linkpool or /tmp/linkpool-$UID); "
+                      "created on first use"),
+    ("--weight", "K", "hold K slots (a whole number >= 1) instead of the weight linkpool "
+                      "estimates from the link's inputs"),
+    ("--timeout", "SECONDS", "give up after waiting SECONDS (a number >= 0): exit 75 "
+                             "without running the command"),
+    ("--strict", None, "when the pool is unusable, exit 69 instead of running the command "
+                       "without it (also $LINKPOOL_STRICT=1, or strict = true in the config)"),
+    ("--quiet", None, "no lines about waiting (also $LINKPOOL_QUIET=1, or quiet = true)"),
+)
+RUN_DESCRIPTION = """\
+Run COMMAND once it holds its slots of the pool, and exit with its status. Its stdout,
+stderr, signals and exit status pass through unchanged. A link (gcc, clang, ld, lld,
+mold, gold...) holds the slots its memory and threads need; a compile or a --version
+passes straight through without a slot. `linkpool COMMAND [ARG...]` is the same as
+`linkpool run -- COMMAND [ARG...]`.
+"""
+RUN_EPILOG = """\
+If the pool cannot be used, linkpool says so in one line and runs COMMAND without it
+(unless --strict). Exit status: COMMAND's own; 2 for a usage error; 69 under --strict
+with an unusable pool; 75 when --timeout ran out; 126/127 when COMMAND cannot be run;
+130 after Ctrl-C while waiting.
+"""
 
 
 def say(message: str) -> None:
@@ -145,33 +186,118 @@ def run_command(args: list[str]) -> list[str] | None:
 
 
 def dispatch(args: list[str]) -> int:
-    if not args or args[0] in ("-h", "--help", "help"):
-        sys.stdout.write(USAGE)
-        return 0 if args else EX_USAGE
-    if args[0] == "--version":
+    try:
+        return _dispatch(args)
+    except UsageError as e:
+        say(f"{e} (see `{_help_command(args)}`)")
+        return EX_USAGE
+
+
+def _help_command(args: list[str]) -> str:
+    """The help that explains the usage error in ``args``."""
+    if args and args[0] in SUBCOMMANDS and args[0] != "help":
+        if args[0] == "setup" and len(args) > 1 and args[1] in SYSTEMS:
+            return f"linkpool setup {args[1]} --help"
+        return f"linkpool {args[0]} --help"
+    return "linkpool --help"
+
+
+def _dispatch(args: list[str]) -> int:
+    if not args:
+        raise UsageError("give a subcommand or a command to run")
+    first = args[0]
+    if first in ("-h", "--help"):
+        sys.stdout.write(HELP)
+        return 0
+    if first == "run":
+        return cmd_run(args[1:])
+    if first == "--version":
         from . import __version__
 
         print(f"linkpool {__version__}")
         return 0
-    if args[0] == "run":
-        return cmd_run(args[1:])
-    if args[0] in INTEGRATIONS:  # `linkpool setup SYSTEM ...`, `linkpool ninja ...`
+    if first == "help":  # `linkpool help status` is `linkpool status --help`
+        if len(args) == 1:
+            sys.stdout.write(HELP)
+            return 0
+        if args[1] not in SUBCOMMANDS:
+            return _unknown(args[1], near(args[1]))
+        return _dispatch([args[1], "--help"])
+    if first in INTEGRATIONS:  # `linkpool setup SYSTEM ...`, `linkpool ninja ...`
         return cmd_integration(args)
-    if args[0] in MODULES:  # `linkpool stats ...` -> linkpool.observe.main(["stats", ...])
+    if first in MODULES:  # `linkpool stats ...` -> linkpool.observe.main(["stats", ...])
         from importlib import import_module
 
-        return int(import_module(f"linkpool.{MODULES[args[0]]}").main(args) or 0)
-    if args[0] in COMMANDS:
+        return int(import_module(f"linkpool.{MODULES[first]}").main(args) or 0)
+    if first in COMMANDS:
         return cmd_admin(args)
-    if args[0].startswith("-"):
-        raise UsageError(f"unknown option {args[0]}")
+    if first.startswith("-"):
+        raise UsageError(f"unknown option {first}")
+    if "/" not in first:  # the launcher form; but first, is it a mistyped subcommand?
+        close = near(first)
+        if close and not on_path(first):
+            return _unknown(first, close)
     return cmd_run(["--", *args])  # launcher form
+
+
+def _unknown(word: str, close: list[str]) -> int:
+    hint = f"; did you mean {' or '.join(repr(c) for c in close)}?" if close else \
+        " (see `linkpool --help`)"
+    say(f"{word!r} is not a linkpool command or a program on PATH{hint}")
+    return EX_USAGE
+
+
+def near(word: str) -> list[str]:
+    """The subcommands within two edits of ``word`` (optimal string alignment: a letter
+    changed, added or removed, or two neighbours swapped), only the closest; [] for most
+    words at the cost of a length comparison."""
+    found: list[tuple[int, int, str]] = []
+    word = word.lower()
+    letters = set(word)
+    for name in SUBCOMMANDS:
+        longer = abs(len(name) - len(word))
+        if longer > 2 or name == "help":
+            continue
+        lacking = letters.difference(name)  # each letter of word not in name costs an edit
+        if lacking and sum(word.count(c) for c in lacking) > 2:
+            continue
+        d = _distance(word, name)
+        if d <= 2:
+            found.append((d, longer, name))  # at a tie, a swap or a change beats a letter more
+    best = min(found, default=None)
+    return [name for d, longer, name in found if best and (d, longer) == best[:2]]
+
+
+def _distance(a: str, b: str) -> int:
+    before: list[int] = []
+    row = list(range(len(b) + 1))
+    for i in range(1, len(a) + 1):
+        prev, row = row, [i] + [0] * len(b)
+        for j in range(1, len(b) + 1):
+            cost = a[i - 1] != b[j - 1]
+            row[j] = min(prev[j] + 1, row[j - 1] + 1, prev[j - 1] + cost)
+            if i > 1 and j > 1 and a[i - 1] == b[j - 2] and a[i - 2] == b[j - 1]:
+                row[j] = min(row[j], before[j - 2] + 1)
+        before = prev
+    return row[len(b)]
+
+
+def on_path(word: str) -> bool:
+    """Whether ``word`` names an executable file in a ``$PATH`` directory (as execvp
+    finds it; an empty entry is the working directory)."""
+    for folder in os.environ.get("PATH", os.defpath).split(os.pathsep):
+        path = os.path.join(folder or ".", word)
+        if os.path.isfile(path) and os.access(path, os.X_OK):
+            return True
+    return False
 
 
 # -- run -----------------------------------------------------------------------------------
 
 
 def parse_run(args: list[str]) -> tuple[dict[str, Any], list[str]]:
+    """``run``'s options and command, by hand (argparse costs the wrapper milliseconds);
+    ``{"help": True}`` when ``-h``/``--help`` came before the command."""
     opts: dict[str, Any] = {"pool": None, "weight": None, "timeout": None, "strict": False,
                             "quiet": False}
     i = 0
@@ -182,30 +308,41 @@ def parse_run(args: list[str]) -> tuple[dict[str, Any], list[str]]:
             break
         if not arg.startswith("-") or arg == "-":
             break
+        if arg in ("-h", "--help"):
+            return {"help": True}, []
         name, eq, value = arg.partition("=")
-        if name in ("--pool", "--weight", "--timeout"):
-            if not eq:
-                i += 1
-                if i == len(args):
-                    raise UsageError(f"{name} needs a value")
-                value = args[i]
-            opts[name[2:]] = value
-        elif arg in ("--strict", "--quiet"):
-            opts[arg[2:]] = True
-        elif arg in ("-h", "--help"):
-            raise UsageError("usage: linkpool run [--pool DIR] [--weight K] [--timeout SEC] "
-                             "[--strict] [--quiet] -- COMMAND [ARG...]")
+        known = [metavar for option, metavar, _ in RUN_OPTIONS if option == name]
+        if not known:
+            raise UsageError(f"run: unknown option {arg}")
+        metavar = known[0]
+        if metavar is None:
+            if eq:
+                raise UsageError(f"run: {name} takes no value")
+            opts[name[2:]] = True
         else:
-            raise UsageError(f"unknown option {arg} for run")
+            if not eq:
+                value = args[i + 1] if i + 1 < len(args) else ""
+                if value.startswith("-") and not _negative(value):
+                    value = ""  # the next option, or `--`: not a value
+                else:
+                    i += 1
+            if not value:
+                raise UsageError(f"run: {name} needs a value ({name} {metavar})")
+            opts[name[2:]] = value
         i += 1
     command = args[i:]
     if not command:
-        raise UsageError("run needs a command after --")
+        raise UsageError("run: give the command to run after --")
     if opts["weight"] is not None:
         opts["weight"] = _number(opts["weight"], int, "--weight", 1)
     if opts["timeout"] is not None:
         opts["timeout"] = _number(opts["timeout"], float, "--timeout", 0)
     return opts, command
+
+
+def _negative(text: str) -> bool:
+    """``-1``, ``-0.5``: a value for --weight or --timeout (which then refuse it)."""
+    return text[1:2].isdigit() or (text[1:2] == "." and text[2:3].isdigit())
 
 
 def _number(text: str, kind: type, name: str, least: float) -> Any:
@@ -214,32 +351,43 @@ def _number(text: str, kind: type, name: str, least: float) -> Any:
     except ValueError:
         value = None
     if value is None or value < least or value != value:
-        raise UsageError(f"{name} takes a number >= {least:g}, not {text!r}")
+        raise UsageError(f"run: {name} takes a number >= {least:g}, not {text!r}")
     return value
 
 
-def pool_path(cli: str | None) -> str:
-    from .config import load
-    from .pool import default_path
+def run_help() -> str:
+    """``run --help``, from ``RUN_OPTIONS`` (argparse only here, when it is asked for)."""
+    from .config import argument_parser
 
-    return cli or os.environ.get("LINKPOOL_DIR") or load().get("pool") or default_path()
+    parser = argument_parser("linkpool run", RUN_DESCRIPTION, RUN_EPILOG)
+    parser.usage = ("linkpool run [--pool DIR] [--weight K] [--timeout SECONDS] [--strict] "
+                    "[--quiet]\n" + " " * 20 + "[--] COMMAND [ARG...]")
+    for option, metavar, text in RUN_OPTIONS:
+        if metavar is None:
+            parser.add_argument(option, action="store_true", help=text)
+        else:
+            parser.add_argument(option, metavar=metavar, help=text)
+    parser.add_argument("command", metavar="COMMAND [ARG...]",
+                        help="the command to run, with its arguments (after -- when it "
+                             "starts with '-')")
+    return str(parser.format_help())
 
 
 def cmd_run(args: list[str]) -> int:
-    from .config import flag, load
+    """``linkpool run``. A wrong setting raises ConfigError (not caught here: the caller
+    decides, and runs the command unpooled)."""
+    opts, command = parse_run(args)
+    if opts.get("help"):
+        sys.stdout.write(run_help())
+        return 0
+    from .settings import run_settings
+
+    settings, config = run_settings(opts)
     from .engine import Engine
 
-    opts, command = parse_run(args)
-    config = load()
-    strict = opts["strict"] or flag(os.environ.get("LINKPOOL_STRICT", config.get("strict", "")))
-    path = opts["pool"] or os.environ.get("LINKPOOL_DIR") or config.get("pool")
-    if not path:
-        from .pool import default_path
-
-        path = default_path()
-    quiet = opts["quiet"] or flag(os.environ.get("LINKPOOL_QUIET", config.get("quiet", "")))
-    engine = Engine(command, config, opts["weight"], opts["timeout"], strict, quiet)
-    return engine.run(os.path.abspath(path))
+    engine = Engine(command, config, opts["weight"], opts["timeout"],
+                    settings["strict"].value, settings["quiet"].value)
+    return engine.run(settings["pool"].value)
 
 
 def cmd_integration(args: list[str]) -> int:
@@ -248,59 +396,130 @@ def cmd_integration(args: list[str]) -> int:
 
     if args[0] == "ninja":
         name, rest = "ninja", args[1:]
-    elif len(args) < 2 or args[1].startswith("-"):
-        raise UsageError("setup needs a build system, e.g. `linkpool setup meson`")
+    elif len(args) < 2 or args[1] in ("-h", "--help"):
+        if len(args) < 2:
+            raise UsageError("setup: name a build system: " + ", ".join(SYSTEMS))
+        sys.stdout.write(setup_help())
+        return 0
+    elif args[1].startswith("-"):
+        raise UsageError(f"setup: name a build system ({', '.join(SYSTEMS)}) before "
+                         f"{args[1]}")
     else:
         name, rest = args[1], args[2:]
-    if not name.isidentifier():
-        raise UsageError(f"no build-system integration named {name!r}")
-    try:
-        module = import_module(f"linkpool.integrations.{name}")
-    except ModuleNotFoundError:
-        raise UsageError(f"no build-system integration named {name!r}") from None
-    entry = getattr(module, "main" if args[0] == "ninja" else "setup", None)
-    if entry is None:
-        raise UsageError(f"`linkpool {' '.join(args[:2])}` is not available")
+    if args[0] == "setup" and name not in SYSTEMS:
+        close = [s for s in SYSTEMS if _distance(name.lower(), s) <= 2]
+        hint = f"; did you mean {' or '.join(repr(c) for c in close)}?" if close else ""
+        raise UsageError(f"setup: no build-system integration named {name!r} (there are "
+                         f"{', '.join(SYSTEMS)}){hint}")
+    module = import_module(f"linkpool.integrations.{name}")
+    entry = module.main if args[0] == "ninja" else module.setup
     return int(entry(rest) or 0)
 
 
-# -- init and status ----------------------------------------------------------------------
+def setup_help() -> str:
+    rows = "\n".join(f"  {name:<10} {what}" for name, what in SYSTEMS.items())
+    return f"""\
+usage: linkpool setup SYSTEM [OPTION...]
+
+Turn linkpool on in a build system: print (or write) what makes its link commands go
+through linkpool. `linkpool setup SYSTEM --help` describes the options of each.
+
+build systems:
+{rows}
+
+Elsewhere: `linkpool ninja` for any build.ninja (CMake, Meson, gn...), and the SCons
+tool (env.Tool('linkpool')); docs/ has a page for each.
+"""
+
+
+# -- init, status, history ----------------------------------------------------------------
+
+
+def slots_value(text: str) -> int:
+    """An argparse ``type`` for ``--slots N``: a whole number the pool accepts."""
+    from .pool import MAX_SLOTS
+
+    try:
+        n = int(text)
+    except ValueError:
+        n = 0
+    if not 1 <= n <= MAX_SLOTS:
+        import argparse
+
+        raise argparse.ArgumentTypeError(f"takes a whole number from 1 to {MAX_SLOTS}, "
+                                         f"not {text!r}")
+    return n
+
+
+POOL_HELP = ("the pool (default: $LINKPOOL_DIR, else `pool` in the config file, else "
+             "$XDG_RUNTIME_DIR/linkpool or /tmp/linkpool-$UID)")
+
+
+def admin_parser(command: str) -> Any:
+    from .config import argument_parser, pool_value
+
+    if command == "init":
+        parser = argument_parser("linkpool init", """\
+Create a pool, or resize one: set its number of slots. A new pool gets the machine's
+default capacity (from its usable cores and memory; `linkpool doctor` shows the sum)
+unless --slots says otherwise. Running links keep their slots through a resize; new ones
+see the new number. Nothing else is needed: the first link creates a missing pool too.
+""")
+        parser.add_argument("--pool", metavar="DIR", type=pool_value, help=POOL_HELP)
+        parser.add_argument("--slots", type=slots_value, metavar="N",
+                            help="the number of slots (links of weight 1 that may run at "
+                                 "once); an existing pool is resized to N")
+        parser.add_argument("--shared", nargs="?", const=True, default=False, metavar="DIR",
+                            type=pool_value,
+                            help="make a pool several users or containers share (mode 1777, "
+                                 "sticky): at DIR if given, else at --pool or the default")
+    elif command == "status":
+        parser = argument_parser("linkpool status", """\
+Show the pool: its slots, the links holding them (pid, slots, threads, for how long,
+output) and the links waiting, in the order they will be served. Reads only; never
+creates a pool.
+""")
+        parser.add_argument("--pool", metavar="DIR", type=pool_value, help=POOL_HELP)
+        parser.add_argument("--json", action="store_true",
+                            help="print the status as JSON (for tools)")
+        parser.add_argument("--watch", nargs="?", const=1.0, type=float, metavar="SECONDS",
+                            help="refresh every SECONDS (default 1) until Ctrl-C")
+    else:
+        parser = argument_parser("linkpool history", """\
+List the links that ran through the pool, oldest first: exit status, linker, weight,
+threads, wait, run time, peak memory and output. `linkpool stats` summarises them.
+Reads only; never creates a pool.
+""")
+        parser.add_argument("--pool", metavar="DIR", type=pool_value, help=POOL_HELP)
+        parser.add_argument("--json", action="store_true",
+                            help="print every record as JSON (all the fields of each)")
+    return parser
 
 
 def cmd_admin(args: list[str]) -> int:
-    import argparse
-
-    class Parser(argparse.ArgumentParser):
-        def error(self, message: str) -> NoReturn:
-            raise UsageError(message)
-
-    parser = Parser(prog="linkpool", add_help=True)
-    sub = parser.add_subparsers(dest="command")
-    init = sub.add_parser("init", help="create or resize a pool")
-    init.add_argument("--pool", metavar="DIR")
-    init.add_argument("--slots", type=int, metavar="N")
-    init.add_argument("--shared", nargs="?", const=True, default=False, metavar="DIR",
-                      help="a pool for several users or containers (sticky, world-writable)")
-    status = sub.add_parser("status", help="who holds and who waits")
-    status.add_argument("--pool", metavar="DIR")
-    status.add_argument("--json", action="store_true")
-    status.add_argument("--watch", nargs="?", const=1.0, type=float, metavar="SECONDS",
-                        help="refresh every SECONDS (default 1) until Ctrl-C")
-    history = sub.add_parser("history", help="the links that ran through the pool")
-    history.add_argument("--pool", metavar="DIR")
-    history.add_argument("--json", action="store_true")
-    ns = parser.parse_args(args)
+    ns = admin_parser(args[0]).parse_args(args[1:])
     from .pool import PoolError
 
     try:
-        if ns.command == "init":
+        if args[0] == "init":
             return cmd_init(ns)
-        if ns.command == "history":
+        if args[0] == "history":
             return cmd_history(ns)
         return cmd_status(ns)
+    except ConfigError as e:  # a wrong setting: one line naming its source and key
+        say(str(e))
+        return EX_USAGE
     except PoolError as e:
         say(str(e))
         return 1
+
+
+def pool_path(cli: str | None) -> str:
+    """The pool a subcommand means: ``--pool``, else the settings' (a wrong setting is
+    ConfigError: one line, exit 2)."""
+    from .settings import pool_dir
+
+    return pool_dir(cli)[0]
 
 
 def cmd_init(ns: Any) -> int:
@@ -309,9 +528,10 @@ def cmd_init(ns: Any) -> int:
     shared = ns.shared is not False
     if isinstance(ns.shared, str):
         if ns.pool and ns.pool != ns.shared:
-            raise UsageError("give the shared pool's directory once: --shared DIR or --pool DIR")
+            raise UsageError("init: give the shared pool's directory once: --shared DIR or "
+                             "--pool DIR")
         ns.pool = ns.shared
-    path = os.path.abspath(pool_path(ns.pool))
+    path = pool_path(ns.pool)
     existed = os.path.lexists(path)
     pool = Pool.open(path, default_slots=ns.slots, shared=shared, repair=ns.slots is not None)
     with pool:
@@ -330,12 +550,18 @@ def cmd_init(ns: Any) -> int:
     return 0
 
 
+def open_existing(path: str) -> Any:
+    """The pool at ``path`` for reading; a missing one is a one-line PoolError, and
+    nothing is created."""
+    from .pool import Pool
+
+    return Pool.open(path, create=False)
+
+
 def cmd_status(ns: Any) -> int:
     import json
 
-    from .pool import Pool
-
-    with Pool.open(os.path.abspath(pool_path(ns.pool))) as pool:
+    with open_existing(pool_path(ns.pool)) as pool:
         if ns.watch is None:
             st = pool.status()
             print(json.dumps(st, indent=2, default=str) if ns.json else format_status(st))
@@ -369,9 +595,8 @@ def cmd_history(ns: Any) -> int:
     import json
 
     from .history import History
-    from .pool import Pool
 
-    with Pool.open(os.path.abspath(pool_path(ns.pool))) as pool:
+    with open_existing(pool_path(ns.pool)) as pool:
         records = list(History(pool.path).records())
     if ns.json:
         print(json.dumps(records, indent=1, default=str))

@@ -1,9 +1,10 @@
 """Understand one compiler-driver or linker command line.
 
 ``parse(argv)`` tells what a command is (a gcc/clang driver, a linker, or something
-else), what it does (link, compile, print information), which files it links and where
-the output goes, and what reaches the linker. It knows nothing of linker flavours or of
-slots. ``add_linker_args`` puts extra linker options into a command without moving
+else, maybe behind a compiler launcher such as ccache), what it does (link, compile,
+print information), which files it links and where the output goes, what reaches the
+linker, and whether it optimises at link time (LTO). It knows nothing of linker flavours
+or of slots. ``add_linker_args`` puts extra linker options into a command without moving
 anything of the user's.
 
 Response files (``@file``) are expanded the way GCC's libiberty ``expandargv`` does:
@@ -21,7 +22,7 @@ from __future__ import annotations
 import os
 import stat
 
-from .names import program_name
+from .names import program_name, split_launchers
 
 __all__ = ["Command", "CommandError", "add_linker_args", "expand_response_files", "parse"]
 
@@ -80,17 +81,23 @@ class CommandError(ValueError):
 class Command:
     """What ``parse`` found in one command line (a mutable record, dataclass-like)."""
 
-    __slots__ = ("argv", "b_dirs", "expanded", "family", "fuse_ld", "inputs", "kind",
-                 "ld_path", "libs_unresolved", "linker_args", "output", "tool")
+    __slots__ = ("args_at", "argv", "b_dirs", "expanded", "family", "fuse_ld", "inputs",
+                 "kind", "launcher", "ld_path", "libs_unresolved", "linker_args", "lto",
+                 "lto_jobs", "output", "program", "tool")
 
     def __init__(self, argv: list[str], tool: str = "unknown", family: str | None = None,
                  kind: str = "unknown", output: str | None = None,
                  inputs: list[str] | None = None, libs_unresolved: list[str] | None = None,
                  linker_args: list[str] | None = None, fuse_ld: str | None = None,
                  ld_path: str | None = None, b_dirs: list[str] | None = None,
-                 expanded: list[str] | None = None) -> None:
+                 expanded: list[str] | None = None, launcher: list[str] | None = None,
+                 program: str | None = None, args_at: int = 1, lto: str | None = None,
+                 lto_jobs: str | None = None) -> None:
         self.argv = argv  # the command as given, untouched
-        self.tool = tool  # "driver" | "linker" | "unknown"
+        self.tool = tool  # "driver" | "linker" | "launcher" (its own command) | "unknown"
+        self.launcher = launcher if launcher is not None else []  # ccache & co. and their
+        self.program = program  # the driver or linker word (distcc with none: "cc")
+        self.args_at = args_at  # argv[args_at:] are the program's arguments
         self.family = family  # "gcc" | "clang" for a driver, else None
         self.kind = kind  # "link" | "compile" | "info" | "unknown"
         self.output = output  # the output file (a.out when a link names none)
@@ -101,6 +108,10 @@ class Command:
         self.ld_path = ld_path  # clang's --ld-path=VALUE
         self.b_dirs = b_dirs if b_dirs is not None else []  # -B prefixes, in order
         self.expanded = expanded if expanded is not None else list(argv)
+        self.lto = lto  # the -flto option in force ("-flto", "-flto=auto", ...), else None
+        # the LTO job count the user chose: gcc -flto=N, clang -flto-jobs=N, lld
+        # --thinlto-jobs=N or --plugin-opt=jobs=N (the value as given), else None
+        self.lto_jobs = lto_jobs
 
     def __repr__(self) -> str:
         fields = ", ".join(f"{name}={getattr(self, name)!r}" for name in self.__slots__)
@@ -121,26 +132,35 @@ def parse(argv: list[str], cwd: str | None = None) -> Command:
     cmd = Command(list(argv))
     if not argv:
         return cmd
-    cmd.expanded = argv[:1] + expand_response_files(argv[1:], cwd)
-    name = program_name(argv[0])
+    words, program, at = split_launchers(argv)
+    cmd.launcher, cmd.program, cmd.args_at = argv[:words], program, at
+    cmd.expanded = argv[:at] + expand_response_files(argv[at:], cwd)
+    if program is None:  # `ccache -s`, `distcc --version`: the launcher's own command
+        cmd.tool, cmd.kind = "launcher", "info"
+        return cmd
+    name = program_name(program)
     if name in DRIVERS:
         cmd.tool, cmd.family = "driver", DRIVERS[name]
-        _parse_driver(cmd, cmd.expanded[1:], cwd)
-    elif name in LINKERS and (name != "lld" or _lld_gnu(argv)):
+        _parse_driver(cmd, cmd.expanded[at:], cwd)
+    elif name in LINKERS and (name != "lld" or _lld_gnu(argv[at - 1:])):
         cmd.tool = "linker"
         # `lld` itself is a multi-flavour binary: only `lld -flavor gnu` is ld.lld.
-        cmd.linker_args = cmd.expanded[3:] if name == "lld" else cmd.expanded[1:]
+        if name == "lld":
+            cmd.args_at = at + 2
+        cmd.linker_args = cmd.expanded[cmd.args_at:]
         _parse_linker(cmd, cwd)
+    if cmd.tool in ("driver", "linker"):
+        cmd.lto_jobs = _lto_linker_jobs(cmd.linker_args) or cmd.lto_jobs
     return cmd
 
 
 def add_linker_args(cmd: Command, args: list[str]) -> list[str]:
     """A new argv: ``cmd.argv`` with ``args`` handed to the linker, nothing else changed.
 
-    They go right after the program name (after ``-flavor gnu`` for ``lld``), so a
-    linker option the user gave later still wins. A driver gets one ``-Wl,a,b``, or
-    ``-Xlinker`` pairs when an argument holds a comma or is empty. An unknown tool's
-    argv comes back unchanged.
+    They go right after the program name (after ``-flavor gnu`` for ``lld``, after the
+    driver behind a launcher: ``ccache gcc -Wl,...``), so a linker option the user gave
+    later still wins. A driver gets one ``-Wl,a,b``, or ``-Xlinker`` pairs when an
+    argument holds a comma or is empty. An unknown tool's argv comes back unchanged.
     """
     argv = list(cmd.argv)
     if not args or not argv or cmd.tool not in ("driver", "linker"):
@@ -151,7 +171,7 @@ def add_linker_args(cmd: Command, args: list[str]) -> list[str]:
         extra = [word for arg in args for word in ("-Xlinker", arg)]
     else:
         extra = ["-Wl," + ",".join(args)]
-    at = 3 if cmd.tool == "linker" and _lld_gnu(argv) else 1
+    at = cmd.args_at
     return argv[:at] + extra + argv[at:]
 
 
@@ -243,12 +263,15 @@ def _parse_driver(cmd: Command, args: list[str], cwd: str | None) -> None:
     stream: list[str] = []  # what the driver hands the linker, in order
     info = compile_only = deps_only = deps_too = has_input = False
     output: str | None = None
+    language = ""  # -x LANG in force ("none" resets it)
     i = 0
     while i < len(args):
         arg = args[i]
         i += 1
         if not arg.startswith("-") or arg == "-":
-            if arg not in ("", "-"):  # gcc reads "-" from stdin: nothing to weigh
+            if arg == "-":  # a source read from stdin, only under -x LANG (else an error)
+                has_input = has_input or bool(language)
+            elif arg:
                 stream.append(arg)
                 has_input = True
             continue
@@ -265,6 +288,8 @@ def _parse_driver(cmd: Command, args: list[str], cwd: str | None) -> None:
             value = arg[2:]
         if opt == "-o" and not arg.startswith("-objc"):  # clang's -objcmt-*
             output = value
+        elif opt == "-x":
+            language = "" if value == "none" else value
         elif opt == "-l" and value:
             stream.append("-l" + value)
             has_input = True
@@ -294,6 +319,14 @@ def _parse_driver(cmd: Command, args: list[str], cwd: str | None) -> None:
             deps_too = True
         elif arg in ("-static", "-static-pie"):
             stream.insert(0, "-static")  # gcc puts it before every input
+        elif arg == "-flto" or arg.startswith("-flto="):
+            cmd.lto = arg  # the last of -flto, -flto=X, -fno-lto wins
+            if cmd.family == "gcc":
+                cmd.lto_jobs = arg[6:] if arg[6:].isdigit() else None
+        elif arg == "-fno-lto":
+            cmd.lto = cmd.lto_jobs = None
+        elif arg.startswith("-flto-jobs=") and cmd.family == "clang":
+            cmd.lto_jobs = arg[11:]  # clang hands it to the linker as -plugin-opt=jobs=
         elif arg.startswith("-fuse-ld="):
             cmd.fuse_ld = arg[9:]
         elif arg.startswith("--ld-path="):
@@ -307,6 +340,24 @@ def _parse_driver(cmd: Command, args: list[str], cwd: str | None) -> None:
     else:
         cmd.kind = "link"
     cmd.output = "a.out" if output is None and cmd.kind == "link" else output
+
+
+def _lto_linker_jobs(linker_args: list[str]) -> str | None:
+    """The ThinLTO job count among linker options (the last wins): lld's
+    ``--thinlto-jobs=N``, the LLVM plugin's ``--plugin-opt=jobs=N`` (or ``-plugin-opt
+    jobs=N``, which clang's ``-flto-jobs=N`` becomes)."""
+    jobs = None
+    for i, arg in enumerate(linker_args):
+        if not arg.startswith("-"):
+            continue
+        name, eq, value = arg.lstrip("-").partition("=")
+        if name == "plugin-opt" and not eq:
+            value = linker_args[i + 1] if i + 1 < len(linker_args) else ""
+        if name == "thinlto-jobs" and eq:
+            jobs = value
+        elif name == "plugin-opt" and value.startswith("jobs="):
+            jobs = value[5:]
+    return jobs
 
 
 # -- linkers ---------------------------------------------------------------------------

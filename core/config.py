@@ -1,9 +1,10 @@
-"""Settings from the environment (``LINKPOOL_*``) and one TOML file.
+"""The config file and the errors every command shares.
 
 The file is ``$LINKPOOL_CONFIG``, else ``$XDG_CONFIG_HOME/linkpool/config.toml`` (by
-default ``~/.config/linkpool/config.toml``). A setting on the command line wins over the
-environment, which wins over the file. The file is only parsed when it exists, so the
-wrapper's fast path pays one ``stat``.
+default ``~/.config/linkpool/config.toml``). It is only parsed when it exists, so the
+wrapper's fast path pays one ``open``. What each key means, its environment variable and
+how a value is checked is the table of ``linkpool.settings``; this module only finds and
+parses the file.
 """
 
 from __future__ import annotations
@@ -16,17 +17,25 @@ if TYPE_CHECKING:
     from typing import Any
 
 TRUE = ("1", "true", "yes", "on")
+FALSE = ("0", "false", "no", "off")
 
 
 class ConfigError(Exception):
-    """The config file cannot be read; one line saying which file and why."""
+    """A setting cannot be used (the file cannot be read or parsed, a value has the wrong
+    type): one line naming the file or the variable, and the key."""
+
+
+class UsageError(Exception):
+    """A mistake on the command line: one line, exit 2."""
 
 
 def config_file(env: Mapping[str, str] = os.environ) -> str:
+    """The config file's absolute path (a relative ``$LINKPOOL_CONFIG`` is taken from the
+    working directory)."""
     if env.get("LINKPOOL_CONFIG"):
-        return env["LINKPOOL_CONFIG"]
+        return os.path.abspath(env["LINKPOOL_CONFIG"])
     base = env.get("XDG_CONFIG_HOME") or os.path.join(os.path.expanduser("~"), ".config")
-    return os.path.join(base, "linkpool", "config.toml")
+    return os.path.join(os.path.abspath(base), "linkpool", "config.toml")
 
 
 def load(env: Mapping[str, str] = os.environ) -> dict[str, Any]:
@@ -50,19 +59,34 @@ def load(env: Mapping[str, str] = os.environ) -> dict[str, Any]:
     return data
 
 
-def setting(
-    name: str, cli: Any = None, env: Mapping[str, str] = os.environ, file: Any = None
-) -> Any:
-    """``cli`` if given, else ``$LINKPOOL_<NAME>``, else the file's ``name`` key."""
-    if cli is not None:
-        return cli
-    value = env.get(f"LINKPOOL_{name.upper()}")
-    if value is not None:
-        return value
-    if file is None:
-        file = load(env)
-    return file.get(name)
-
-
 def flag(value: Any) -> bool:
+    """A yes/no value read leniently (anything but a yes is no); ``linkpool.settings``
+    checks the values a user gives before they get here."""
     return value is True or (isinstance(value, str) and value.strip().lower() in TRUE)
+
+
+def argument_parser(prog: str, description: str, epilog: str | None = None) -> Any:
+    """An ``argparse`` parser for a ``linkpool`` subcommand (``prog``: "linkpool init"):
+    a usage error raises :class:`UsageError` instead of printing the usage and exiting,
+    and ``--help`` keeps the description's and the epilog's paragraphs."""
+    import argparse
+
+    class Parser(argparse.ArgumentParser):
+        def error(self, message: str) -> Any:
+            head, _, words = message.partition("unrecognized arguments: ")
+            if not head and words:  # argparse's words for what it does not know
+                what = "unknown option" if words.startswith("-") else "unexpected argument"
+                message = f"{what} {words}"
+            raise UsageError(f"{self.prog[len('linkpool '):]}: {message}")
+
+    return Parser(prog=prog, description=description, epilog=epilog,
+                  formatter_class=argparse.RawDescriptionHelpFormatter)
+
+
+def pool_value(text: str) -> str:
+    """An argparse ``type`` for ``--pool DIR``: a path, not an empty string."""
+    if not text.strip():
+        import argparse
+
+        raise argparse.ArgumentTypeError("needs a directory, not an empty string")
+    return text

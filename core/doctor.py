@@ -350,46 +350,85 @@ def check_linkers(c: Checks) -> None:
         c.add(OK, "MOLD_JOBS", "not set: mold links wait only for the pool")
 
 
-def run(pool: str | None) -> tuple[str, Checks]:
-    from .config import ConfigError, config_file
-    from .settings import pool_dir
+def check_settings(c: Checks, pool: str | None) -> tuple[str, str] | None:
+    """The config file and every setting, checked by the settings table; the pool a link
+    would use and where it came from (None when the ``pool`` setting itself is wrong)."""
+    from .config import ConfigError, config_file, load
+    from .settings import resolve
 
-    c = Checks()
+    where = config_file()
     try:
-        path, source = pool_dir(pool)
+        file = load()
     except ConfigError as e:
-        c.add(FAIL, "config", str(e))
+        c.add(FAIL, "config", f"{e}; until then linkpool's subcommands stop with exit 2 "
+                              f"and links run without the pool")
+        file = {}
+    else:
+        c.add(OK, "config", f"{where}{'' if os.path.exists(where) else ' (not present)'}")
+    problems: list[tuple[str, str]] = []
+    settings = resolve({"pool": pool}, file=file, problems=problems)
+    for _, line in problems:
+        c.add(FAIL, "setting", f"{line}: fix or remove it; until then linkpool's subcommands "
+                               f"stop with exit 2 and links run without the pool")
+    setting = settings["pool"]
+    if any(name == "pool" for name, _ in problems):
+        return None
+    given = setting.given
+    if setting.origin == "file" and isinstance(given, str) and \
+            not os.path.isabs(os.path.expanduser(given)):
+        c.add(WARN, "setting", f"{where}: 'pool' is the relative path {given!r}, taken from the "
+                               f"config file's folder: {setting.value}; write that absolute "
+                               f"path in the file to say so plainly")
+    return setting.value, setting.source
+
+
+def run(pool: str | None) -> tuple[str, Checks]:
+    c = Checks()
+    found = check_settings(c, pool)
+    if found is None:
         from .pool import default_path
 
-        path, source = pool or default_path(), "--pool" if pool else "default"
+        path = default_path()  # for the checks of the filesystem and the machine
+        c.add(FAIL, "pool", "not checked: the `pool` setting is wrong (see above), so links "
+                            "run without a pool")
+        conf = None
     else:
-        where = config_file()
-        c.add(OK, "config", f"{where}{'' if os.path.exists(where) else ' (not present)'}")
-    path = os.path.abspath(path)
-    conf = check_pool(c, path, source)
+        path, source = found
+        path = os.path.abspath(path)
+        conf = check_pool(c, path, source)
     check_wakeup(c, path)
     check_machine(c, path, conf)
     check_linkers(c)
     return path, c
 
 
+DESCRIPTION = """\
+Check that the pool can work here, and say why, one line each: the config file and every
+setting, the pool directory (owner, mode, pool.json, its files, who holds slots), the
+filesystem and how waiters wake, the machine's cores and memory against the pool's
+capacity, and the linkers on PATH. Each line is OK, WARN or FAIL; a FAIL line ends with
+the fix (docs/troubleshooting.md explains each). Changes nothing; never creates a pool.
+
+Exit status: 0 when the pool is usable (OK and WARN only), 1 otherwise, 2 for a usage
+error.
+"""
+
+
 def main(args: Sequence[str]) -> int:
-    import argparse
+    from .config import UsageError, argument_parser, pool_value
 
-    class UsageError(Exception):
-        pass
-
-    class Parser(argparse.ArgumentParser):
-        def error(self, message: str) -> Any:
-            raise UsageError(message)
-
-    parser = Parser(prog="linkpool doctor", description="check that the pool works here")
-    parser.add_argument("--pool", metavar="DIR")
-    parser.add_argument("--json", action="store_true")
+    parser = argument_parser("linkpool doctor", DESCRIPTION)
+    parser.add_argument("--pool", metavar="DIR", type=pool_value,
+                        help="check this pool (default: the one `linkpool run` would use: "
+                             "$LINKPOOL_DIR, else `pool` in the config file, else the "
+                             "per-user default)")
+    parser.add_argument("--json", action="store_true",
+                        help='print {"pool", "usable", "checks": [{"level", "check", '
+                             '"message"}]} as JSON')
     try:
         ns = parser.parse_args(list(args)[1:] if args and args[0] == "doctor" else list(args))
     except UsageError as e:
-        sys.stderr.write(f"linkpool: doctor: {e}\n")
+        sys.stderr.write(f"linkpool: {e} (see `linkpool doctor --help`)\n")
         return 2
     path, c = run(ns.pool)
     if ns.json:

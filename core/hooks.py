@@ -92,13 +92,11 @@ class Relay:
 
 
 def disabled(config: dict[str, Any]) -> set[str]:
-    listed = config.get("disable", []) or []
-    if isinstance(listed, str):  # disable = "a,b" as well as disable = ["a", "b"]
-        listed = listed.split(",")
-    names = {str(n).strip() for n in listed if str(n).strip()}
-    env = os.environ.get("LINKPOOL_DISABLE", "")
-    names.update(n.strip() for n in env.split(",") if n.strip())
-    return names
+    """The plugins turned off: ``disable`` of ``config`` (a list, or a comma-separated
+    string) and ``$LINKPOOL_DISABLE``, read by the settings table's own rule."""
+    from .settings import disabled as names
+
+    return names(config)
 
 
 def plugin_path(config: dict[str, Any]) -> list[str]:

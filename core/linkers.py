@@ -17,7 +17,8 @@ import os
 from .names import program_name
 
 __all__ = ["FLAVOURS", "Bfd", "Generic", "Gold", "Linker", "Lld", "Mold", "flavour_from_name",
-           "identify", "resolve_driver_linker"]
+           "gcc_lto_args", "identify", "jobserver_announced", "lto_jobs",
+           "resolve_driver_linker"]
 
 VERSION_TIMEOUT = 5.0  # seconds for `linker --version`, run only when nothing else tells
 
@@ -30,6 +31,9 @@ class Linker:
     banner = ""  # found in the first line of `--version`
     thread_options: frozenset[str] = frozenset()  # user options (dashes off) that set threads
     forks_child = False  # the linker's work outlives the process the caller started
+    # its --threads=N also sets its ThinLTO job count (lld: "--threads= ... provides the
+    # default value for --thinlto-jobs=")
+    thinlto_follows_threads = False
 
     @classmethod
     def thread_args(cls, n: int) -> list[str]:
@@ -117,6 +121,7 @@ class Lld(Linker):
 
     id, names, banner = "lld", ("ld.lld", "lld"), "LLD"
     thread_options = frozenset({"threads", "no-threads"})
+    thinlto_follows_threads = True
 
     @classmethod
     def thread_args(cls, n: int) -> list[str]:
@@ -151,6 +156,60 @@ class Mold(Linker):
 
 class Generic(Linker):
     """Fallback for a linker nothing identifies."""
+
+
+# -- link-time optimisation -------------------------------------------------------------
+#
+# An LTO link runs its code generation as parallel jobs of its own, beside the linker's
+# threads. gcc (lto-wrapper): plain -flto runs its LTRANS jobs one after another unless
+# make's jobserver is reachable (then it asks make); -flto=auto asks the jobserver or runs
+# as many jobs as CPUs in its affinity mask; -flto=jobserver asks make (auto without a
+# jobserver); -flto=N runs N. clang: -flto and -flto=full generate code in one partition
+# (lld --lto-partitions=1); -flto=thin runs ThinLTO backend jobs in the linker, one per
+# physical core unless --thinlto-jobs / -flto-jobs (or lld's --threads) say otherwise.
+
+def lto_jobs(family: str | None, lto: str | None, user_jobs: str | None, cores: int,
+             linker_threads: int | None = None, jobserver: bool = False) -> int:
+    """The code-generation jobs an LTO link runs in parallel on ``cores`` cores (0: the
+    command line shows no LTO). ``family``: "gcc" or "clang"; ``lto``: the -flto option
+    in force; ``user_jobs``: the count the user chose (``Command.lto_jobs``);
+    ``linker_threads``: the thread count the user gave a linker whose ThinLTO follows its
+    threads (lld); ``jobserver``: make's jobserver is announced to the link."""
+    if user_jobs is not None:  # gcc -flto=0 is serial; lld --thinlto-jobs=0 or =all, every core
+        if user_jobs.isdigit() and (int(user_jobs) > 0 or family == "gcc"):
+            return max(1, int(user_jobs))
+        return max(1, cores)
+    if lto is None:
+        return 0
+    mode = lto.partition("=")[2]
+    if family == "clang":
+        if mode != "thin":
+            return 1
+        return linker_threads or max(1, cores)
+    if mode in ("auto", "jobserver") or jobserver:
+        return max(1, cores)
+    return 1  # plain -flto: serial LTRANS (-flto=N came as user_jobs)
+
+
+def jobserver_announced(makeflags: str | None) -> bool:
+    """Whether ``$MAKEFLAGS`` hands the command make's jobserver (GNU make 4.2+
+    ``--jobserver-auth=``, older ``--jobserver-fds=``)."""
+    if not makeflags:
+        return False
+    return "--jobserver-auth=" in makeflags or "--jobserver-fds=" in makeflags
+
+
+def gcc_lto_args(family: str | None, lto: str | None, user_jobs: str | None, jobs: int,
+                 own: int, jobserver: bool) -> list[str]:
+    """What to append to a gcc link so that its LTRANS runs ``jobs`` jobs, where gcc by
+    itself would run ``own`` (the CPUs of its affinity mask): ``-flto=JOBS``, only for a
+    user's ``-flto=auto`` with no count of theirs and no jobserver (gcc asks make's
+    jobserver, when it reaches one, whatever -flto says), only when ``jobs`` is fewer
+    than ``own``, and never ``-flto=1``: where it takes effect gcc then warns "using
+    serial compilation of N LTRANS jobs", which the command would not have printed."""
+    if family != "gcc" or lto != "-flto=auto" or user_jobs is not None or jobserver:
+        return []
+    return [f"-flto={jobs}"] if 2 <= jobs < own else []
 
 
 # Order matters for banners: mold's says "mold 1.10.1 (compatible with GNU ld)".

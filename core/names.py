@@ -1,9 +1,23 @@
 """Program names, shared by the command parser and the linker table (which must not know
-each other): ``x86_64-linux-gnu-gcc-12`` -> ``gcc``, ``ld.lld-14`` -> ``ld.lld``."""
+each other): ``x86_64-linux-gnu-gcc-12`` -> ``gcc``, ``ld.lld-14`` -> ``ld.lld``; and the
+compiler launchers (ccache, sccache, distcc, icecc) that may stand in front of a driver.
+"""
 
 from __future__ import annotations
 
 import os
+
+LAUNCHERS = frozenset({"ccache", "sccache", "distcc", "icecc"})
+MAX_LAUNCHERS = 4  # `ccache distcc gcc`: launchers in a row, at most this many
+
+# distcc's own commands (its distcc.c): they print something and compile nothing.
+_DISTCC_OWN = frozenset({"--help", "--version", "--show-hosts", "-j", "--show-principal",
+                         "--scan-includes"})
+_ICECC_OWN = frozenset({"--help", "--version", "--build-native"})
+# distcc takes the first word for a source or object file, not a compiler, by these
+# extensions (its filename.c: dcc_is_source, dcc_is_object).
+_DISTCC_FILES = frozenset({"i", "ii", "c", "cc", "cpp", "cxx", "cp", "c++", "C", "m", "mm",
+                           "mi", "mii", "M", "s", "S", "o"})
 
 
 def program_name(path: str) -> str:
@@ -13,3 +27,46 @@ def program_name(path: str) -> str:
     if head and tail[:1].isdigit() and all(c in "0123456789." for c in tail):
         name = head
     return name.rpartition("-")[2]
+
+
+def split_launchers(argv: list[str]) -> tuple[int, str | None, int]:
+    """``(launcher_words, program, args_at)`` of a command line.
+
+    ``argv[:launcher_words]`` are compiler launchers and their own settings; ``program``
+    is the word of the program they run (``"cc"`` when distcc is given none), or None
+    when the command is a launcher's own (``ccache -s``, ``distcc --version``);
+    ``argv[args_at:]`` are the program's arguments. Without a launcher: ``(0, argv[0], 1)``.
+
+    As each tool documents: ``ccache [KEY=VALUE ...] compiler args`` (KEY=VALUE since
+    ccache 4.8), an option first is ccache's own command; ``sccache compiler args``, an
+    option first is its own; ``distcc [compiler] args``, the compiler is ``cc`` when the
+    first word is an option or a source or object file name; ``icecc compiler args``,
+    whatever the first word is, but ``--help``, ``--version``, ``--build-native``.
+    """
+    i, n = 0, len(argv)
+    for _ in range(MAX_LAUNCHERS):
+        if i >= n:
+            return i, None, n
+        name = program_name(argv[i])
+        if name not in LAUNCHERS:
+            break
+        j = i + 1
+        if name == "ccache":
+            while j < n and "=" in argv[j] and not argv[j].startswith("-") \
+                    and "/" not in argv[j].partition("=")[0]:
+                j += 1
+        if j >= n:
+            return j, None, n  # the launcher alone: its usage
+        word = argv[j]
+        if name in ("ccache", "sccache") and word.startswith("-"):
+            return j, None, n
+        if name == "distcc":
+            if word in _DISTCC_OWN:
+                return j, None, n
+            if word.startswith("-") or ("." in os.path.basename(word)
+                                        and word.rpartition(".")[2] in _DISTCC_FILES):
+                return j, "cc", j
+        if name == "icecc" and word in _ICECC_OWN:
+            return j, None, n
+        i = j
+    return i, argv[i], i + 1

@@ -21,6 +21,8 @@ import os
 import sys
 import time
 
+from .config import UsageError as UserError  # a mistake on the command line: exit 2
+
 TYPE_CHECKING = False
 if TYPE_CHECKING:
     from collections.abc import Sequence
@@ -34,8 +36,6 @@ TOP = 5
 UNITS = {"s": 1, "m": 60, "h": 3600, "d": 86400, "w": 604800}
 
 
-class UserError(Exception):
-    """A mistake in the command line: one line, exit 2."""
 
 
 class Span:
@@ -341,20 +341,47 @@ def trace(path: str, slots: int, spans: list[Span]) -> dict[str, Any]:
 # -- command -----------------------------------------------------------------------------
 
 
+DESCRIPTIONS = {
+    "stats": """\
+Summarise what the pool did, from its history: how many links ran and failed, their
+waits and run times (p50, p95, max, total), how long the pool was full, the slowest
+links, peak memory, and plain-language hints when the capacity looks wrong for this
+history. Reads only; never creates a pool.
+""",
+    "trace": """\
+Write the pool's history as a Chrome trace-event JSON file: one track per slot with
+the links that held it, and the waits beside them. Open it in https://ui.perfetto.dev
+or chrome://tracing. Reads only; never creates a pool.
+""",
+    "report": """\
+Draw the pool's history as a chart: the slots over time, the links on them, the waits,
+and the numbers of `linkpool stats`. .svg and .html need nothing; .png needs matplotlib
+(pip install linkpool[chart]). Reads only; never creates a pool.
+""",
+}
+SINCE_HELP = ("keep the links that ended after this moment: a duration back from now "
+              "(90s, 30m, 1h, 2d, 1w) or an ISO date or time (2025-06-01, 2025-06-01T09:00, "
+              "local time unless it ends in Z or +HH:MM)")
+
+
 def _parser(command: str) -> Any:
-    import argparse
+    from .config import argument_parser, pool_value
 
-    class Parser(argparse.ArgumentParser):
-        def error(self, message: str) -> Any:
-            raise UserError(f"{command}: {message}")
-
-    parser = Parser(prog=f"linkpool {command}")
-    parser.add_argument("--pool", metavar="DIR")
-    parser.add_argument("--since", metavar="DURATION|ISO", help="e.g. 30m, 1h, 2d, 2025-06-01")
+    parser = argument_parser(f"linkpool {command}", DESCRIPTIONS[command])
+    parser.add_argument("--pool", metavar="DIR", type=pool_value,
+                        help="the pool (default: the one `linkpool run` would use: "
+                             "$LINKPOOL_DIR, else `pool` in the config file, else the "
+                             "per-user default)")
+    parser.add_argument("--since", metavar="DURATION|ISO", help=SINCE_HELP)
     if command == "stats":
-        parser.add_argument("--json", action="store_true")
+        parser.add_argument("--json", action="store_true",
+                            help="print the figures as JSON (for tools)")
+    elif command == "trace":
+        parser.add_argument("--output", metavar="FILE",
+                            help="write the trace to FILE (default, or -: standard output)")
     else:
-        parser.add_argument("--output", metavar="FILE", required=command == "report")
+        parser.add_argument("--output", metavar="FILE.svg|.html|.png", required=True,
+                            help="the chart to write; its suffix chooses the format")
     return parser
 
 
@@ -378,7 +405,10 @@ def main(args: Sequence[str]) -> int:
                                 "(or write .svg or .html, which need nothing)") from None
         since = parse_since(ns.since)
         path, slots, spans = load(ns.pool, since)
-    except (UserError, ConfigError) as e:
+    except UserError as e:
+        _say(f"{e} (see `linkpool {command or 'stats'} --help`)")
+        return 2
+    except ConfigError as e:
         _say(str(e))
         return 2
     except PoolError as e:
@@ -390,10 +420,9 @@ def main(args: Sequence[str]) -> int:
         text = json.dumps(trace(path, slots, spans), separators=(",", ":")) + "\n"
         return _write(ns.output, text)
     from .capacity import read_machine
-    from .settings import MEMORY_BUDGET, resolve
+    from .settings import resolve
 
-    budget = resolve({"pool": path})["memory_budget"].value
-    budget = budget if isinstance(budget, float) and budget > 0 else MEMORY_BUDGET
+    budget = float(resolve({"pool": path})["memory_budget"].value)  # checked by load() already
     st = stats(path, slots, spans, since, read_machine(), budget)
     if command == "stats":
         if ns.json:

@@ -634,7 +634,8 @@ def _open_dir(path: str, create: bool, shared: bool) -> int:
     except FileNotFoundError:
         if not create:
             raise PoolError(
-                f"no pool at {path}; create it with `linkpool init --pool {path}`"
+                f"no pool at {path} (create it with `linkpool init --pool {path}` or run a "
+                f"link)"
             ) from None
     except OSError as e:
         if os.path.islink(path) or (os.path.lexists(path) and not os.path.isdir(path)):

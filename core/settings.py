@@ -1,18 +1,24 @@
-"""``linkpool config``: every setting's effective value and where it came from.
+"""The settings: one table, checked in one place; and ``linkpool config``, which shows them.
 
     linkpool config [--pool DIR] [--strict] [--quiet] [--json]
 
-Each setting is resolved here exactly as the code that uses it resolves it (the order is
-in ``SETTINGS``), so the table is what a ``linkpool run`` from the same shell would do:
-``pool``, ``strict`` and ``quiet`` take the command line, then the environment, then the
-config file; ``check_output`` and ``memory_budget`` take the environment, then the file;
-``disable`` is the union of the file's list (or comma-separated string) and
-``$LINKPOOL_DISABLE``; ``wakeup`` is read only from the environment. ``--pool``,
-``--strict`` and ``--quiet`` are accepted so that the table can show what those options
-of ``run`` would change.
+``SETTINGS`` is the table: for each setting its name, environment variable, config-file
+key, kind (which says what a value must be), default, the order its sources are read in,
+and what it does. :func:`resolve` reads every source of every setting, checks each value
+against its kind and returns one :class:`Setting` each; ``run``, the other subcommands,
+``doctor`` and ``linkpool config`` all call it, so they agree on every value and a wrong
+one is reported the same way everywhere: one :class:`ConfigError` line naming the file
+(or the environment variable) and the key.
 
-``resolve()`` is also what ``stats``, ``trace``, ``report`` and ``doctor`` use to find the
-pool, so all of them agree with ``run`` on which pool is meant.
+Sources, in the order of each entry's ``order`` letters: c = the command line, e = the
+environment, f = the config file. ``disable`` is the union of the file's list (or
+comma-separated string) and ``$LINKPOOL_DISABLE``; ``wakeup`` is read only from the
+environment. A relative ``pool`` in the config file is taken from the file's folder (and
+``~`` is the home directory); a relative ``--pool`` or ``$LINKPOOL_DIR`` from the working
+directory, as a shell user means it.
+
+This module is on the wrapper's fast path (``run`` reads its settings here): it imports
+nothing but ``linkpool.config`` until ``linkpool config`` itself runs.
 """
 
 from __future__ import annotations
@@ -20,7 +26,7 @@ from __future__ import annotations
 import os
 import sys
 
-from .config import ConfigError, config_file, flag, load
+from .config import FALSE, TRUE, ConfigError, config_file, load
 
 TYPE_CHECKING = False
 if TYPE_CHECKING:
@@ -28,32 +34,70 @@ if TYPE_CHECKING:
     from typing import Any
 
 MEMORY_BUDGET = 0.75  # the default of plugins/cost.py (not imported: it pulls in the hooks)
+YES_NO = "a yes/no value (use 1/0, true/false, yes/no, on/off)"
+WAKEUP = ("polling", "auto")
 
-# name -> (environment variable or None, config-file key or None, order of precedence,
-# what it does). Order letters: c = command line, e = environment, f = config file.
-SETTINGS: dict[str, tuple[str | None, str | None, str, str]] = {
-    "pool": ("LINKPOOL_DIR", "pool", "cef", "the pool directory every link queues in"),
-    "strict": ("LINKPOOL_STRICT", "strict", "cef", "fail (69) instead of running unpooled"),
-    "quiet": ("LINKPOOL_QUIET", "quiet", "cef", "no lines about waiting from `run`"),
-    "memory_budget": ("LINKPOOL_MEMORY_BUDGET", "memory_budget", "ef",
-                      "share of usable memory links may use"),
-    "disable": ("LINKPOOL_DISABLE", "disable", "ef", "plugins turned off (file + environment)"),
-    "check_output": ("LINKPOOL_CHECK_OUTPUT", "check_output", "ef",
-                     "check that a successful link wrote an ELF file"),
-    "wakeup": ("LINKPOOL_WAKEUP", None, "e", "how the head of the line wakes"),
+#: What a value of each kind must be, in the words of the error.
+KINDS = {
+    "path": "a directory path (a string)",
+    "flag": YES_NO,
+    "fraction": "a number in (0, 1] (the share of usable memory links may use)",
+    "names": "a list of plugin names, or one comma-separated string of them",
+    "wakeup": "a wake-up mode (use 'polling' to force polling, or 'auto')",
+    "paths": "a list of directories, or one ':'-separated string of them",
 }
+
+
+class Entry:
+    """One row of the table."""
+
+    __slots__ = ("default", "help", "key", "kind", "name", "order", "var")
+
+    def __init__(self, name: str, var: str | None, key: str | None, kind: str, default: Any,
+                 order: str, help: str) -> None:
+        self.name = name
+        self.var = var  # the environment variable, or None
+        self.key = key  # the config-file key, or None
+        self.kind = kind  # a key of KINDS
+        self.default = default
+        self.order = order  # the sources, first wins: c(ommand line), e(nvironment), f(ile)
+        self.help = help
+
+
+SETTINGS = (
+    Entry("pool", "LINKPOOL_DIR", "pool", "path", None, "cef",
+          "the pool directory every link queues in (default: $XDG_RUNTIME_DIR/linkpool, "
+          "else /tmp/linkpool-$UID)"),
+    Entry("strict", "LINKPOOL_STRICT", "strict", "flag", False, "cef",
+          "exit 69 instead of running a link unpooled when the pool is unusable"),
+    Entry("quiet", "LINKPOOL_QUIET", "quiet", "flag", False, "cef",
+          "no lines about waiting from `run`"),
+    Entry("memory_budget", "LINKPOOL_MEMORY_BUDGET", "memory_budget", "fraction",
+          MEMORY_BUDGET, "ef", "how much of the usable memory links running together may use"),
+    Entry("disable", "LINKPOOL_DISABLE", "disable", "names", (), "ef",
+          "plugins turned off (the file's and the environment's, together)"),
+    Entry("check_output", "LINKPOOL_CHECK_OUTPUT", "check_output", "flag", False, "ef",
+          "check that a successful link wrote an ELF file"),
+    Entry("wakeup", "LINKPOOL_WAKEUP", None, "wakeup", "auto", "e",
+          "how the head of the line wakes: inotify, or polling on a network filesystem"),
+    Entry("plugin_path", "LINKPOOL_PLUGIN_PATH", "plugin_path", "paths", (), "ef",
+          "more directories to find plugins in (the environment's, then the file's)"),
+)
+BY_NAME = {e.name: e for e in SETTINGS}
 
 
 class Setting:
     """One resolved setting: its value, the kind of source and a readable source."""
 
-    __slots__ = ("name", "origin", "source", "value")
+    __slots__ = ("given", "name", "origin", "source", "value")
 
-    def __init__(self, name: str, value: Any, origin: str, source: str) -> None:
+    def __init__(self, name: str, value: Any, origin: str, source: str,
+                 given: Any = None) -> None:
         self.name = name
         self.value = value
-        self.origin = origin  # "default", "file", "env" or "cli"
+        self.origin = origin  # "default", "file", "env", "cli" (or "file+env" for disable)
         self.source = source  # "default", the file's path, "$LINKPOOL_DIR", "--pool"
+        self.given = given  # the value as its source wrote it (None for a default)
 
     def as_dict(self) -> dict[str, Any]:
         return {"value": self.value, "origin": self.origin, "source": self.source}
@@ -66,71 +110,175 @@ def config_source(env: Mapping[str, str] = os.environ) -> str:
     return "$XDG_CONFIG_HOME" if env.get("XDG_CONFIG_HOME") else "default"
 
 
-def resolve(cli: Mapping[str, Any] | None = None, env: Mapping[str, str] = os.environ,
-            file: Mapping[str, Any] | None = None) -> dict[str, Setting]:
-    """Every setting of ``SETTINGS``; ``cli`` holds command-line values (None: not given).
+# -- checking one value -------------------------------------------------------------------
 
-    Raises ConfigError when the config file cannot be read.
+
+def _check(kind: str, value: Any, text: bool, folder: str) -> Any:
+    """``value`` as its kind wants it, or ValueError. ``text``: it came from the
+    environment or the command line (always a string); else from the TOML file, whose
+    relative paths are taken from ``folder``."""
+    if kind == "path":
+        if not isinstance(value, str) or not value.strip():
+            raise ValueError
+        if text:
+            return os.path.abspath(value)
+        return os.path.normpath(os.path.join(folder, os.path.expanduser(value)))
+    if kind == "flag":
+        if value is True or value is False:
+            return value
+        word = str(value).strip().lower() if isinstance(value, (str, int)) else None
+        if word in TRUE or word in FALSE:
+            return word in TRUE
+        raise ValueError
+    if kind == "fraction":
+        if isinstance(value, bool) or not isinstance(value, (str, int, float)):
+            raise ValueError
+        number = float(value)  # ValueError for "abc"
+        if not 0 < number <= 1:  # False for nan too
+            raise ValueError
+        return number
+    if kind in ("names", "paths"):
+        if isinstance(value, str):
+            value = value.split("," if kind == "names" else os.pathsep)
+        if not isinstance(value, list) or not all(isinstance(n, str) for n in value):
+            raise ValueError
+        if kind == "names":
+            return [n.strip() for n in value if n.strip()]
+        return [_check("path", d, text, folder) for d in value if d.strip()]
+    if value not in WAKEUP:  # "wakeup"
+        raise ValueError
+    return value
+
+
+def _shown(value: Any) -> str:
+    """A config-file value as the error shows it: TOML's true/false, strings quoted."""
+    if isinstance(value, bool):
+        return "true" if value else "false"
+    text = repr(value)
+    return text if len(text) <= 60 else text[:57] + "..."
+
+
+def problem(entry: Entry, origin: str, value: Any, path: str) -> str:
+    """The one line saying that ``value`` is wrong for ``entry``, naming its source."""
+    what = KINDS[entry.kind]
+    if origin == "env":
+        return f"{entry.var}={value!r} is not {what}"
+    if origin == "cli":
+        return f"--{entry.name.replace('_', '-')} {value!r} is not {what}"
+    return f"{path}: {entry.key!r} must be {what}, not {_shown(value)}"
+
+
+# -- resolving all of them ----------------------------------------------------------------
+
+
+def resolve(cli: Mapping[str, Any] | None = None, env: Mapping[str, str] = os.environ,
+            file: Mapping[str, Any] | None = None,
+            problems: list[tuple[str, str]] | None = None) -> dict[str, Setting]:
+    """Every setting of ``SETTINGS``, checked; ``cli`` holds command-line values (None or
+    False: not given). The pool's default is filled in (``linkpool.pool.default_path``)
+    only when no source names one.
+
+    A wrong value raises ConfigError (one line naming the source and the key), as does a
+    config file that cannot be read; with ``problems`` (a list), each wrong value is
+    appended there as (name, line) instead and the setting keeps its default.
     """
-    cli = cli or {}
     path = config_file(env)
     if file is None:
         file = load(env)
     out: dict[str, Setting] = {}
-    for name, (var, key, order, _) in SETTINGS.items():
-        found: Setting | None = None
-        for letter in order:
-            if letter == "c" and cli.get(name) not in (None, False):
-                found = Setting(name, cli[name], "cli", f"--{name.replace('_', '-')}")
-            elif letter == "e" and var and env.get(var) not in (None, ""):
-                found = Setting(name, env[var], "env", f"${var}")
-            elif letter == "f" and key and file.get(key) not in (None, ""):
-                found = Setting(name, file[key], "file", path)
-            if found is not None:
-                break
-        out[name] = found or Setting(name, None, "default", "default")
-    _normalise(out, env, file, path)
-    return out
-
-
-def _normalise(out: dict[str, Setting], env: Mapping[str, str], file: Mapping[str, Any],
-               path: str) -> None:
-    """Give each value the type its user sees, and the defaults their meaning."""
+    for entry in SETTINGS:
+        try:
+            if entry.kind in UNITED:
+                found = _union(entry, env, file, path)
+            else:
+                found = _first(entry, cli or {}, env, file, path)
+        except _Wrong as e:
+            line = problem(entry, e.origin, e.given, path)
+            if problems is None:
+                raise ConfigError(line) from None
+            problems.append((entry.name, line))
+            found = None
+        if found is None:
+            default = entry.default
+            found = Setting(entry.name, list(default) if isinstance(default, tuple) else
+                            default, "default", "default")
+        out[entry.name] = found
     pool = out["pool"]
     if pool.value is None:
         from .pool import default_path
 
         pool.value = default_path()
-    pool.value = os.path.abspath(str(pool.value))
-    for name in ("strict", "quiet", "check_output"):
-        out[name].value = flag(out[name].value)
-    budget = out["memory_budget"]
-    if budget.value is None:
-        budget.value = MEMORY_BUDGET
-    else:
-        try:
-            budget.value = float(budget.value)
-        except (TypeError, ValueError):
-            budget.value = f"invalid: {budget.value!r}"
-    # disable: both lists count (core/hooks.py), so the source may be both.
-    from_file = [str(n) for n in (file.get("disable") or [])] if "disable" in file else []
-    from_env = [n.strip() for n in env.get("LINKPOOL_DISABLE", "").split(",") if n.strip()]
-    disable = out["disable"]
-    disable.value = sorted(set(from_file) | set(from_env))
-    if from_file and from_env:
-        disable.origin, disable.source = "file+env", f"{path} + $LINKPOOL_DISABLE"
-    elif from_file or "disable" in file:
-        disable.origin, disable.source = "file", path
-    wakeup = out["wakeup"]
-    if wakeup.value == "polling":
-        wakeup.value = "polling (forced)"
-    else:
-        from .waiting import Waiter
+    return out
 
-        if wakeup.origin == "env":  # any other value is ignored by waiting.py
-            wakeup.source += f" ({wakeup.value!r} ignored)"
-            wakeup.origin = "default"
-        wakeup.value = Waiter.mode_for(pool.value)
+
+UNITED = ("names", "paths")  # kinds whose environment's and file's values both count
+
+
+class _Wrong(ValueError):
+    """A value that does not fit its kind: where it came from and what it was."""
+
+    def __init__(self, origin: str, given: Any) -> None:
+        super().__init__(origin)
+        self.origin = origin
+        self.given = given
+
+
+def _first(entry: Entry, cli: Mapping[str, Any], env: Mapping[str, str],
+           file: Mapping[str, Any], path: str) -> Setting | None:
+    """The value of the first source that sets ``entry``, checked; None if none does."""
+    for letter in entry.order:
+        if letter == "c" and cli.get(entry.name) not in (None, False):
+            origin, source, given = "cli", f"--{entry.name.replace('_', '-')}", cli[entry.name]
+        elif letter == "e" and entry.var and env.get(entry.var):
+            origin, source, given = "env", f"${entry.var}", env[entry.var]
+        elif letter == "f" and entry.key and entry.key in file:
+            origin, source, given = "file", path, file[entry.key]
+        else:
+            continue
+        try:
+            value = _check(entry.kind, given, origin != "file", os.path.dirname(path))
+        except ValueError:
+            raise _Wrong(origin, given) from None
+        return Setting(entry.name, value, origin, source, given)
+    return None
+
+
+def _union(entry: Entry, env: Mapping[str, str], file: Mapping[str, Any],
+           path: str) -> Setting | None:
+    """``disable`` and ``plugin_path``: the environment's values and the file's, checked;
+    None if neither sets it."""
+    values: list[str] = []
+    sources = []
+    if entry.var and env.get(entry.var):
+        values += _check(entry.kind, env[entry.var], True, "")  # a string always splits
+        sources.append(("env", f"${entry.var}"))
+    if entry.key and entry.key in file:
+        try:
+            values += _check(entry.kind, file[entry.key], False, os.path.dirname(path))
+        except ValueError:
+            raise _Wrong("file", file[entry.key]) from None
+        sources.insert(0, ("file", path))  # shown as "file + env"
+    if not sources:
+        return None
+    unique = sorted(set(values)) if entry.kind == "names" else list(dict.fromkeys(values))
+    return Setting(entry.name, unique, "+".join(o for o, _ in sources),
+                   " + ".join(s for _, s in sources), unique)
+
+
+def run_settings(cli: Mapping[str, Any]) -> tuple[dict[str, Setting], dict[str, Any]]:
+    """What ``linkpool run`` needs: the settings, and the config its plugins get (the
+    file's table, every setting of the table merged in with its checked value)."""
+    file = load()
+    settings = resolve(cli, file=file)
+    config = dict(file)
+    folder = os.path.dirname(config_file())
+    for entry in SETTINGS:
+        if entry.kind == "paths":  # the file's own, made absolute: the hooks add the env's
+            if entry.key in file:
+                config[entry.key] = _check("paths", file[entry.key], False, folder)
+        elif entry.key:
+            config[entry.key] = settings[entry.name].value
+    return settings, config
 
 
 def pool_dir(cli_value: str | None = None) -> tuple[str, str]:
@@ -138,6 +286,19 @@ def pool_dir(cli_value: str | None = None) -> tuple[str, str]:
     the config file or the default), resolved as ``linkpool run`` does."""
     setting = resolve({"pool": cli_value})["pool"]
     return setting.value, setting.source
+
+
+def disabled(config: Mapping[str, Any], env: Mapping[str, str] = os.environ) -> set[str]:
+    """The plugins ``config`` (a config table) and ``$LINKPOOL_DISABLE`` turn off."""
+    entry = BY_NAME["disable"]
+    try:
+        found = _union(entry, env, config, "the config")
+    except _Wrong as e:
+        raise ConfigError(problem(entry, "file", e.given, "the config")) from None
+    return set(found.value) if found is not None else set()
+
+
+# -- linkpool config ----------------------------------------------------------------------
 
 
 def _show(value: Any) -> str:
@@ -148,28 +309,70 @@ def _show(value: Any) -> str:
     return str(value)
 
 
+def _shown_wakeup(settings: dict[str, Setting]) -> None:
+    """The wake-up mode a waiter of this pool would use, as ``linkpool config`` shows it."""
+    wakeup = settings["wakeup"]
+    if wakeup.value == "polling":
+        wakeup.value = "polling (forced)"
+    else:
+        from .waiting import Waiter
+
+        wakeup.value = Waiter.mode_for(settings["pool"].value)
+
+
+DESCRIPTION = """\
+Show every setting's effective value and where it came from (the command line, the
+environment, the config file or the default), exactly as `linkpool run` from this
+shell would resolve it.
+
+The config file is $LINKPOOL_CONFIG, else $XDG_CONFIG_HOME/linkpool/config.toml, else
+~/.config/linkpool/config.toml. A relative `pool` in it is taken from the file's folder
+(shown here as the absolute path, with the file as its source); a relative --pool or
+$LINKPOOL_DIR from the working directory. A wrong value is one error line naming the
+file or the variable and the key (exit 2).
+"""
+
+
+def _epilog() -> str:
+    import textwrap
+
+    rows = []
+    for e in SETTINGS:
+        where = ", ".join(x for x in (f"--{e.name}" if "c" in e.order else "",
+                                      f"${e.var}" if e.var else "",
+                                      f"`{e.key}` in the file" if e.key else "") if x)
+        rows.append(f"  {e.name}: {where}")
+        rows += textwrap.wrap(f"{e.help}; {KINDS[e.kind]}", 84, initial_indent=" " * 6,
+                              subsequent_indent=" " * 6)
+    return "settings, with their sources (the first one set wins):\n" + "\n".join(rows)
+
+
 def main(args: Sequence[str]) -> int:
-    import argparse
+    from .config import UsageError, argument_parser, pool_value
 
-    class Parser(argparse.ArgumentParser):
-        def error(self, message: str) -> Any:
-            raise ConfigError(f"config: {message} (usage: linkpool config [--pool DIR] "
-                              f"[--strict] [--quiet] [--json])")
-
-    parser = Parser(prog="linkpool config", description="effective settings and their sources")
-    parser.add_argument("--pool", metavar="DIR", help="as a command line would give it")
-    parser.add_argument("--strict", action="store_true", default=None)
-    parser.add_argument("--quiet", action="store_true", default=None)
-    parser.add_argument("--json", action="store_true")
+    parser = argument_parser("linkpool config", DESCRIPTION, _epilog())
+    parser.add_argument("--pool", metavar="DIR", type=pool_value,
+                        help="show the settings as `linkpool run --pool DIR` would see them")
+    parser.add_argument("--strict", action="store_true", default=None,
+                        help="as `linkpool run --strict` would see them")
+    parser.add_argument("--quiet", action="store_true", default=None,
+                        help="as `linkpool run --quiet` would see them")
+    parser.add_argument("--json", action="store_true",
+                        help="print {config_file, settings: {NAME: {value, origin, source}}, "
+                             "other_keys} as JSON")
     try:
         ns = parser.parse_args(list(args)[1:] if args and args[0] == "config" else list(args))
         file = load()
         settings = resolve({"pool": ns.pool, "strict": ns.strict, "quiet": ns.quiet}, file=file)
+    except UsageError as e:
+        sys.stderr.write(f"linkpool: {e} (see `linkpool config --help`)\n")
+        return 2
     except ConfigError as e:
         sys.stderr.write(f"linkpool: {e}\n")
         return 2
+    _shown_wakeup(settings)
     path = config_file()
-    known = {key for _, key, _, _ in SETTINGS.values() if key}
+    known = {e.key for e in SETTINGS if e.key}
     others = sorted(set(file) - known)
     if ns.json:
         import json
@@ -189,6 +392,10 @@ def main(args: Sequence[str]) -> int:
     print(f"{'SETTING':<14} {'VALUE':<{width}}  SOURCE")
     for name, s in settings.items():
         print(f"{name:<14} {_show(s.value):<{width}}  {s.source}")
+    pool = settings["pool"]
+    if pool.origin == "file" and not os.path.isabs(os.path.expanduser(str(pool.given))):
+        print(f"\npool: {pool.given!r} in the config file is relative: it is taken from the "
+              f"file's folder, {os.path.dirname(path)}")
     if others:
         print(f"\nother keys in the config file (for plugins): {', '.join(others)}")
     return 0

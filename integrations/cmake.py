@@ -19,7 +19,6 @@ from . import find_linkpool
 #: Languages whose links the printed flags cover (CMake >= 3.21; CMake 4.1 added
 #: CUDA, Fortran and HIP, which ``--lang`` can name).
 LANGUAGES = ("C", "CXX")
-USAGE = "usage: linkpool setup cmake [--pool DIR] [--lang C,CXX,...]"
 
 
 def launcher(pool: str | None = None) -> list[str]:
@@ -34,30 +33,38 @@ def flags(pool: str | None = None, languages: tuple[str, ...] = LANGUAGES) -> li
     return [f"-DCMAKE_{lang}_LINKER_LAUNCHER={value}" for lang in languages]
 
 
+DESCRIPTION = """\
+Print the -DCMAKE_<LANG>_LINKER_LAUNCHER=... flags that make CMake (3.21 or later, Ninja
+and Makefile generators) run every link of a C or C++ target through linkpool, quoted
+for a POSIX shell on one line:
+
+    eval "cmake -S . -B build $(linkpool setup cmake)"
+
+or CMAKE_ARGS="$(linkpool setup cmake)" for scikit-build-core. Static libraries are
+archived, not linked, and are left alone. docs/cmake.md has the rest.
+"""
+
+
 def setup(args: list[str]) -> int:
     """Print the flags on one line, quoted for a POSIX shell."""
-    from ..cli import UsageError
+    from ..config import UsageError, argument_parser, pool_value
 
-    pool: str | None = None
+    parser = argument_parser("linkpool setup cmake", DESCRIPTION)
+    parser.add_argument("--pool", metavar="DIR", type=pool_value,
+                        help="fix the pool in the build tree (the launcher becomes `linkpool "
+                             "run --pool DIR --`); default: the pool each link finds "
+                             "($LINKPOOL_DIR, the config file, the per-user default)")
+    parser.add_argument("--lang", metavar="C,CXX,...",
+                        help="the languages whose links go through linkpool (default C,CXX; "
+                             "CMake 4.1 adds CUDA, Fortran, HIP)")
+    ns = parser.parse_args(args)
+    pool: str | None = ns.pool
     languages: tuple[str, ...] = LANGUAGES
-    rest = list(args)
-    while rest:
-        arg = rest.pop(0)
-        if arg in ("-h", "--help"):
-            print(USAGE)
-            return 0
-        name, eq, value = arg.partition("=")
-        if name not in ("--pool", "--lang"):
-            raise UsageError(f"unknown option {arg} for setup cmake")
-        if not eq:
-            if not rest:
-                raise UsageError(f"{name} needs a value")
-            value = rest.pop(0)
-        if name == "--pool":
-            pool = value
-        else:
-            languages = tuple(x.strip().upper() for x in value.split(",") if x.strip())
+    if ns.lang is not None:
+        languages = tuple(x.strip().upper() for x in ns.lang.split(",") if x.strip())
+        if not languages:
+            raise UsageError("setup cmake: --lang needs at least one language, e.g. C,CXX")
     if pool is not None and ";" in pool:
-        raise UsageError(f"a pool path for CMake cannot contain ';': {pool}")
+        raise UsageError(f"setup cmake: a pool path for CMake cannot contain ';': {pool}")
     print(" ".join(shlex.quote(flag) for flag in flags(pool, languages)))
     return 0

@@ -25,7 +25,6 @@ BUILTIN = {
 }
 #: Automake's link drivers (``LINK = $(CCLD) ... -o $@``).
 AUTOMAKE = {"CCLD": "$(CC)", "CXXLD": "$(CXX)"}
-USAGE = "usage: linkpool setup make [--pool DIR] [--automake]"
 
 
 def launcher(pool: str | None = None) -> str:
@@ -43,29 +42,30 @@ def variables(pool: str | None = None, automake: bool = False) -> dict[str, str]
     return {name: f"{prefix} {value}" for name, value in table.items()}
 
 
+DESCRIPTION = """\
+Print the GNU make variables that put every link of make's built-in rules (and of the
+recipes that use $(LINK.o), $(LINK.c), $(LINK.cc)) behind linkpool, as NAME='VALUE'
+words on one line to give make:
+
+    eval "make -j8 $(linkpool setup make)"
+
+Compiles and $(AR) are untouched. docs/make.md has the rest.
+"""
+
+
 def setup(args: list[str]) -> int:
     """Print ``NAME='VALUE' ...`` on one line, to paste after ``make``."""
-    from ..cli import UsageError
+    from ..config import argument_parser, pool_value
 
-    pool: str | None = None
-    automake = False
-    rest = list(args)
-    while rest:
-        arg = rest.pop(0)
-        name, eq, value = arg.partition("=")
-        if arg in ("-h", "--help"):
-            print(USAGE)
-            return 0
-        if arg == "--automake":
-            automake = True
-        elif name == "--pool":
-            if not eq:
-                if not rest:
-                    raise UsageError("--pool needs a value")
-                value = rest.pop(0)
-            pool = value
-        else:
-            raise UsageError(f"unknown option {arg} for setup make")
-    pairs = variables(pool, automake)
+    parser = argument_parser("linkpool setup make", DESCRIPTION)
+    parser.add_argument("--pool", metavar="DIR", type=pool_value,
+                        help="fix the pool in the variables (`linkpool run --pool DIR --`); "
+                             "default: the pool each link finds ($LINKPOOL_DIR, the config "
+                             "file, the per-user default)")
+    parser.add_argument("--automake", action="store_true",
+                        help="print CCLD and CXXLD instead, which Automake-generated "
+                             "Makefiles link with")
+    ns = parser.parse_args(args)
+    pairs = variables(ns.pool, ns.automake)
     print(" ".join(f"{name}={shlex.quote(value)}" for name, value in pairs.items()))
     return 0

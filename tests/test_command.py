@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 import os
 import shutil
 import subprocess
@@ -19,6 +20,8 @@ from linkpool.command import (
     parse,
     split_response,
 )
+
+from conftest import lp, make_pool
 
 needs_gcc = pytest.mark.skipif(shutil.which("gcc") is None, reason="gcc is not installed")
 
@@ -163,6 +166,59 @@ def test_fuse_ld_ld_path_and_b_dirs() -> None:
     assert cmd.b_dirs == ["/opt/a", "/opt/b", "/opt/c", "/opt/d"]
     assert (cmd.fuse_ld, cmd.ld_path) == ("lld", "/opt/ld.lld")  # the last one wins
     assert parse(["gcc", "a.o"]).fuse_ld is None
+
+
+# -- a source read from stdin -----------------------------------------------------------
+
+@pytest.mark.parametrize(("args", "kind", "output"), [
+    (["-x", "c", "-", "-o", "prog"], "link", "prog"),  # configure-style compile-and-link
+    (["-xc", "-"], "link", "a.out"),
+    (["--language=c++", "-", "-o", "p"], "link", "p"),
+    (["--language", "c", "-", "-lm"], "link", "a.out"),
+    (["-x", "c", "-", "-x", "none", "a.o", "-o", "p"], "link", "p"),
+    (["-x", "c", "-c", "-", "-o", "x.o"], "compile", "x.o"),
+    (["-x", "c", "-S", "-"], "compile", None),
+    (["-E", "-x", "c", "-"], "compile", None),
+    (["-x", "c", "-fsyntax-only", "-"], "compile", None),
+    (["-x", "c", "-", "--version"], "info", None),
+    (["-", "-o", "prog"], "info", "prog"),  # no -x: gcc refuses stdin, and links nothing
+    (["-x", "none", "-", "-o", "prog"], "info", "prog"),  # -x none resets the language
+    (["-x", "c"], "info", None),  # a language and no input
+])
+def test_stdin_is_an_input_only_under_x(args: list[str], kind: str, output: str | None) -> None:
+    cmd = parse(["gcc", *args])
+    assert (cmd.kind, cmd.output) == (kind, output)
+    assert "-" not in cmd.inputs  # nothing to weigh
+
+
+@needs_gcc
+@pytest.mark.parametrize(("args", "made"), [
+    (["-x", "c", "-", "-o", "prog"], True), (["-x", "c", "-c", "-", "-o", "prog"], True),
+    (["-", "-o", "prog"], False), (["-x", "none", "-", "-o", "prog"], False),
+])
+def test_stdin_kind_matches_what_gcc_does(tmp_path: Path, args: list[str], made: bool) -> None:
+    done = subprocess.run(["gcc", *args], cwd=tmp_path, input=b"int main(void){return 0;}\n",
+                          capture_output=True)
+    assert (done.returncode == 0) == made == (tmp_path / "prog").exists()
+    assert parse(["gcc", *args]).kind == ("info" if not made else
+                                          "compile" if "-c" in args else "link")
+
+
+@needs_gcc
+def test_compile_and_link_from_stdin_runs_as_a_link(tmp_path: Path) -> None:
+    """`echo 'int main(){...}' | linkpool gcc -x c - -o prog`: a link under the pool, the
+    program built from the source on stdin, and recorded with its output."""
+    pool = make_pool(tmp_path / "pool", 2)
+    env = {**os.environ, "LINKPOOL_DIR": str(pool)}
+    r = lp("gcc", "-x", "c", "-", "-o", "prog", cwd=tmp_path, env=env,
+           input="int main(void) { return 7; }\n")
+    assert (r.returncode, r.stdout, r.stderr) == (0, "", "")
+    assert subprocess.run([str(tmp_path / "prog")]).returncode == 7
+    out = lp("history", "--pool", str(pool), "--json", check=True).stdout
+    (rec,) = json.loads(out)
+    assert (rec["kind"], rec["output"], rec["exit"], rec["linker"]) == (
+        "link", str(tmp_path / "prog"), 0, "bfd")
+    assert rec["command"] == ["gcc", "-x", "c", "-", "-o", "prog"]
 
 
 # -- libraries ---------------------------------------------------------------------------
@@ -388,7 +444,9 @@ _WORDS = st.one_of(
     st.sampled_from(["gcc", "clang++-14", "ld", "ld.lld", "lld", "mold", "-o", "-l", "-L",
                      "-B", "-Wl,", "-Xlinker", "-z", "-T", "-c", "-M", "-MD", "-v", "@",
                      "--output", "--prefix=", "-fuse-ld=", "--threads", "-flavor", "gnu",
-                     "-print-", "-static", "-Wl,-Bstatic,-lm", "@nonexistent.rsp"]),
+                     "-print-", "-static", "-Wl,-Bstatic,-lm", "@nonexistent.rsp", "ccache",
+                     "distcc", "icecc", "sccache", "-x", "none", "-", "-flto=auto", "-flto",
+                     "-fno-lto", "-flto-jobs=2", "-Wl,--thinlto-jobs=3", "--plugin-opt"]),
 )
 
 
@@ -401,7 +459,7 @@ def test_parse_never_raises_on_arbitrary_argv(argv: list[str]) -> None:
     except CommandError:
         return
     assert cmd.argv == argv
-    assert cmd.tool in ("driver", "linker", "unknown")
+    assert cmd.tool in ("driver", "linker", "launcher", "unknown")
     assert cmd.kind in ("link", "compile", "info", "unknown")
     new = add_linker_args(cmd, ["--threads=1"])
     assert len(new) in (len(argv), len(argv) + 1)

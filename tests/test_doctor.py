@@ -150,3 +150,45 @@ def test_usage_error_is_one_line() -> None:
     r = lp("doctor", "--frobnicate")
     assert r.returncode == 2 and r.stderr.startswith("linkpool: doctor:")
     assert r.stderr.count("\n") == 1
+
+
+def test_a_wrong_pool_setting_fails_with_the_fix(tmp_path: Path) -> None:
+    config = tmp_path / "config.toml"
+    config.write_text("pool = 3\n")
+    env = {**os.environ, "LINKPOOL_CONFIG": str(config)}
+    r = lp("doctor", env=env)
+    assert r.returncode == 1 and r.stderr == ""
+    assert f"FAIL  setting: {config}: 'pool' must be a directory path (a string), not 3: " \
+           f"fix or remove it" in r.stdout
+    assert "FAIL  pool: not checked" in r.stdout and "OK    pool" not in r.stdout
+    assert "NOT usable" in r.stdout
+
+
+def test_a_relative_pool_setting_warns_with_where_it_is(tmp_path: Path) -> None:
+    folder = tmp_path / "conf"
+    folder.mkdir()
+    config = folder / "config.toml"
+    config.write_text('pool = "relpool"\n')
+    env = {**os.environ, "LINKPOOL_CONFIG": str(config)}
+    r = lp("doctor", "--json", env=env, cwd=tmp_path)
+    lines = [(c["level"], c["check"], c["message"]) for c in json.loads(r.stdout)["checks"]]
+    ((level, message),) = levels(lines, "setting")
+    assert level == "WARN" and "'relpool'" in message and str(folder / "relpool") in message
+    assert "write that absolute path" in message
+    ((level, message),) = levels(lines, "pool")
+    assert message.startswith(f"{folder / 'relpool'} ({config})")
+    assert not (folder / "relpool").exists() and not (tmp_path / "relpool").exists()
+
+
+@pytest.mark.parametrize("env, text", [
+    ({"LINKPOOL_STRICT": "maybe"}, "LINKPOOL_STRICT='maybe' is not a yes/no value"),
+    ({"LINKPOOL_MEMORY_BUDGET": "abc"}, "LINKPOOL_MEMORY_BUDGET='abc' is not a number in (0, 1]"),
+    ({"LINKPOOL_WAKEUP": "x"}, "LINKPOOL_WAKEUP='x' is not a wake-up mode"),
+])
+def test_wrong_values_fail_each_on_its_own_line(pool: Path, env: dict[str, str],
+                                                text: str) -> None:
+    r = lp("doctor", "--pool", str(pool), env={**os.environ, **env})
+    assert r.returncode == 1 and r.stderr == ""
+    (line,) = [x for x in r.stdout.splitlines() if x.startswith("FAIL")]
+    assert line.startswith(f"FAIL  setting: {text}") and "fix or remove it" in line
+    assert f"OK    pool: {pool} (--pool)" in r.stdout  # the rest is still checked

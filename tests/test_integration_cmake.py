@@ -89,4 +89,4 @@ def test_setup_cmake_prints_one_pasteable_line(tmp_path: Path) -> None:
     assert pooled == [f"-DCMAKE_{lang}_LINKER_LAUNCHER={launcher}"
                       for lang in ("C", "CXX", "CUDA")]
     bad = lp("setup", "cmake", "--frobnicate")
-    assert bad.returncode == 2 and bad.stderr.startswith("linkpool: unknown option")
+    assert bad.returncode == 2 and bad.stderr.startswith("linkpool: setup cmake: unknown option")

@@ -216,7 +216,7 @@ def test_slots_out_of_range(tmp_path: Path) -> None:
     with pytest.raises(PoolError):
         Pool.open(str(tmp_path / "p"), default_slots=0)
     r = lp("init", "--pool", str(tmp_path / "q"), "--slots", "0")
-    assert r.returncode == 1 and r.stderr.startswith("linkpool: slots must be")
+    assert r.returncode == 2 and r.stderr.startswith("linkpool: init: argument --slots: takes")
 
 
 # -- init -------------------------------------------------------------------------------------

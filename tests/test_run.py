@@ -314,3 +314,32 @@ def test_a_waiter_behind_others_counts_them(tmp_path: Path) -> None:
     assert r.stderr.splitlines()[0].startswith("linkpool: waiting for 1 of 1 slots (1 job(s) ahead")
     assert first.wait(timeout=10) == 0
     holder.wait()
+
+
+# -- settings and options (the CLI's side of run) -----------------------------------------------
+
+
+@pytest.mark.parametrize("form", [["run", "--"], []])
+def test_a_wrong_setting_names_its_source_and_the_command_still_runs(
+        form: list[str], tmp_path: Path) -> None:
+    config = tmp_path / "config.toml"
+    config.write_text("pool = 3\n")
+    for env, line in (
+            ({"LINKPOOL_CONFIG": str(config)},
+             f"{config}: 'pool' must be a directory path (a string), not 3"),
+            ({"LINKPOOL_MEMORY_BUDGET": "abc"},
+             "LINKPOOL_MEMORY_BUDGET='abc' is not a number in (0, 1] (the share of usable "
+             "memory links may use)")):
+        r = lp(*form, "sh", "-c", "echo out; exit 3", cwd=tmp_path, env={**os.environ, **env})
+        assert (r.returncode, r.stdout) == (3, "out\n")
+        assert r.stderr == f"linkpool: warning: {line}; running the command without linkpool\n"
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["config.toml"]
+
+
+def test_run_pool_without_a_value_is_a_usage_error_and_makes_no_pool(tmp_path: Path) -> None:
+    for args in (["--pool", "--", "true"], ["--pool", "--weight", "1", "--", "true"],
+                 ["--pool=", "--", "true"], ["--timeout", "--", "true"]):
+        r = lp("run", *args, cwd=tmp_path)
+        assert r.returncode == 2 and r.stderr.count("\n") == 1, r.stderr
+        assert r.stderr.startswith("linkpool: run: --") and "needs a value" in r.stderr
+        assert list(tmp_path.iterdir()) == [], args

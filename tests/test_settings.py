@@ -104,3 +104,108 @@ def test_errors_are_one_line(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) ->
         assert r.stderr.count("\n") == 1 and "Traceback" not in r.stderr
     r = lp("doctor", "--pool", str(tmp_path / "p"), env={**os.environ})
     assert r.returncode == 1 and f"FAIL  config: config {bad} is not valid TOML" in r.stdout
+
+
+@pytest.mark.parametrize("written", ['"cost,threads"', '" cost , threads,"', '["cost", "threads"]',
+                                     '["threads", "cost"]'])
+def test_disable_as_a_string_and_as_a_list(written: str, tmp_path: Path,
+                                           monkeypatch: pytest.MonkeyPatch) -> None:
+    config = tmp_path / "config.toml"
+    config.write_text(f"disable = {written}\n")
+    monkeypatch.setenv("LINKPOOL_CONFIG", str(config))
+    monkeypatch.delenv("LINKPOOL_DISABLE", raising=False)
+    s = config_of()
+    assert s["disable"] == {"value": ["cost", "threads"], "origin": "file",
+                            "source": str(config)}
+    monkeypatch.setenv("LINKPOOL_DISABLE", "history")
+    s = config_of()
+    assert s["disable"]["value"] == ["cost", "history", "threads"]
+    assert s["disable"]["origin"] == "file+env"
+    # and the run agrees: the history plugin really is off
+    pool = tmp_path / "p"
+    r = lp("run", "--pool", str(pool), "--", "true")
+    assert r.returncode == 0 and r.stderr == ""
+    assert (pool / "pool.json").exists() and not (pool / "history.jsonl").exists()
+
+
+def config_of() -> dict:
+    return config()["settings"]
+
+
+def test_disabled_is_read_by_the_same_rule_as_the_table(monkeypatch: pytest.MonkeyPatch) -> None:
+    from linkpool.hooks import disabled
+
+    monkeypatch.setenv("LINKPOOL_DISABLE", "a, b")
+    assert disabled({"disable": "c,d"}) == {"a", "b", "c", "d"}
+    assert disabled({"disable": ["c", " d "]}) == {"a", "b", "c", "d"}
+    monkeypatch.delenv("LINKPOOL_DISABLE")
+    assert disabled({}) == set() and disabled({"disable": ""}) == set()
+
+
+def test_a_relative_pool_is_shown_absolute_with_the_file_as_source(
+        tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    folder = tmp_path / "conf"
+    folder.mkdir()
+    config = folder / "config.toml"
+    config.write_text('pool = "pools/main"\n')
+    monkeypatch.setenv("LINKPOOL_CONFIG", str(config))
+    monkeypatch.chdir(tmp_path)
+    s = config_of()
+    assert s["pool"] == {"value": str(folder / "pools" / "main"), "origin": "file",
+                         "source": str(config)}
+    monkeypatch.setenv("LINKPOOL_DIR", "mine")
+    assert config_of()["pool"] == {"value": str(tmp_path / "mine"), "origin": "env",
+                                   "source": "$LINKPOOL_DIR"}
+
+
+def test_wrong_values_are_one_line_naming_the_source(tmp_path: Path,
+                                                     monkeypatch: pytest.MonkeyPatch) -> None:
+    config = tmp_path / "config.toml"
+    config.write_text("pool = 3\n")
+    monkeypatch.setenv("LINKPOOL_CONFIG", str(config))
+    for args in (["config"], ["config", "--json"]):
+        r = lp(*args)
+        assert (r.returncode, r.stdout) == (2, "")
+        assert r.stderr == f"linkpool: {config}: 'pool' must be a directory path (a string), " \
+                           f"not 3\n"
+    config.write_text("")
+    monkeypatch.setenv("LINKPOOL_STRICT", "maybe")
+    r = lp("config")
+    assert r.returncode == 2 and r.stderr == (
+        "linkpool: LINKPOOL_STRICT='maybe' is not a yes/no value (use 1/0, true/false, yes/no, "
+        "on/off)\n")
+
+
+def test_the_table_is_the_one_place(monkeypatch: pytest.MonkeyPatch) -> None:
+    """Every setting `linkpool config` shows is an entry of the table, with its variable,
+    key, kind, default and help; the checked value comes from the same function."""
+    from linkpool.settings import KINDS, SETTINGS, resolve
+
+    for entry in SETTINGS:
+        assert entry.kind in KINDS and entry.help and entry.order
+        assert entry.var is None or entry.var.startswith("LINKPOOL_")
+    assert [e.name for e in SETTINGS] == list(config_of())
+    env = {"LINKPOOL_MEMORY_BUDGET": "0.5", "LINKPOOL_QUIET": "yes", "LINKPOOL_CONFIG": "/x"}
+    s = resolve(env=env, file={"strict": True, "memory_budget": 0.9})
+    assert (s["memory_budget"].value, s["quiet"].value, s["strict"].value) == (0.5, True, True)
+    problems: list[tuple[str, str]] = []
+    s = resolve(env={**env, "LINKPOOL_STRICT": "x"}, file={"memory_budget": -1},
+                problems=problems)
+    assert [name for name, _ in problems] == ["strict"]  # the env's 0.5 wins over the file
+    assert s["strict"].value is False and s["strict"].origin == "default"
+
+
+def test_plugin_path_takes_the_environment_then_the_file(tmp_path: Path,
+                                                        monkeypatch: pytest.MonkeyPatch) -> None:
+    folder = tmp_path / "conf"
+    folder.mkdir()
+    config = folder / "config.toml"
+    config.write_text('plugin_path = ["plugins", "/opt/lp"]\n')
+    monkeypatch.setenv("LINKPOOL_CONFIG", str(config))
+    monkeypatch.chdir(tmp_path)
+    assert config_of()["plugin_path"] == {
+        "value": [str(folder / "plugins"), "/opt/lp"], "origin": "file", "source": str(config)}
+    monkeypatch.setenv("LINKPOOL_PLUGIN_PATH", "here:/opt/lp")
+    s = config_of()["plugin_path"]
+    assert s["value"] == [str(tmp_path / "here"), "/opt/lp", str(folder / "plugins")]
+    assert (s["origin"], s["source"]) == ("file+env", f"{config} + $LINKPOOL_PLUGIN_PATH")

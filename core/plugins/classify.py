@@ -19,6 +19,10 @@ def linkpool_classify(job: Job) -> str:
     job.command = cmd
     if cmd.output:
         job.output = os.path.normpath(os.path.join(job.cwd, cmd.output))
+    if cmd.launcher:  # for the history: ccache, distcc, ... in front of the driver
+        job.extra["launcher"] = cmd.launcher
+    if cmd.lto or cmd.lto_jobs:
+        job.extra.update(lto=cmd.lto, lto_jobs=cmd.lto_jobs)
     return cmd.kind if cmd.tool != "unknown" else "unknown"
 
 
@@ -31,7 +35,7 @@ def linkpool_choose_linker(job: Job) -> None:
 
     env_path = (job.env or os.environ).get("PATH")
     if cmd.tool == "linker":
-        path = _which(job.argv[0], env_path, job.cwd)
+        path = _which(cmd.program or job.argv[0], env_path, job.cwd)
     else:
         path = linkers.resolve_driver_linker(cmd.family, cmd.fuse_ld, cmd.ld_path, cmd.b_dirs,
                                              env_path, cwd=job.cwd)

@@ -1,4 +1,5 @@
-"""Give the linker as many threads as the cores its slots stand for.
+"""Give the linker, and a link-time optimiser, as many threads as the cores its slots
+stand for.
 
 Called once the slots are held. A job holding k of N slots on a machine of C usable cores
 runs T = max(1, floor(k * C / N)) threads, no more than its linker scales to (mold and lld
@@ -7,9 +8,18 @@ added only when T is fewer than the linker would take by itself (mold and lld ta
 CPU of the affinity mask, gold one), so a link that holds the whole machine runs the
 user's command unchanged. A command that already chooses a thread count is left alone,
 and nothing else of the user's command is changed.
+
+LTO (docs/policy.md, "LTO links"): a clang ThinLTO link through lld gets
+``--thinlto-jobs=T`` beside ``--threads=T``; a gcc ``-flto=auto`` link gets ``-flto=T``
+after the user's options, when 2 <= T < the CPUs gcc would take (gcc warns "using serial
+compilation" at ``-flto=1``, so T = 1 leaves the command alone). A count the user chose
+(``-flto=N``, ``-flto-jobs=N``, ``--thinlto-jobs=N``) and ``-flto=jobserver`` are left
+alone.
 """
 
 from __future__ import annotations
+
+import os
 
 from ..hookspecs import hookimpl
 from ..job import Job
@@ -18,16 +28,29 @@ from ..job import Job
 @hookimpl(trylast=True)
 def linkpool_tune(job: Job) -> None:
     linker, cmd = job.linker, job.command
-    if job.kind != "link" or linker is None or cmd is None or not job.weight or not job.slots:
-        return
-    if not linker.thread_args(1) or linker.threads_set(cmd.linker_args):
+    if job.kind != "link" or cmd is None or not job.weight or not job.slots:
         return
     from ..capacity import affinity_cores
     from ..command import add_linker_args
+    from ..linkers import gcc_lto_args, jobserver_announced
     from ..policy import threads_for
 
-    threads = min(threads_for(job.weight, job.slots, job.cores),
-                  linker.max_threads(max(1, int(job.cores))))
-    job.threads = threads
-    if threads < linker.max_threads(affinity_cores()):
-        job.argv = add_linker_args(cmd, linker.thread_args(threads))
+    share = threads_for(job.weight, job.slots, job.cores)
+    if linker is not None and linker.thread_args(1) and not linker.threads_set(cmd.linker_args):
+        threads = min(share, linker.max_threads(max(1, int(job.cores))))
+        job.threads = threads
+        if threads < linker.max_threads(affinity_cores()):
+            args = linker.thread_args(threads)
+            if linker.thinlto_follows_threads and cmd.family == "clang" \
+                    and cmd.lto == "-flto=thin" and cmd.lto_jobs is None:
+                args.append(f"--thinlto-jobs={threads}")  # what lld's --threads implies
+                job.extra["lto_threads"] = threads
+            job.argv = add_linker_args(cmd, args)
+    makeflags = (job.env if job.env is not None else os.environ).get("MAKEFLAGS")
+    extra = gcc_lto_args(cmd.family, cmd.lto, cmd.lto_jobs, share, affinity_cores(),
+                         jobserver_announced(makeflags))
+    if extra:
+        # After the user's -flto=auto: gcc's current lto-wrapper takes the link line's last
+        # -flto=; gcc 12 prefers auto whatever the order, so there it changes nothing.
+        job.argv = [*job.argv, *extra]
+        job.extra["lto_threads"] = share

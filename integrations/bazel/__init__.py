@@ -10,7 +10,6 @@ linkpool carries everything the flags name.
 
 from __future__ import annotations
 
-import argparse
 import os
 import shlex
 
@@ -33,9 +32,13 @@ def flags(pool: str | None = None) -> list[str]:
 
 def setup(args: list[str]) -> int:
     """Print the flags on one line, quoted for a POSIX shell."""
-    parser = argparse.ArgumentParser(
-        prog="linkpool setup bazel",
-        description="Print the bazel flags that route every C/C++ link through linkpool.")
+    from ...config import argument_parser
+
+    parser = argument_parser(
+        "linkpool setup bazel",
+        "Print the bazel flags that route every C/C++ link through linkpool: this install's\n"
+        "toolchain repository (@linkpool, whose link actions run through linkpool), its\n"
+        "selection, and the pool. docs/bazel.md has the rest.")
     parser.add_argument("--pool", metavar="DIR",
                         help="the pool the links share (it must exist before the build: "
                              "`linkpool init --pool DIR`); default: the actions' own default")

@@ -1,0 +1,5 @@
+"""lpskbuild: a package whose C extension was linked through linkpool."""
+
+from ._native import triangle
+
+__all__ = ["triangle"]
