@@ -26,7 +26,6 @@ import shlex
 import shutil
 import subprocess
 import sys
-import sysconfig
 import tarfile
 import time
 import zipfile
@@ -373,16 +372,20 @@ def build_scons(b: Build) -> None:
         b.links += words[:1] == ["gcc"] and "-o" in words and "-c" not in words
 
 
-LDSHARED = str(sysconfig.get_config_var("LDSHARED"))
-LDCXXSHARED = str(sysconfig.get_config_var("LDCXXSHARED"))
-
-
 def build_setuptools(b: Build) -> None:
     """setuptools with a C extension: markupsafe, whose setup.py falls back to pure Python
-    when the extension does not build, so the import below proves it is there."""
+    when the extension does not build, so the import below proves it is there. Through
+    linkpool: `eval "$(linkpool setup setuptools)"` (docs/recipes.md): CC, CXX, LDSHARED
+    and LDCXXSHARED with linkpool in front."""
     env = {}
     if b.pooled:
-        env = {"LDSHARED": f"{LINKPOOL} {LDSHARED}", "LDCXXSHARED": f"{LINKPOOL} {LDCXXSHARED}"}
+        exports = lp("setup", "setuptools", "--python", sys.executable, check=True).stdout
+        for line in exports.splitlines():
+            word, assignment = shlex.split(line)
+            assert word == "export", line
+            name, value = assignment.split("=", 1)
+            env[name] = value
+        assert sorted(env) == ["CC", "CXX", "LDCXXSHARED", "LDSHARED"], exports
     out = b.pip_wheel(env=env)
     b.links = sum(" -shared " in line and " -o " in line for line in out.splitlines())
     b.tests = b.import_from_wheel(
@@ -419,16 +422,19 @@ def build_skbuild(b: Build) -> None:
 
 
 def build_cargo(b: Build) -> None:
-    """Cargo with Debian's cargo and rustc, offline: the fnv crate. Through linkpool,
-    rustc and rustdoc (the doc-tests) link with a two-line shim: `exec linkpool cc "$@"`."""
+    """Cargo with Debian's cargo and rustc, offline: the fnv crate. Through linkpool:
+    `eval "$(linkpool setup cargo)"` (docs/recipes.md), which names linkpool's shim as the
+    target's linker. Cargo 0.66 does not give that linker to rustdoc for the doc-tests,
+    so they get the same shim with `RUSTDOCFLAGS=-C linker=...`."""
     b.tree = b.src / "target"
     b.env.update(CARGO_HOME=str(b.root / "cargo-home"), RUSTC=RUSTC, RUSTDOC=RUSTDOC)
     if b.pooled:
-        shim = b.root / "shim" / "cc"
-        shim.parent.mkdir()
-        shim.write_text(f'#!/bin/sh\nexec {LINKPOOL} cc "$@"\n')
-        shim.chmod(0o755)
-        b.env.update(RUSTFLAGS=f"-C linker={shim}", RUSTDOCFLAGS=f"-C linker={shim}")
+        shims = ["setup", "cargo", "--shim-dir", str(b.root / "shim")]
+        word, assignment = shlex.split(lp(*shims, env=b.env, check=True).stdout)
+        assert word == "export", assignment
+        name, shim = assignment.split("=", 1)
+        assert lp(*shims, "--format", "path", env=b.env, check=True).stdout.strip() == shim
+        b.env.update({name: shim, "RUSTDOCFLAGS": f"-C linker={shim}"})
     b.run([CARGO, "build", "--offline"])
     b.run([CARGO, "test", "--offline", "--no-run"])
     out = b.run([CARGO, "test", "--offline"], timed=False)
@@ -495,7 +501,7 @@ PROJECTS = [
             "SConstruct: `tools=(..., linkpool_scons.generate)` (docs/scons.md)",
             debian("serf", "1.3.9-11", whole=True), with_debian_patches, build_scons),
     Project("markupsafe", "3.0.4", "PyPI sdist", "setuptools C extension, `pip wheel`",
-            "`LDSHARED=\"linkpool $LDSHARED\" LDCXXSHARED=\"linkpool $LDCXXSHARED\" pip wheel .`",
+            "`eval \"$(linkpool setup setuptools)\"; pip wheel .`",
             pypi("markupsafe", "3.0.4"), unpack_tar, build_setuptools, ci=True,
             checks="`_speedups` imports from the wheel and escapes"),
     Project("cysignals", "1.12.5", "PyPI sdist", "meson-python, `pip wheel`",
@@ -508,7 +514,8 @@ PROJECTS = [
             checks="`_core` imports from the wheel"),
     Project("fnv", "1.0.7", f"{BOOKWORM} rust-fnv 1.0.7-1, .orig",
             "Cargo (Debian's cargo 0.66, rustc 1.63), `cargo test --offline`",
-            "`RUSTFLAGS` and `RUSTDOCFLAGS`: `-C linker=SHIM`; SHIM: `exec linkpool cc \"$@\"`",
+            "`eval \"$(linkpool setup cargo)\"`, and for the doc-tests "
+            "`RUSTDOCFLAGS=\"-C linker=$(linkpool setup cargo --format path)\"`",
             debian("rust-fnv", "1.0.7-1"), from_orig, build_cargo),
 ]
 SELECTED = [pytest.param(p, id=p.name.replace(" ", "-"),
