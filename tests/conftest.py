@@ -78,3 +78,18 @@ def witness_log(directory: Path) -> tuple[int, list[str], set[str]]:
 
 def witness_cmd(directory: Path, job: str, weight: int, seconds: float) -> list[str]:
     return [sys.executable, WITNESS, str(directory), job, str(weight), str(seconds)]
+
+
+@pytest.fixture(scope="module")
+def objs(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """Objects of a small program (main.o + helper.o link; undef.o has an undefined
+    reference), shared by the engine's and the jobserver's tests."""
+    d = tmp_path_factory.mktemp("objs")
+    (d / "main.c").write_text('#include <stdio.h>\nint helper(int);\n'
+                              'int main(void) { printf("sum %d\\n", helper(20)); return 0; }\n')
+    (d / "helper.c").write_text("int helper(int x) { return x + 22; }\n")
+    (d / "undef.c").write_text("int missing_function(void);\n"
+                               "int main(void) { return missing_function(); }\n")
+    for name in ("main", "helper", "undef"):
+        subprocess.run(["gcc", "-g", "-c", f"{name}.c", "-o", f"{name}.o"], cwd=d, check=True)
+    return d
