@@ -1,10 +1,13 @@
-"""The config file and the errors every command shares.
+"""The config files and the errors every command shares.
 
-The file is ``$LINKPOOL_CONFIG``, else ``$XDG_CONFIG_HOME/linkpool/config.toml`` (by
-default ``~/.config/linkpool/config.toml``). It is only parsed when it exists, so the
-wrapper's fast path pays one ``open``. What each key means, its environment variable and
-how a value is checked is the table of ``linkpool.settings``; this module only finds and
-parses the file.
+The user's file is ``$LINKPOOL_CONFIG``, else ``$XDG_CONFIG_HOME/linkpool/config.toml``
+(by default ``~/.config/linkpool/config.toml``). Below it, following the XDG Base
+Directory convention, come the system files: ``linkpool/config.toml`` in each directory
+of ``$XDG_CONFIG_DIRS`` (default ``/etc/xdg``), the first listed winning. A key set in a
+file wins over the same key in any file below it. A file is only parsed when it exists,
+so the wrapper's fast path pays one ``open`` per file (two by default). What each key
+means, its environment variable and how a value is checked is the table of
+``linkpool.settings``; this module only finds and parses the files.
 """
 
 from __future__ import annotations
@@ -18,6 +21,8 @@ if TYPE_CHECKING:
 
 TRUE = ("1", "true", "yes", "on")
 FALSE = ("0", "false", "no", "off")
+SYSTEM_DIRS = "/etc/xdg"  # $XDG_CONFIG_DIRS when it is unset or empty (the XDG spec's default)
+SYSTEM_POOL = "/run/linkpool"  # the machine's pool `linkpool setup system` makes by default
 
 
 class ConfigError(Exception):
@@ -38,14 +43,34 @@ def config_file(env: Mapping[str, str] = os.environ) -> str:
     return os.path.join(os.path.abspath(base), "linkpool", "config.toml")
 
 
-def load(env: Mapping[str, str] = os.environ) -> dict[str, Any]:
-    """The parsed config file, or ``{}`` when there is none."""
-    path = config_file(env)
+def system_files(env: Mapping[str, str] = os.environ) -> list[str]:
+    """The system config files, most important first: ``linkpool/config.toml`` in each
+    directory of ``$XDG_CONFIG_DIRS`` (``/etc/xdg`` when it is unset or empty). As the
+    XDG spec says, a relative entry is invalid and ignored; a repeated one counts once,
+    and so does one that is the user's own file."""
+    out: list[str] = []
+    user = config_file(env)
+    for folder in (env.get("XDG_CONFIG_DIRS") or SYSTEM_DIRS).split(":"):
+        if folder.startswith("/"):
+            path = os.path.join(os.path.normpath(folder), "linkpool", "config.toml")
+            if path != user and path not in out:
+                out.append(path)
+    return out
+
+
+def read(path: str, system: bool = False) -> dict[str, Any]:
+    """The parsed file at ``path``, or ``{}`` when there is none (for a ``system`` file,
+    also when a folder of its path is not a directory)."""
     try:
         with open(path, "rb") as f:
             raw = f.read()
     except FileNotFoundError:
         return {}
+    except NotADirectoryError:
+        if system:
+            return {}
+        raise ConfigError(f"cannot read config {path}: a folder of that path is a file") \
+            from None
     except OSError as e:
         raise ConfigError(f"cannot read config {path}: {e.strerror}") from None
     try:
@@ -57,6 +82,29 @@ def load(env: Mapping[str, str] = os.environ) -> dict[str, Any]:
     except (ValueError, UnicodeDecodeError) as e:
         raise ConfigError(f"config {path} is not valid TOML ({e}); fix or remove it") from None
     return data
+
+
+def layers(env: Mapping[str, str] = os.environ) -> list[tuple[str, str, dict[str, Any]]]:
+    """Every config file, most important first, as (path, "file" or "system", its table;
+    ``{}`` when it does not exist). A file that cannot be read is ConfigError."""
+    user = config_file(env)
+    found = [(user, "file", read(user))]
+    for path in system_files(env):
+        found.append((path, "system", read(path, True)))
+    return found
+
+
+def merged(found: list[tuple[str, str, dict[str, Any]]]) -> dict[str, Any]:
+    """One table of ``layers``: each key from the most important file that sets it."""
+    out: dict[str, Any] = {}
+    for _, _, table in reversed(found):
+        out.update(table)
+    return out
+
+
+def load(env: Mapping[str, str] = os.environ) -> dict[str, Any]:
+    """The config files' keys as one table (``{}`` when there is none)."""
+    return merged(layers(env))
 
 
 def flag(value: Any) -> bool:

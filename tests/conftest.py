@@ -23,6 +23,9 @@ def clean_env(monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> None:
     for name in ("LINKPOOL_DIR", "LINKPOOL_HELD", "LINKPOOL_STRICT", "LINKPOOL_WAKEUP"):
         monkeypatch.delenv(name, raising=False)
     monkeypatch.setenv("LINKPOOL_CONFIG", str(tmp_path / "no-config.toml"))
+    # nor the machine's system config (/etc/xdg/linkpool/config.toml); a path every user
+    # may look up (Debian's policy keeps /nonexistent absent)
+    monkeypatch.setenv("XDG_CONFIG_DIRS", "/nonexistent/linkpool-tests")
     monkeypatch.setenv("PATH", f"{BIN}{os.pathsep}{os.environ['PATH']}")
 
 
