@@ -420,6 +420,8 @@ def check_sharing(c: Checks, path: str, conf: dict[str, Any] | None, setting: An
     whose = f"named by the system config {named.source}" if named else \
         "which exists, but no config file names it"
     if _same(path, machine):
+        if not named:
+            whose = f"{setting.source} names it; no system config file does"
         if not os.path.isdir(path):
             c.add(WARN, "sharing", f"your links would share the machine's pool {path} ({whose}), "
                                    f"but it does not exist (gone after a reboot?): as root, "
@@ -439,8 +441,8 @@ def check_sharing(c: Checks, path: str, conf: dict[str, Any] | None, setting: An
                (", which overrides the system config's" if named else "") +
                "; remove that line to share it")
     else:  # the per-user default: no file names the machine's pool
-        why = (f"no config file names it; ask the administrator to run `linkpool setup "
-               f"system --install`, or write pool = \"{machine}\" in {user}")
+        why = (f"ask the administrator to run `linkpool setup system --install`, or write "
+               f"pool = \"{machine}\" in {user}")
     c.add(WARN, "sharing", f"your links use {'a' if kind == 'private' else 'the'} {kind} pool "
                            f"{path}, not the machine's pool {machine} ({whose}): {why}")
 

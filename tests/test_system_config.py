@@ -20,10 +20,12 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-
 import test_hostile_pools as hostile
+from test_hostile_pools import Env
+
 from conftest import LINKPOOL, WITNESS, lp, status, wait_for, witness_log
-from test_hostile_pools import Env, env  # noqa: F401 (env is the users' fixture)
+
+env = hostile.env  # its fixture of two real users and a copy of linkpool they can run
 
 ROOT = os.geteuid() == 0
 needs_root = pytest.mark.skipif(
@@ -143,6 +145,37 @@ def test_doctor_as_a_user_says_shared_or_private_and_why(env: Env, area: Path) -
     level, message = sharing()
     assert level == "OK" and "a private pool" in message
     assert "no system config file names a pool" in message
+
+
+@needs_root
+def test_doctor_finds_the_machines_pool_at_run_linkpool(tmp_path: Path) -> None:
+    """No config names a pool, but /run/linkpool exists (in a mount namespace of its own,
+    over a tmpfs: the host's /run is untouched); and a system config naming a pool that is
+    gone (after a reboot without the boot entry)."""
+
+    def sharing(script: str, **env: str) -> tuple[str, str]:
+        r = subprocess.run(["unshare", "--mount", "sh", "-ec",
+                            "mount --make-rprivate /\nmount -t tmpfs tmpfs /run\n" + script +
+                            f"\nexec {LINKPOOL} doctor --json"],
+                           capture_output=True, text=True, env={**os.environ, **env})
+        found = [(c["level"], c["message"]) for c in json.loads(r.stdout)["checks"]
+                 if c["check"] == "sharing"]
+        assert len(found) == 1, r.stdout + r.stderr
+        return found[0]
+
+    make = f"{LINKPOOL} init --shared /run/linkpool --slots 1 >/dev/null"
+    level, message = sharing(make)
+    assert level == "WARN", message
+    assert "not the machine's pool /run/linkpool (which exists, but no config file names " \
+           "it): ask the administrator to run `linkpool setup system --install`, or write " \
+           'pool = "/run/linkpool" in ' in message, message
+    level, message = sharing(make, LINKPOOL_DIR="/run/linkpool")
+    assert (level, message) == ("OK", "your links share the machine's pool /run/linkpool "
+                                      "($LINKPOOL_DIR names it; no system config file does)")
+    system_config(tmp_path / "xdg", 'pool = "/run/linkpool"\n')
+    level, message = sharing("", XDG_CONFIG_DIRS=str(tmp_path / "xdg"))
+    assert level == "WARN" and "but it does not exist" in message, message
+    assert "`linkpool setup system --install --pool /run/linkpool`" in message
 
 
 # -- precedence ------------------------------------------------------------------------------
@@ -418,10 +451,12 @@ def test_setup_system_install_as_a_user_is_one_line(env: Env) -> None:
 
 
 @needs_root
-def test_a_container_shares_the_hosts_system_pool(tmp_path: Path,
-                                                  monkeypatch: pytest.MonkeyPatch) -> None:
-    """The host's links find the pool through the system config; a container (its own mount
-    and pid namespaces) has it bind-mounted elsewhere and names it with LINKPOOL_DIR."""
+def test_containers_share_the_hosts_system_pool(tmp_path: Path,
+                                                monkeypatch: pytest.MonkeyPatch) -> None:
+    """The host's links find the pool through the system config. Containers (their own
+    mount and pid namespaces) have it bind-mounted elsewhere and find it either by
+    LINKPOOL_DIR or by a system config of their own at /etc/xdg (as if baked into the
+    image: a tmpfs over /etc/xdg inside the namespace, the host's /etc/xdg untouched)."""
     pool = tmp_path / "pool"
     assert lp("init", "--shared", str(pool), "--slots", "1").returncode == 0
     system_config(tmp_path / "xdg", f'pool = "{pool}"\n')
@@ -432,36 +467,43 @@ def test_a_container_shares_the_hosts_system_pool(tmp_path: Path,
     inside.mkdir()
     i, p = shlex.quote(str(inside)), shlex.quote(str(pool))
     wit = [sys.executable, WITNESS, str(seen)]
+    image = ("mount -t tmpfs tmpfs /etc/xdg\nmkdir /etc/xdg/linkpool\n"
+             f"printf 'pool = \"%s\"\\n' {i} > /etc/xdg/linkpool/config.toml\n"
+             "unset LINKPOOL_DIR XDG_CONFIG_DIRS\n")
+    by_env = f"unset XDG_CONFIG_DIRS\nexport LINKPOOL_DIR={i}\n"
 
-    def contained(job: str, seconds: float) -> subprocess.Popen:
+    def container(how: str, then: str, **kw: Any) -> Any:
+        script = (f"mount --make-rprivate /\nmount --bind {p} {i}\n"
+                  f"{image if how == 'image' else by_env}exec {LINKPOOL} {then}")
+        return subprocess.Popen(["unshare", "--mount", "--pid", "--fork", "sh", "-ec", script],
+                                stderr=subprocess.PIPE, text=True, **kw)
+
+    def contained(job: str, seconds: float, how: str) -> subprocess.Popen:
         cmd = " ".join(shlex.quote(a) for a in [*wit, job, "1", str(seconds)])
-        return subprocess.Popen(
-            ["unshare", "--mount", "--pid", "--fork", "sh", "-ec",
-             f"mount --make-rprivate /\nmount --bind {p} {i}\n"
-             f"export LINKPOOL_DIR={i} XDG_CONFIG_DIRS=/nonexistent\n"
-             f"exec {LINKPOOL} run --quiet -- {cmd}"], stderr=subprocess.PIPE, text=True)
+        return container(how, f"run --quiet -- {cmd}")
 
-    first = contained("c0", 1.0)
+    first = contained("c0", 1.0, "env")
     wait_for(lambda: witness_log(seen)[1], what="the contained job inside")
     assert status(pool)["in_use"] == 1  # seen from the host, by its own path
     procs = [first]
     for n in range(3):
-        procs.append(contained(f"c{n + 1}", 0.1))
+        procs.append(contained(f"e{n}", 0.1, "env"))
+        procs.append(contained(f"i{n}", 0.1, "image"))
         procs.append(subprocess.Popen([LINKPOOL, "run", "--quiet", "--", *wit, f"h{n}", "1",
                                        "0.1"], stderr=subprocess.PIPE, text=True))
     results = [(q.wait(timeout=60), q.stderr.read()) for q in procs]
-    assert results == [(0, "")] * 7, results
+    assert results == [(0, "")] * 10, results
     most, entered, done = witness_log(seen)
-    assert most == 1 and len(entered) == 7 and len(done) == 7
-    assert len((pool / "history.jsonl").read_text().splitlines()) == 7
-    # inside, doctor sees the host's pool by LINKPOOL_DIR: a shared pool, by its mount path
-    r = subprocess.run(["unshare", "--mount", "sh", "-ec",
-                        f"mount --make-rprivate /\nmount --bind {p} {i}\n"
-                        f"LINKPOOL_DIR={i} XDG_CONFIG_DIRS=/nonexistent "
-                        f"exec {LINKPOOL} doctor --json"], capture_output=True, text=True)
-    sharing = [c for c in json.loads(r.stdout)["checks"] if c["check"] == "sharing"]
-    assert sharing == [{"level": "OK", "check": "sharing",
-                        "message": f"your links use the shared pool {inside} ($LINKPOOL_DIR)"}]
+    assert most == 1 and len(entered) == 10 and len(done) == 10
+    assert len((pool / "history.jsonl").read_text().splitlines()) == 10
+    # inside, doctor says which pool and why: the command deploy.md gives for each recipe
+    for how, why in (("env", "$LINKPOOL_DIR"),
+                     ("image", "named by the system config /etc/xdg/linkpool/config.toml")):
+        q = container(how, "doctor --json", stdout=subprocess.PIPE)
+        out, _ = q.communicate(timeout=60)
+        sharing = [c for c in json.loads(out)["checks"] if c["check"] == "sharing"]
+        assert len(sharing) == 1 and sharing[0]["level"] == "OK", sharing
+        assert f"{inside} ({why})" in sharing[0]["message"], sharing
 
 
 @pytest.fixture
