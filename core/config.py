@@ -63,6 +63,8 @@ def read(path: str, system: bool = False) -> dict[str, Any]:
     also when a folder of its path is not a directory)."""
     try:
         with open(path, "rb") as f:
+            if system:
+                _check_owner(path, os.fstat(f.fileno()))
             raw = f.read()
     except FileNotFoundError:
         return {}
@@ -82,6 +84,17 @@ def read(path: str, system: bool = False) -> dict[str, Any]:
     except (ValueError, UnicodeDecodeError) as e:
         raise ConfigError(f"config {path} is not valid TOML ({e}); fix or remove it") from None
     return data
+
+
+def _check_owner(path: str, st: os.stat_result) -> None:
+    """A system file sets every user's pool and plugin path (code that their links load):
+    refuse one that someone else than root (or this user) owns or that anyone may write."""
+    if st.st_uid not in (0, os.geteuid()):
+        raise ConfigError(f"config {path} is owned by uid {st.st_uid}, not root, so that user "
+                          f"could change everyone's settings; refused: `chown root {path}`")
+    if st.st_mode & 0o002:
+        raise ConfigError(f"config {path} is writable by anyone, so anyone could change "
+                          f"everyone's settings; refused: `chmod o-w {path}`")
 
 
 def layers(env: Mapping[str, str] = os.environ) -> list[tuple[str, str, dict[str, Any]]]:

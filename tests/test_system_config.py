@@ -264,6 +264,30 @@ def test_a_broken_system_file_is_one_line_and_links_still_run(
     assert any(c["level"] == "FAIL" and str(conf) in c["message"] for c in checks), checks
 
 
+@needs_root
+def test_a_system_file_others_could_change_is_refused(env: Env, area: Path) -> None:
+    """It names every user's pool and plugin path: one that another user owns, or that
+    anyone may write, is refused (links run, without the pool, after one warning)."""
+    xdg = area / "xdg"
+    conf = system_config(xdg, f'pool = "{area / "p"}"\n')
+    a, b = env.users
+    environ = user_env(env, area, a, xdg)
+    env.chown(conf, b)
+    r = as_user(env, a, environ, "config")
+    assert r.returncode == 2 and r.stderr == (
+        f"linkpool: config {conf} is owned by uid {env.uid(b)}, not root, so that user could "
+        f"change everyone's settings; refused: `chown root {conf}`\n")
+    env.chown(conf, "root")
+    conf.chmod(0o666)
+    out = Path(environ["HOME"]) / "out"
+    r = as_user(env, a, environ, "run", "--", "sh", "-c", 'echo ran > "$0"', str(out))
+    assert r.returncode == 0 and out.read_text() == "ran\n"
+    assert r.stderr.startswith(f"linkpool: warning: config {conf} is writable by anyone")
+    assert r.stderr.count("\n") == 1
+    conf.chmod(0o644)
+    assert as_user(env, a, environ, "config").returncode == 0
+
+
 # -- linkpool setup system -------------------------------------------------------------------
 
 
