@@ -68,7 +68,8 @@ SYSTEMS = {"meson": "write a native file and linker shims (meson setup --native-
            "make": "print the LINK.o/LINK.c/LINK.cc (or CCLD/CXXLD) variables for make",
            "bazel": "print the bazel flags that select linkpool's C/C++ toolchain",
            "setuptools": "print the CC/CXX/LDSHARED/LDCXXSHARED exports for C extensions",
-           "cargo": "write a cc shim and print the cargo setting that links through it"}
+           "cargo": "write a cc shim and print the cargo setting that links through it",
+           "system": "this host's shared pool, system config and boot entry (--install)"}
 # Commands whose whole implementation lives in a module of their own: name -> module.
 MODULES = {"stats": "observe", "trace": "observe", "report": "observe", "doctor": "doctor",
            "config": "settings"}

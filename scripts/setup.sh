@@ -32,6 +32,9 @@ if [ "$want_test" = 1 ]; then
   command -v ccache >/dev/null || apt_missing+=(ccache)
   [ -x /usr/bin/cargo ] || apt_missing+=(cargo)
   [ -x /usr/bin/rustc ] || apt_missing+=(rustc)
+  # `linkpool setup system`'s boot entry is applied for real (tests/test_system_config.py);
+  # where systemd itself is absent, Debian's standalone systemd-tmpfiles suffices
+  command -v systemd-tmpfiles >/dev/null || apt_missing+=(systemd-standalone-tmpfiles)
 fi
 if [ "$want_realworld" = 1 ]; then
   # Debian's own Rust (a rustup one may come first on PATH; the suite runs /usr/bin/cargo)

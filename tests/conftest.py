@@ -24,6 +24,9 @@ def clean_env(monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> None:
                  "MAKEFLAGS", "MFLAGS"):  # a suite run from make must not lend its jobserver
         monkeypatch.delenv(name, raising=False)
     monkeypatch.setenv("LINKPOOL_CONFIG", str(tmp_path / "no-config.toml"))
+    # nor the machine's system config (/etc/xdg/linkpool/config.toml); a path every user
+    # may look up (Debian's policy keeps /nonexistent absent)
+    monkeypatch.setenv("XDG_CONFIG_DIRS", "/nonexistent/linkpool-tests")
     monkeypatch.setenv("PATH", f"{BIN}{os.pathsep}{os.environ['PATH']}")
 
 
