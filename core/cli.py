@@ -40,7 +40,8 @@ subcommands:
   report   the history as a chart: report [--pool DIR] --output FILE.svg|.html|.png
   doctor   check that the pool works here, with the fix: doctor [--pool DIR] [--json]
   config   every setting, its value and its source: config [--json]
-  setup    turn linkpool on in a build system: setup meson|cmake|make|bazel|setuptools|cargo
+  setup    turn linkpool on in a build system or a host: setup SYSTEM [OPTION...] (meson,
+           cmake, make, bazel, setuptools, cargo; system: the host's shared pool)
   ninja    ninja, with the build's link rules through the pool: ninja [NINJA ARG...]
   help     `linkpool help SUBCOMMAND` is `linkpool SUBCOMMAND --help`
 
