@@ -28,6 +28,7 @@ import subprocess
 import sys
 import termios
 import textwrap
+import time
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
@@ -312,9 +313,21 @@ def blocker(tmp_path: Path) -> Iterator[Path]:
 
 
 def kill_linker(marker: Path, signum: int) -> None:
+    """Send ``signum`` to the linker's processes (0: only wait for them). mold forks: its
+    child may appear after the parent was found, so with a real signal keep signalling
+    until none is left (a child left blocked would hold the caller's pipes open)."""
     pids = wait_for(lambda: linker_pids(str(marker)), what="the linker to start")
-    for pid in pids:
-        os.kill(pid, signum)
+    if not signum:
+        return
+    end = time.monotonic() + 10
+    while pids and time.monotonic() < end:
+        for pid in pids:
+            try:
+                os.kill(pid, signum)
+            except ProcessLookupError:
+                pass
+        time.sleep(0.05)
+        pids = linker_pids(str(marker))
 
 
 @pytest.mark.parametrize("ld", ["mold", "lld"])
