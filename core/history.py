@@ -5,6 +5,11 @@
   to ``history.jsonl.1`` (the older generation is dropped), so it stays bounded.
 - ``outputs/<key>.json``: the last record of each output path, replaced atomically, so
   the next link of the same output finds its measured cost without reading the log.
+- ``policy.json``: the policy's summary of what the links measured (per linker flavour,
+  size class and thread count; ``linkpool.policy.learn``) and the intervals of the last
+  jobs, read by the next link in one small read; updated after a link under
+  ``policy.lock`` and replaced atomically (write + rename). Missing or corrupt: no
+  history, the policy's built-in constants. Deleting it resets what the policy learnt.
 
 It knows nothing of slots or linkers: it stores and reads dictionaries.
 """
@@ -20,11 +25,14 @@ from . import jsonlite as json
 TYPE_CHECKING = False  # typing costs the wrapper ~5-15 ms to import; only checkers need it
 if TYPE_CHECKING:
     from collections.abc import Iterator
-    from typing import Any
+    from typing import Any, Callable
 
 LOG = "history.jsonl"
 MAX_BYTES = 8 << 20
 OUTPUTS = "outputs"
+SUMMARY = "policy.json"
+SUMMARY_LOCK = "policy.lock"
+MAX_SUMMARY = 1 << 20  # a summary is a few KB; anything bigger is not ours
 
 
 class History:
@@ -125,3 +133,51 @@ class History:
         except ValueError:
             return None
         return record if isinstance(record, dict) and record.get("output") == output else None
+
+    # -- the policy's summary ----------------------------------------------------------
+
+    def summary(self) -> dict[str, Any]:
+        """The policy's summary (``policy.json``); empty if missing, unreadable or corrupt."""
+        try:
+            fd = self._open(SUMMARY, os.O_RDONLY)
+        except OSError:
+            return {}
+        try:
+            with os.fdopen(fd, "rb") as f:
+                data = f.read(MAX_SUMMARY + 1)
+        except OSError:
+            return {}
+        if len(data) > MAX_SUMMARY:
+            return {}
+        try:
+            found = json.loads(data.decode("utf-8", "replace"))
+        except ValueError:
+            return {}
+        return found if isinstance(found, dict) else {}
+
+    def update_summary(self, change: Callable[[dict[str, Any]], object]) -> None:
+        """Read the summary, ``change`` it in place and write it back, under the summary's
+        lock (concurrent updates are not lost) and atomically (a reader sees the old or
+        the new file, whole). In a shared pool, a summary another user owns may not be
+        replaceable: then this update is lost, nothing else."""
+        lock = self._open(SUMMARY_LOCK, os.O_RDWR | os.O_CREAT)
+        try:
+            self._share(lock)
+            fcntl.flock(lock, fcntl.LOCK_EX)
+            current = self.summary()
+            change(current)
+            tmp = f"{SUMMARY}.{os.getpid()}.tmp"
+            try:
+                fd = self._open(tmp, os.O_WRONLY | os.O_CREAT | os.O_TRUNC)
+                with os.fdopen(fd, "w") as f:
+                    self._share(f.fileno())
+                    f.write(json.dumps(current))
+                os.replace(os.path.join(self.directory, tmp),
+                           os.path.join(self.directory, SUMMARY))
+            except PermissionError:
+                try:
+                    os.unlink(os.path.join(self.directory, tmp))
+                except OSError:
+                    pass
+        finally:
+            os.close(lock)  # releases the lock
