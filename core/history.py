@@ -5,11 +5,13 @@
   to ``history.jsonl.1`` (the older generation is dropped), so it stays bounded.
 - ``outputs/<key>.json``: the last record of each output path, replaced atomically, so
   the next link of the same output finds its measured cost without reading the log.
-- ``policy.json``: the policy's summary of what the links measured (per linker flavour,
-  size class and thread count; ``linkpool.policy.learn``) and the intervals of the last
-  jobs, read by the next link in one small read; updated after a link under
-  ``policy.lock`` and replaced atomically (write + rename). Missing or corrupt: no
-  history, the policy's built-in constants. Deleting it resets what the policy learnt.
+- ``policy/<flavour>-<size class>.json``: the policy's summary of what the links of one
+  linker flavour and input size class measured, per thread count
+  (``linkpool.policy.learn``), read by the next such link in one small read;
+  ``policy/recent.json``: the intervals of the last jobs (who met whom). Updated after a
+  link under ``policy/lock`` and replaced atomically (write + rename). Missing or
+  corrupt: no history, the policy's built-in constants. Deleting ``policy/`` resets what
+  the policy learnt.
 
 It knows nothing of slots or linkers: it stores and reads dictionaries.
 """
@@ -30,9 +32,9 @@ if TYPE_CHECKING:
 LOG = "history.jsonl"
 MAX_BYTES = 8 << 20
 OUTPUTS = "outputs"
-SUMMARY = "policy.json"
-SUMMARY_LOCK = "policy.lock"
-MAX_SUMMARY = 1 << 20  # a summary is a few KB; anything bigger is not ours
+POLICY = "policy"
+SUMMARY_LOCK = "lock"
+MAX_SUMMARY = 64 << 10  # an entry is a few hundred bytes; anything bigger is not ours
 
 
 class History:
@@ -136,44 +138,56 @@ class History:
 
     # -- the policy's summary ----------------------------------------------------------
 
-    def summary(self) -> dict[str, Any]:
-        """The policy's summary (``policy.json``); empty if missing, unreadable or corrupt."""
+    @staticmethod
+    def summary_name(key: str) -> str:
+        """The file of one summary key (``lld/256M`` -> ``lld-256M.json``)."""
+        safe = "".join(c if c.isalnum() or c in "+_." else "-" for c in key)
+        return os.path.join(POLICY, f"{safe}.json")
+
+    def summary(self, key: str) -> dict[str, Any]:
+        """One entry of the policy's summary (``policy/<key>.json``, a few hundred bytes:
+        read on the wrapper's path); empty if missing, unreadable or corrupt."""
         try:
-            fd = self._open(SUMMARY, os.O_RDONLY)
+            fd = self._open(self.summary_name(key), os.O_RDONLY)
         except OSError:
             return {}
         try:
             with os.fdopen(fd, "rb") as f:
                 data = f.read(MAX_SUMMARY + 1)
-        except OSError:
-            return {}
-        if len(data) > MAX_SUMMARY:
-            return {}
-        try:
+            if len(data) > MAX_SUMMARY:
+                return {}
             found = json.loads(data.decode("utf-8", "replace"))
-        except ValueError:
+        except (OSError, ValueError):
             return {}
         return found if isinstance(found, dict) else {}
 
-    def update_summary(self, change: Callable[[dict[str, Any]], object]) -> None:
-        """Read the summary, ``change`` it in place and write it back, under the summary's
-        lock (concurrent updates are not lost) and atomically (a reader sees the old or
-        the new file, whole). In a shared pool, a summary another user owns may not be
-        replaceable: then this update is lost, nothing else."""
-        lock = self._open(SUMMARY_LOCK, os.O_RDWR | os.O_CREAT)
+    def update_summary(self, key: str, change: Callable[[dict[str, Any]], object]) -> None:
+        """Read one entry of the summary, ``change`` it in place and write it back, under
+        the summary's lock (concurrent updates are not lost) and atomically (a reader sees
+        the old or the new file, whole). In a shared pool, an entry another user owns may
+        not be replaceable: then this update is lost, nothing else."""
+        folder = os.path.join(self.directory, POLICY)
+        try:
+            os.mkdir(folder, 0o700)
+            if self.mode != 0o600:
+                os.chmod(folder, 0o1777)  # sticky: every user adds, nobody removes others'
+        except FileExistsError:
+            pass
+        lock = self._open(os.path.join(POLICY, SUMMARY_LOCK), os.O_RDWR | os.O_CREAT)
         try:
             self._share(lock)
             fcntl.flock(lock, fcntl.LOCK_EX)
-            current = self.summary()
+            current = self.summary(key)
             change(current)
-            tmp = f"{SUMMARY}.{os.getpid()}.tmp"
+            name = self.summary_name(key)
+            tmp = f"{name}.{os.getpid()}.tmp"
             try:
                 fd = self._open(tmp, os.O_WRONLY | os.O_CREAT | os.O_TRUNC)
                 with os.fdopen(fd, "w") as f:
                     self._share(f.fileno())
                     f.write(json.dumps(current))
                 os.replace(os.path.join(self.directory, tmp),
-                           os.path.join(self.directory, SUMMARY))
+                           os.path.join(self.directory, name))
             except PermissionError:
                 try:
                     os.unlink(os.path.join(self.directory, tmp))

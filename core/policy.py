@@ -16,12 +16,13 @@ threads of all links together never exceed C.
 
 What this machine has measured replaces those constants per linker flavour and input size
 (docs/policy.md, "What it learns"): :func:`plan` reads a small summary of the pool's
-history (``policy.json``, folded by :func:`learn`) and says how many threads a lone link
-runs (the count with the shortest wall time per byte) and how many threads a link runs per
-core of its share when links meet (1, or 2 if two threads cost fewer CPU-seconds per byte
-than one); the weight range follows (:func:`plan`, ``high``), and :func:`threads_planned`
-gives the threads for the slots held. Candidates without measurements are tried a bounded
-number of times, in a fixed order, then the best measured one is kept.
+history (``policy/<flavour>-<size>.json``, folded by :func:`learn`) and says how many
+threads a lone link runs (the count with the shortest wall time per byte) and how many
+threads a link runs per core of its share when links meet (1, or 2 if twice the threads
+cost fewer CPU-seconds per byte); the weight range follows (``high``), and
+:func:`threads_planned` gives the threads for the slots held. Candidates without
+measurements are tried a bounded number of times, in a fixed order, then the best
+measured one is kept.
 
 Pure functions and a few reads of /proc/loadavg, no imports at load time: the wrapper
 calls them on its hot path, and the tests feed them machine shapes and histories
@@ -219,24 +220,20 @@ def _round(x: float) -> float:
     return float(f"{x:.5g}")
 
 
-def learn(summary: dict[str, Any], key: str, threads: int, input_bytes: int, cpu_s: float,
-          run_s: float, alone: bool, explored: int | None = None) -> dict[str, Any]:
-    """Fold one finished link into ``summary`` (changed in place and returned): its CPU
-    seconds per GiB of input under ``key`` (flavour and size class) and ``threads``, as
-    a link that met others, or its wall time (and CPU) per GiB as a lone link; a link
+def learn(stats: dict[str, Any], threads: int, input_bytes: int, cpu_s: float, run_s: float,
+          alone: bool, explored: int | None = None) -> dict[str, Any]:
+    """Fold one finished link into ``stats``, the summary of its flavour and size class
+    (changed in place and returned): its CPU seconds per GiB of input under ``threads``
+    as a link that met others, or its wall time (and CPU) per GiB as a lone link; a link
     planned to try ``explored`` threads counts as a try of that count."""
-    links = summary.get("links")
-    if not isinstance(links, dict):
-        links = summary["links"] = {}
-    stats = links.get(key)
-    if not isinstance(stats, dict):
-        stats = links[key] = {}
     if explored:
-        tried = stats.setdefault(str(explored), {})
+        tried = stats.get(str(explored))
+        if not isinstance(tried, dict):
+            tried = stats[str(explored)] = {}
         tried["tries"] = _n(tried, "tries") + 1
     gib = input_bytes / (1 << 30)
     if threads < 1 or gib <= 0 or cpu_s <= 0 or run_s <= 0:
-        return summary
+        return stats
     entry = stats.get(str(threads))
     if not isinstance(entry, dict):
         entry = stats[str(threads)] = {}
@@ -247,7 +244,7 @@ def learn(summary: dict[str, Any], key: str, threads: int, input_bytes: int, cpu
     else:
         n = entry["sn"] = _n(entry, "sn") + 1
         entry["scpu"] = _round(_ewma(entry.get("scpu"), cpu_s / gib, n))
-    return summary
+    return stats
 
 
 def met(recent: Any, start: float, end: float) -> bool:
@@ -265,7 +262,7 @@ def met(recent: Any, start: float, end: float) -> bool:
 
 
 def remember(summary: dict[str, Any], start: float, end: float) -> dict[str, Any]:
-    """Add a finished job's interval to ``summary``'s recent ones (the last RECENT)."""
+    """Add a finished job's interval to ``summary["recent"]`` (the last RECENT)."""
     recent = summary.get("recent")
     recent = [r for r in recent if isinstance(r, list)] if isinstance(recent, list) else []
     recent.append([round(start, 3), round(end, 3)])

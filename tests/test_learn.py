@@ -18,8 +18,9 @@ import sys
 from pathlib import Path
 
 import pytest
+from test_engine import shim_linker
 
-from linkpool.history import SUMMARY, History
+from linkpool.history import History
 from linkpool.policy import (
     MAX_TRIES,
     MIN_SAMPLES,
@@ -34,7 +35,6 @@ from linkpool.policy import (
 )
 
 from conftest import lp, make_pool, status, wait_for
-from test_engine import shim_linker
 
 GiB = 1 << 30
 MB = 1 << 20
@@ -65,7 +65,7 @@ def simulate(shape: dict[int, tuple[float, float]], links: int, alone_every: int
     summary = {} if summary is None else summary
     plans = []
     for i in range(links):
-        p = plan(summary.get("links", {}).get(KEY), wanted, low, slots, cores)
+        p = plan(summary, wanted, low, slots, cores)
         assert p is not None
         plans.append(p)
         alone = alone_every > 0 and i % alone_every == 0
@@ -73,7 +73,7 @@ def simulate(shape: dict[int, tuple[float, float]], links: int, alone_every: int
         threads = threads_planned(p, held, slots, cores)
         wall, cpu = shape[min(shape, key=lambda t: abs(t - threads))]
         noise = 1 + 0.01 * ((i * 7) % 3 - 1)
-        learn(summary, KEY, threads, GiB, cpu * noise, wall * noise, alone=alone,
+        learn(summary, threads, GiB, cpu * noise, wall * noise, alone=alone,
               explored=p.get("explore"))
     return summary, plans
 
@@ -82,7 +82,7 @@ def simulate(shape: dict[int, tuple[float, float]], links: int, alone_every: int
 def test_each_shape_converges_to_its_thread_counts(shape: str) -> None:
     summary, plans = simulate(SHAPES[shape], 40)
     alone, ratio, high = EXPECTED[shape]
-    final = plan(summary["links"][KEY], 2, 1, 2, 2.0)
+    final = plan(summary, 2, 1, 2, 2.0)
     assert final is not None and "explore" not in final
     assert (final["alone"], final["ratio"], final["high"]) == (alone, ratio, high)
     # converged: the last half of the links all ran that plan
@@ -98,7 +98,7 @@ def test_threads_and_weights_picked_alone_and_when_links_meet(shape: str) -> Non
     slots it holds alone (all it may take) and its threads, and when another link holds
     the other slot (it holds its least weight)."""
     summary, _ = simulate(SHAPES[shape], 40)
-    p = plan(summary["links"][KEY], 2, 1, 2, 2.0)
+    p = plan(summary, 2, 1, 2, 2.0)
     assert p is not None
     low, high = 1, p["high"]
     alone = (high, threads_planned(p, high, 2, 2.0))
@@ -113,7 +113,7 @@ def test_no_history_is_the_built_in_rule() -> None:
     """Missing summary: the weight range and threads of the constant policy."""
     for slots, cores, wanted, low in ((2, 2.0, 2, 1), (16, 16.0, 16, 1), (64, 64.0, 32, 4),
                                       (4, 16.0, 16, 1)):
-        lo, hi = weight_range(wanted, 0, slots, cores, None)
+        _, hi = weight_range(wanted, 0, slots, cores, None)
         p = plan(None, wanted, low, slots, cores)
         assert p is not None and "explore" not in p
         assert (p["alone"], p["ratio"], p["high"]) == (wanted, 1.0, max(low, hi))
@@ -144,7 +144,7 @@ def test_the_first_links_run_the_default_then_explore_in_turn() -> None:
 def test_exploring_gives_up_when_links_never_run_alone() -> None:
     """A flavour whose links always meet: the lone-link candidate is never measured; it
     gets MAX_TRIES planned tries, then the default stays."""
-    summary: dict = {"links": {KEY: {"2": {"an": MIN_SAMPLES, "awall": 1.0}}}}
+    summary: dict = {"2": {"an": MIN_SAMPLES, "awall": 1.0}}
     _, plans = simulate(SHAPES["scales"], 30, alone_every=0, summary=summary)
     tries_alone = sum(p.get("explore") == 1 and p["alone"] == 1 for p in plans)
     assert tries_alone == MAX_TRIES
@@ -158,7 +158,7 @@ def test_sixty_four_cores_halve_down_to_where_the_linker_stops_scaling() -> None
     cpus = {64: 9.0, 32: 8.0, 16: 7.0, 8: 7.0, 2: 6.5, 1: 6.0}
     shape = {t: (walls[t], cpus[t]) for t in walls}
     summary, plans = simulate(shape, 60, slots=64, cores=64.0, wanted=64)
-    p = plan(summary["links"][KEY], 64, 1, 64, 64.0)
+    p = plan(summary, 64, 1, 64, 64.0)
     assert p is not None and "explore" not in p
     assert (p["alone"], p["high"]) == (16, 16)
     assert threads_planned(p, 16, 64, 64.0) == 16
@@ -179,18 +179,18 @@ def test_memory_weight_bounds_the_least_weight() -> None:
 
 def test_learn_keeps_means_per_thread_count() -> None:
     s: dict = {}
-    learn(s, KEY, 2, GiB, 2.0, 1.0, alone=True)
-    learn(s, KEY, 2, GiB, 4.0, 3.0, alone=True)
-    learn(s, KEY, 1, GiB // 2, 1.5, 2.0, alone=False, explored=1)
-    e2, e1 = s["links"][KEY]["2"], s["links"][KEY]["1"]
+    learn(s, 2, GiB, 2.0, 1.0, alone=True)
+    learn(s, 2, GiB, 4.0, 3.0, alone=True)
+    learn(s, 1, GiB // 2, 1.5, 2.0, alone=False, explored=1)
+    e2, e1 = s["2"], s["1"]
     assert (e2["an"], e2["awall"], e2["acpu"]) == (2, 2.0, 3.0)  # mean of the first two
     assert (e1["sn"], e1["scpu"], e1["tries"]) == (1, 3.0, 1)  # per GiB
     for _ in range(20):
-        learn(s, KEY, 2, GiB, 10.0, 5.0, alone=True)
-    assert abs(s["links"][KEY]["2"]["awall"] - 5.0) < 0.01  # a moving average follows
-    learn(s, KEY, 2, 0, 1.0, 1.0, alone=True)  # no input size: nothing measured
-    learn(s, KEY, 0, GiB, 1.0, 1.0, alone=True)
-    assert s["links"][KEY]["2"]["an"] == 22
+        learn(s, 2, GiB, 10.0, 5.0, alone=True)
+    assert abs(s["2"]["awall"] - 5.0) < 0.01  # a moving average follows
+    learn(s, 2, 0, 1.0, 1.0, alone=True)  # no input size: nothing measured
+    learn(s, 0, GiB, 1.0, 1.0, alone=True)
+    assert s["2"]["an"] == 22
 
 
 def test_size_classes() -> None:
@@ -213,22 +213,29 @@ def test_met_and_remember() -> None:
 
 def test_summary_missing_corrupt_and_concurrent(tmp_path: Path) -> None:
     h = History(str(tmp_path))
-    assert h.summary() == {}
-    (tmp_path / SUMMARY).write_text("{not json")
-    assert h.summary() == {}
-    (tmp_path / SUMMARY).write_text("[1, 2]")
-    assert h.summary() == {}
-    h.update_summary(lambda s: s.update(a=1))  # a corrupt summary is started afresh
-    assert h.summary() == {"a": 1}
+    assert h.summary(KEY) == {}
+    h.update_summary(KEY, lambda s: s.update(a=1))
+    path = tmp_path / h.summary_name(KEY)
+    assert path == tmp_path / "policy" / "lld-1G.json"
+    assert h.summary(KEY) == {"a": 1} and h.summary("mold/1G") == {}
+    path.write_text("{not json")
+    assert h.summary(KEY) == {}
+    path.write_text("[1, 2]")
+    assert h.summary(KEY) == {}
+    path.write_text("{" + " " * (100 << 10) + "}")
+    assert h.summary(KEY) == {}
+    h.update_summary(KEY, lambda s: s.update(a=1))  # a corrupt entry is started afresh
+    assert h.summary(KEY) == {"a": 1}
     code = ("import sys; from linkpool.history import History\n"
             "h = History(sys.argv[1])\n"
             "for _ in range(50):\n"
-            "    h.update_summary(lambda s: s.update(a=s['a'] + 1))\n")
+            "    h.update_summary('lld/1G', lambda s: s.update(a=s['a'] + 1))\n")
     procs = [subprocess.Popen([sys.executable, "-c", code, str(tmp_path)])
              for _ in range(4)]
     assert all(p.wait(60) == 0 for p in procs)
-    assert h.summary() == {"a": 201}  # no update lost
-    assert not [p for p in tmp_path.iterdir() if p.name.endswith(".tmp")]
+    assert h.summary(KEY) == {"a": 201}  # no update lost
+    assert not [p for p in (tmp_path / "policy").iterdir() if p.name.endswith(".tmp")]
+    assert h.summary_name("odd flavour/../x") == "policy/odd-flavour-..-x.json"
 
 
 # -- real links through the real linkpool ------------------------------------------------
@@ -246,7 +253,8 @@ def big(tmp_path_factory: pytest.TempPathFactory) -> Path:
 
 def seed(pool: Path, stats: dict) -> None:
     """A summary in which the 20 MB lld links (size class 16M) measured ``stats``."""
-    (pool / SUMMARY).write_text(json.dumps({"links": {"lld/16M": stats}}))
+    (pool / "policy").mkdir()
+    (pool / "policy" / "lld-16M.json").write_text(json.dumps(stats))
 
 
 def link(pool: Path, big: Path, shim: Path, out: Path) -> dict:
@@ -283,7 +291,7 @@ def test_real_links_follow_a_seeded_summary(big: Path, tmp_path: Path) -> None:
     assert (rec["weight"], rec["threads"]) == (1, half)
     assert threads_args(log) == [f"--threads={half}"]
     assert rec["met"] is False and rec["plan"]["alone"] == half
-    assert History(str(pool)).summary()["links"]["lld/16M"][str(half)]["an"] == 4  # learnt
+    assert History(str(pool)).summary("lld/16M")[str(half)]["an"] == 4  # learnt
 
     from linkpool.pool import Pool
 
@@ -302,7 +310,7 @@ def test_real_links_follow_a_seeded_summary(big: Path, tmp_path: Path) -> None:
     assert (rec["weight"], rec["threads"]) == (1, half)
     assert threads_args(log) == ([f"--threads={half}"])
     assert rec["met"] is True
-    entry = History(str(pool)).summary()["links"]["lld/16M"][str(half)]
+    entry = History(str(pool)).summary("lld/16M")[str(half)]
     assert entry["sn"] == 1 and entry["scpu"] > 0
 
 
@@ -311,7 +319,7 @@ def test_a_link_that_met_a_waiter_is_not_a_lone_measurement(big: Path, tmp_path:
     """The link runs alone at first; a job comes to wait behind it while it runs: its
     record says it met others, and its wall time is not counted as a lone link's."""
     pool = make_pool(tmp_path / "pool", 2)
-    shim, log = shim_linker(tmp_path, "lld")
+    shim, _ = shim_linker(tmp_path, "lld")
     slow = shim / "ld.lld"
     slow.write_text(slow.read_text().replace("exec ", "sleep 1; exec "))
     link_proc = subprocess.Popen(["linkpool", "run", "--pool", str(pool), "--", "gcc",
@@ -324,5 +332,5 @@ def test_a_link_that_met_a_waiter_is_not_a_lone_measurement(big: Path, tmp_path:
     records = json.loads(lp("history", "--pool", str(pool), "--json", check=True).stdout)
     [rec] = [r for r in records if r.get("plan")]
     assert rec["met"] is True and rec["weight"] == 2
-    entry = History(str(pool)).summary()["links"]["lld/16M"][str(rec["threads"])]
+    entry = History(str(pool)).summary("lld/16M")[str(rec["threads"])]
     assert entry.get("an", 0) == 0 and entry["sn"] == 1

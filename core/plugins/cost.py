@@ -12,7 +12,7 @@ Memory: the expected memory the link adds, from the section sizes of its inputs
 budget (``memory_budget`` x usable memory), at the most the slots its threads need; the
 engine takes more than the least only when nobody waits behind (``linkpool.policy``).
 For a link whose linker threads linkpool chooses, the pool's summary of past links
-(``policy.json``) shapes the most it takes and the threads it will run
+(``policy/``) shapes the most it takes and the threads it will run
 (``linkpool.policy.plan``, kept in ``job.extra["plan"]`` for the threads plugin and the
 history).
 """
@@ -115,9 +115,8 @@ def linkpool_weigh(job: Job, cost: Cost) -> int:
         return low
     from ..history import History
 
-    stats = History(job.pool_dir).summary().get("links")
-    planned = plan(stats.get(key) if isinstance(stats, dict) else None, cost.threads, low,
-                   job.slots, job.cores)
+    planned = plan(History(job.pool_dir).summary(key), cost.threads, low, job.slots,
+                   job.cores)
     if planned is not None:
         job.weight_max = planned["high"]
         job.extra["plan"] = dict(planned, key=key, input_bytes=size)

@@ -5,7 +5,7 @@ with a 10 % margin. A record without one (a link too short to sample) falls back
 peak RSS less the bytes of its inputs (file-backed pages of the mmapped inputs), never
 less than a quarter of the peak.
 
-After every job, its interval goes into the policy's summary (``policy.json``), and a link
+After every job, its interval goes into the policy's summary (``policy/``), and a link
 the policy planned (``job.extra["plan"]``) folds in what it measured: whether it met
 other jobs (``met`` in its record), its threads, CPU and wall time per byte
 (``linkpool.policy.learn``).
@@ -18,6 +18,8 @@ import time
 
 from ..hookspecs import hookimpl
 from ..job import Cost, Job, Result
+
+RECENT = "recent"  # the summary entry of the last jobs' intervals
 
 TYPE_CHECKING = False  # typing costs the wrapper ~5-15 ms to import; only checkers need it
 if TYPE_CHECKING:
@@ -98,7 +100,7 @@ def _met(job: Job, history: History, start: float, end: float) -> bool:
     it ended."""
     from ..policy import met
 
-    if met(history.summary().get("recent"), start, end):
+    if met(history.summary(RECENT).get("recent"), start, end):
         return True
     from ..pool import Pool
 
@@ -129,16 +131,12 @@ def _learn(job: Job, result: Result, history: History, met: object, start: float
     from ..policy import learn, remember
 
     plan = job.extra.get("plan")
-
-    def change(summary: dict[str, Any]) -> None:
-        if start is not None:
-            remember(summary, start, end)
-        if isinstance(plan, dict) and met is not None:
-            learn(summary, str(plan.get("key")), int(job.threads or 0),
-                  int(plan.get("input_bytes") or 0), result.cpu_s, result.run_s,
-                  alone=not met, explored=plan.get("explore"))
-
     try:
-        history.update_summary(change)
+        if start is not None:
+            history.update_summary(RECENT, lambda summary: remember(summary, start, end))
+        if isinstance(plan, dict) and met is not None:
+            history.update_summary(str(plan.get("key")), lambda stats: learn(
+                stats, int(job.threads or 0), int(plan.get("input_bytes") or 0), result.cpu_s,
+                result.run_s, alone=not met, explored=plan.get("explore")))
     except OSError:
         pass  # a lost measurement, not the build's business
