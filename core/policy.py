@@ -45,6 +45,9 @@ MIN_SAMPLES = 2
 MAX_TRIES = 4
 MARGIN = 0.03
 ALPHA = 0.3
+#: A lone link whose CPU time was more than BUSY x t x its wall time kept more than t
+#: cores busy: t threads are not tried (they could not be as fast).
+BUSY = 1.2
 #: The halvings of T tried for a lone link: T, T/2, T/4, T/8 at most.
 CHAIN = 4
 #: Size classes: links are compared with links of the same class, 16-64 MB, 64-256 MB, ...
@@ -145,7 +148,8 @@ def plan(stats: dict[str, Any] | None, wanted: int, low: int, slots: int,
     - ``alone``: the threads it runs when it holds ``high`` (nobody else wanted the
       slots): the first of T, T/2, T/4, ... whose next halving is measurably slower
       (wall time per byte of lone links; as fast within ``MARGIN``: the fewer threads,
-      which hold fewer slots); T with no history;
+      which hold fewer slots), or could not be as fast (the lone links kept more cores
+      busy than it has threads); T with no history;
     - ``ratio``: threads per core of its share when it holds fewer: 1, or 2 when links
       that met ran with fewer CPU-seconds per byte at twice the threads; 1 with no
       history;
@@ -166,6 +170,9 @@ def plan(stats: dict[str, Any] | None, wanted: int, low: int, slots: int,
         mine, other = stats.get(str(alone)), stats.get(str(nxt))
         if _n(mine, "an") < MIN_SAMPLES:
             break  # the incumbent is measured first: it runs anyway
+        busy, wall = _value(mine, "acpu"), _value(mine, "awall")
+        if busy and wall and busy > wall * nxt * BUSY:
+            break  # it kept more cores busy than nxt threads could: nxt cannot be as fast
         if _n(other, "an") < MIN_SAMPLES:
             if _n(other, "tries") < MAX_TRIES:
                 alone = explore = nxt

@@ -141,6 +141,14 @@ def test_the_first_links_run_the_default_then_explore_in_turn() -> None:
     assert all(e is None for e in explored[first + 2 * MAX_TRIES:])
 
 
+def test_a_linker_that_keeps_its_cores_busy_is_never_tried_with_fewer() -> None:
+    """Lone links that kept more than 1.2 cores busy with 2 threads: one thread could not
+    be as fast, so it is never tried alone (mold, lld on an idle machine)."""
+    for shape in ("scales", "mold-like"):
+        _, plans = simulate(SHAPES[shape], 20)
+        assert not any(p.get("explore") == 1 for p in plans)
+
+
 def test_exploring_gives_up_when_links_never_run_alone() -> None:
     """A flavour whose links always meet: the lone-link candidate is never measured; it
     gets MAX_TRIES planned tries, then the default stays."""
