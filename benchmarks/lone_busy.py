@@ -41,8 +41,8 @@ def spinner() -> subprocess.Popen[bytes]:
 def job(cpu_s: float) -> subprocess.Popen[bytes]:
     """A process that burns ``cpu_s`` CPU-seconds and exits (its wall time grows when it
     shares a core)."""
-    code = ("import time\nt = time.process_time() + %r\n"
-            "while time.process_time() < t: pass\n" % cpu_s)
+    code = (f"import time\nt = time.process_time() + {cpu_s!r}\n"
+            "while time.process_time() < t: pass\n")
     return subprocess.Popen([sys.executable, "-c", code])
 
 
