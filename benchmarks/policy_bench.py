@@ -196,6 +196,13 @@ def one_run(work: Path, linker: str, inputs: list[str], builds: int, links: int,
     result = run_apart({"builds": [str(d) for d in dirs], "jobs": links, "env": env,
                         "cgroup": cgroup})
     shutil.rmtree(runs, ignore_errors=True)
+    if pool is not None:  # what linkpool chose for this run's links: slots, threads, met
+        records = json.loads(subprocess.run(
+            [LINKPOOL, "history", "--pool", str(pool), "--json"], env=ENV,
+            capture_output=True, text=True, check=True).stdout)
+        result["chosen"] = [[r.get("weight"), r.get("threads"), r.get("met"),
+                             (r.get("plan") or {}).get("explore")]
+                            for r in records[-builds * links:]]
     return result
 
 
