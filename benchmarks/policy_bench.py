@@ -193,16 +193,21 @@ def one_run(work: Path, linker: str, inputs: list[str], builds: int, links: int,
             new_pool(pool)  # a fresh pool: no history, estimates from the inputs
         env.update(LINKPOOL_DIR=str(pool), LINKPOOL_QUIET="1")
     os.sync()  # the previous run's outputs are not written back during this one
+    started = time.time()
     result = run_apart({"builds": [str(d) for d in dirs], "jobs": links, "env": env,
                         "cgroup": cgroup})
     shutil.rmtree(runs, ignore_errors=True)
-    if pool is not None:  # what linkpool chose for this run's links: slots, threads, met
-        records = json.loads(subprocess.run(
-            [LINKPOOL, "history", "--pool", str(pool), "--json"], env=ENV,
-            capture_output=True, text=True, check=True).stdout)
+    if policy == "linkpool":  # what linkpool chose for this run's links: slots, threads, met
+        for _ in range(40):  # mold's records come when its child has exited
+            records = [r for r in json.loads(subprocess.run(
+                [LINKPOOL, "history", "--pool", str(pool), "--json"], env=ENV,
+                capture_output=True, text=True, check=True).stdout)
+                if float(r.get("time") or 0) >= started]
+            if len(records) >= builds * links:
+                break
+            time.sleep(0.05)
         result["chosen"] = [[r.get("weight"), r.get("threads"), r.get("met"),
-                             (r.get("plan") or {}).get("explore")]
-                            for r in records[-builds * links:]]
+                             (r.get("plan") or {}).get("explore")] for r in records]
     return result
 
 
