@@ -342,3 +342,21 @@ def test_a_link_that_met_a_waiter_is_not_a_lone_measurement(big: Path, tmp_path:
     assert rec["met"] is True and rec["weight"] == 2
     entry = History(str(pool)).summary("lld/16M")[str(rec["threads"])]
     assert entry.get("an", 0) == 0 and entry["sn"] == 1
+
+
+def test_without_the_threads_plugin_nothing_is_planned(big: Path, tmp_path: Path) -> None:
+    """``disable = ["threads"]``: nobody tunes the linker's threads, so the link is weighed
+    by the built-in range whatever the summary says, and nothing is learnt."""
+    cores = len(os.sched_getaffinity(0))
+    if cores < 2:
+        pytest.skip("one core: there is no thread count to choose")
+    pool = make_pool(tmp_path / "pool", 2)
+    seed(pool, {str(cores // 2): {"sn": 3, "scpu": 4.0, "an": 3, "awall": 2.0},
+                str(cores): {"sn": 3, "scpu": 3.0, "an": 3, "awall": 1.0}})
+    shim, log = shim_linker(tmp_path, "lld")
+    r = lp("run", "--pool", str(pool), "--", "gcc", f"-B{shim}", "-fuse-ld=lld", "big.o",
+           "-o", str(tmp_path / "app"), cwd=big, env={**os.environ, "LINKPOOL_DISABLE": "threads"})
+    assert r.returncode == 0, r.stderr
+    [rec] = json.loads(lp("history", "--pool", str(pool), "--json", check=True).stdout)
+    assert rec["weight"] == 2 and rec["threads"] is None and "plan" not in rec
+    assert threads_args(log) == []

@@ -113,6 +113,10 @@ def linkpool_weigh(job: Job, cost: Cost) -> int:
     key = learning_key(job, size)
     if key is None:
         return low
+    from ..hooks import disabled
+
+    if "threads" in disabled(job.config):
+        return low  # nobody will tune its threads: its weight is the built-in range
     from ..history import History
 
     planned = plan(History(job.pool_dir).summary(key), cost.threads, low, job.slots,
