@@ -68,7 +68,8 @@ SYSTEMS = {"meson": "write a native file and linker shims (meson setup --native-
            "make": "print the LINK.o/LINK.c/LINK.cc (or CCLD/CXXLD) variables for make",
            "bazel": "print the bazel flags that select linkpool's C/C++ toolchain",
            "setuptools": "print the CC/CXX/LDSHARED/LDCXXSHARED exports for C extensions",
-           "cargo": "write a cc shim and print the cargo setting that links through it"}
+           "cargo": "write a cc shim and print the cargo setting that links through it",
+           "system": "this host's shared pool, system config and boot entry (--install)"}
 # Commands whose whole implementation lives in a module of their own: name -> module.
 MODULES = {"stats": "observe", "trace": "observe", "report": "observe", "doctor": "doctor",
            "config": "settings"}
@@ -607,7 +608,8 @@ def cmd_history(ns: Any) -> int:
         rss = (r.get("max_rss_kb") or 0) / 1024
         what = r.get("output") or " ".join(r.get("command", []))[:60]
         print(f"{r.get('exit', '?'):>4} {r.get('linker') or '-':<7} {r.get('weight') or '-':>2} "
-              f"{r.get('threads') or '-':>3} {r.get('wait_s', 0):>6.2f}s "
+              f"{r.get('threads') or '-':>3}{'(' + str(r['tokens']) + ')' if 'tokens' in r else ''}"
+              f" {r.get('wait_s', 0):>6.2f}s "
               f"{r.get('run_s', 0):>6.2f}s {rss:>7.1f}  {what}")
     return 0
 

@@ -67,6 +67,7 @@ _LINKER_SEPARATE = frozenset({
     "export-dynamic-symbol", "export-dynamic-symbol-list", "symbol-ordering-file",
     "call-graph-ordering-file", "section-ordering-file", "mllvm", "chroot", "hash-style",
 })
+_LINKER_INFO = frozenset({"version", "help"})  # a linker given these prints and exits
 _LONG_OLL = frozenset({"output", "library", "library-path"})  # -output=F is not -o utput=F
 _STATIC = frozenset({"Bstatic", "static", "dn", "non_shared"})
 _DYNAMIC = frozenset({"Bdynamic", "dy", "call_shared"})
@@ -282,7 +283,10 @@ def _parse_driver(cmd: Command, args: list[str], cwd: str | None) -> None:
             continue
         opt = arg if arg in _DRIVER_SEPARATE else arg[:2]
         if arg in _DRIVER_SEPARATE:  # the value is the next argument
-            value = args[i] if i < len(args) else ""
+            if i >= len(args):  # "missing argument to -X": the driver stops, links nothing
+                info = True
+                break
+            value = args[i]
             i += 1
         else:  # or joined: -ofile -lname -Ldir -Bdir -zkey -Tscript
             value = arg[2:]
@@ -333,6 +337,8 @@ def _parse_driver(cmd: Command, args: list[str], cwd: str | None) -> None:
             cmd.ld_path = arg[10:]
     scan = _scan(stream, cwd)
     cmd.inputs, cmd.libs_unresolved = scan.inputs, scan.unresolved
+    if not compile_only and _LINKER_INFO & {a.lstrip("-") for a in cmd.linker_args}:
+        info = True  # -Wl,--version: the linker prints and exits, links nothing
     if info or not has_input:
         cmd.kind = "info"  # prints and exits without compiling or linking (so does -v alone)
     elif compile_only or (deps_only and not deps_too):
@@ -367,7 +373,7 @@ def _parse_linker(cmd: Command, cwd: str | None) -> None:
     cmd.inputs, cmd.libs_unresolved = scan.inputs, scan.unresolved
     cmd.output = scan.output or "a.out"
     asks = {arg.lstrip("-") for arg in cmd.linker_args if arg.startswith("-")}
-    if asks & {"version", "help"} or not (scan.inputs or scan.unresolved):
+    if asks & _LINKER_INFO or not (scan.inputs or scan.unresolved):
         cmd.kind = "info"  # --version and --help exit at once; -v alone prints too
     else:
         cmd.kind = "link"

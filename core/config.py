@@ -1,10 +1,13 @@
-"""The config file and the errors every command shares.
+"""The config files and the errors every command shares.
 
-The file is ``$LINKPOOL_CONFIG``, else ``$XDG_CONFIG_HOME/linkpool/config.toml`` (by
-default ``~/.config/linkpool/config.toml``). It is only parsed when it exists, so the
-wrapper's fast path pays one ``open``. What each key means, its environment variable and
-how a value is checked is the table of ``linkpool.settings``; this module only finds and
-parses the file.
+The user's file is ``$LINKPOOL_CONFIG``, else ``$XDG_CONFIG_HOME/linkpool/config.toml``
+(by default ``~/.config/linkpool/config.toml``). Below it, following the XDG Base
+Directory convention, come the system files: ``linkpool/config.toml`` in each directory
+of ``$XDG_CONFIG_DIRS`` (default ``/etc/xdg``), the first listed winning. A key set in a
+file wins over the same key in any file below it. A file is only parsed when it exists,
+so the wrapper's fast path pays one ``open`` per file (two by default). What each key
+means, its environment variable and how a value is checked is the table of
+``linkpool.settings``; this module only finds and parses the files.
 """
 
 from __future__ import annotations
@@ -18,6 +21,8 @@ if TYPE_CHECKING:
 
 TRUE = ("1", "true", "yes", "on")
 FALSE = ("0", "false", "no", "off")
+SYSTEM_DIRS = "/etc/xdg"  # $XDG_CONFIG_DIRS when it is unset or empty (the XDG spec's default)
+SYSTEM_POOL = "/run/linkpool"  # the machine's pool `linkpool setup system` makes by default
 
 
 class ConfigError(Exception):
@@ -38,16 +43,44 @@ def config_file(env: Mapping[str, str] = os.environ) -> str:
     return os.path.join(os.path.abspath(base), "linkpool", "config.toml")
 
 
-def load(env: Mapping[str, str] = os.environ) -> dict[str, Any]:
-    """The parsed config file, or ``{}`` when there is none."""
-    path = config_file(env)
+def system_files(env: Mapping[str, str] = os.environ) -> list[str]:
+    """The system config files, most important first: ``linkpool/config.toml`` in each
+    directory of ``$XDG_CONFIG_DIRS`` (``/etc/xdg`` when it is unset or empty). As the
+    XDG spec says, a relative entry is invalid and ignored; a repeated one counts once,
+    and so does one that is the user's own file."""
+    out: list[str] = []
+    user = config_file(env)
+    for folder in (env.get("XDG_CONFIG_DIRS") or SYSTEM_DIRS).split(":"):
+        if folder.startswith("/"):
+            path = os.path.join(os.path.normpath(folder), "linkpool", "config.toml")
+            if path != user and path not in out:
+                out.append(path)
+    return out
+
+
+def read(path: str, system: bool = False) -> dict[str, Any]:
+    """The parsed file at ``path``, or ``{}`` when there is none (for a ``system`` file,
+    also when a folder of its path is not a directory)."""
     try:
         with open(path, "rb") as f:
+            if system:
+                _check_owner(path, os.fstat(f.fileno()))
             raw = f.read()
     except FileNotFoundError:
         return {}
+    except NotADirectoryError:
+        if system:
+            return {}
+        raise ConfigError(f"cannot read config {path}: a folder of that path is a file") \
+            from None
     except OSError as e:
         raise ConfigError(f"cannot read config {path}: {e.strerror}") from None
+    try:
+        simple = simple_toml(raw.decode("utf-8"))
+    except UnicodeDecodeError:
+        simple = None
+    if simple is not None:
+        return simple
     try:
         import tomllib  # type: ignore[import-not-found,unused-ignore]
     except ImportError:  # Python < 3.11
@@ -57,6 +90,124 @@ def load(env: Mapping[str, str] = os.environ) -> dict[str, Any]:
     except (ValueError, UnicodeDecodeError) as e:
         raise ConfigError(f"config {path} is not valid TOML ({e}); fix or remove it") from None
     return data
+
+
+# -- the simple files, without tomllib ----------------------------------------------------
+#
+# Importing tomllib costs every link ~15 ms (it imports re, typing and string), as much as
+# the rest of the wrapper; and a config file is read by every link, on every machine that
+# has a system config. Most files are a few `key = value` lines: those are read here, and
+# anything else (tables, escapes, dates, multi-line values, any doubt) goes to tomllib,
+# which stays the judge of what TOML means. tests/test_system_config.py checks that this
+# reader agrees with tomllib on every file it accepts.
+
+BARE = frozenset("ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789_-")
+DIGITS = frozenset("0123456789")
+NO = object()  # not a value this reader takes
+
+
+def simple_toml(text: str) -> dict[str, Any] | None:
+    """The table of a file of only comments, blank lines and `key = value` lines (a bare
+    key; a string without escapes, true/false, a decimal integer or float, or a one-line
+    list of such strings), or None for any other file."""
+    out: dict[str, Any] = {}
+    lines = text.split("\n")
+    for n, line in enumerate(lines):
+        if line.endswith("\r") and n < len(lines) - 1:
+            line = line[:-1]  # CRLF; a lone CR is a control character
+        for c in line:
+            if (c < " " and c != "\t") or c == "\x7f":
+                return None  # control characters: tomllib says what is wrong
+        body = line.strip(" \t")
+        if not body or body[0] == "#":
+            continue
+        key, eq, rest = body.partition("=")
+        key = key.rstrip(" \t")
+        if not eq or not key or key in out or not BARE.issuperset(key):
+            return None
+        value, rest = _value(rest.lstrip(" \t"))
+        rest = rest.lstrip(" \t")
+        if value is NO or (rest and rest[0] != "#"):
+            return None
+        out[key] = value
+    return out
+
+
+def _value(text: str) -> tuple[Any, str]:
+    """The value at the start of ``text`` and what follows it, or (NO, "")."""
+    if not text:
+        return NO, ""
+    first = text[0]
+    if first in "\"'":
+        end = text.find(first, 1)
+        inner = text[1:end]
+        if end < 0 or (first == '"' and "\\" in inner):
+            return NO, ""
+        return inner, text[end + 1:]  # '"""' leaves '"' behind: refused by the caller
+    if first == "[":
+        items, rest = [], text[1:].lstrip(" \t")
+        while rest[:1] != "]":
+            item, rest = _value(rest)
+            if not isinstance(item, str):
+                return NO, ""
+            items.append(item)
+            rest = rest.lstrip(" \t")
+            if rest[:1] == ",":
+                rest = rest[1:].lstrip(" \t")
+            elif rest[:1] != "]":
+                return NO, ""
+        return items, rest[1:]
+    end = len(text)
+    for i, c in enumerate(text):
+        if c in " \t#":
+            end = i
+            break
+    word, rest = text[:end], text[end:]
+    if word in ("true", "false"):
+        return word == "true", rest
+    digits = word[1:] if word[:1] in "+-" else word
+    whole, dot, part = digits.partition(".")
+    if not whole or not DIGITS.issuperset(whole) or (len(whole) > 1 and whole[0] == "0"):
+        return NO, ""
+    if not dot:
+        return int(word), rest
+    if part and DIGITS.issuperset(part):
+        return float(word), rest
+    return NO, ""
+
+
+def _check_owner(path: str, st: os.stat_result) -> None:
+    """A system file sets every user's pool and plugin path (code that their links load):
+    refuse one that someone else than root (or this user) owns or that anyone may write."""
+    if st.st_uid not in (0, os.geteuid()):
+        raise ConfigError(f"config {path} is owned by uid {st.st_uid}, not root, so that user "
+                          f"could change everyone's settings; refused: `chown root {path}`")
+    if st.st_mode & 0o002:
+        raise ConfigError(f"config {path} is writable by anyone, so anyone could change "
+                          f"everyone's settings; refused: `chmod o-w {path}`")
+
+
+def layers(env: Mapping[str, str] = os.environ) -> list[tuple[str, str, dict[str, Any]]]:
+    """Every config file, most important first, as (path, "file" or "system", its table;
+    ``{}`` when it does not exist). A file that cannot be read is ConfigError."""
+    user = config_file(env)
+    found = [(user, "file", read(user))]
+    for path in system_files(env):
+        found.append((path, "system", read(path, True)))
+    return found
+
+
+def merged(found: list[tuple[str, str, dict[str, Any]]]) -> dict[str, Any]:
+    """One table of ``layers``: each key from the most important file that sets it."""
+    out: dict[str, Any] = {}
+    for _, _, table in reversed(found):
+        out.update(table)
+    return out
+
+
+def load(env: Mapping[str, str] = os.environ) -> dict[str, Any]:
+    """The config files' keys as one table (``{}`` when there is none)."""
+    return merged(layers(env))
 
 
 def flag(value: Any) -> bool:

@@ -350,23 +350,28 @@ def check_linkers(c: Checks) -> None:
         c.add(OK, "MOLD_JOBS", "not set: mold links wait only for the pool")
 
 
-def check_settings(c: Checks, pool: str | None) -> tuple[str, str] | None:
-    """The config file and every setting, checked by the settings table; the pool a link
-    would use and where it came from (None when the ``pool`` setting itself is wrong)."""
-    from .config import ConfigError, config_file, load
+def check_settings(c: Checks, pool: str | None) -> tuple[Any, list[Any]] | None:
+    """The config files and every setting, checked by the settings table; the ``pool``
+    setting a link would use and the config files read (None when the ``pool`` setting
+    itself is wrong)."""
+    from .config import ConfigError, config_file, read, system_files
     from .settings import resolve
 
     where = config_file()
-    try:
-        file = load()
-    except ConfigError as e:
-        c.add(FAIL, "config", f"{e}; until then linkpool's subcommands stop with exit 2 "
-                              f"and links run without the pool")
-        file = {}
-    else:
-        c.add(OK, "config", f"{where}{'' if os.path.exists(where) else ' (not present)'}")
+    layers = []
+    for path, origin in [(where, "file")] + [(p, "system") for p in system_files()]:
+        what = "" if origin == "file" else "system file "
+        try:
+            table = read(path, origin == "system")
+        except ConfigError as e:
+            c.add(FAIL, "config", f"{e}; until then linkpool's subcommands stop with exit 2 "
+                                  f"and links run without the pool")
+            table = {}
+        else:
+            c.add(OK, "config", f"{what}{path}{'' if os.path.exists(path) else ' (not present)'}")
+        layers.append((path, origin, table))
     problems: list[tuple[str, str]] = []
-    settings = resolve({"pool": pool}, file=file, problems=problems)
+    settings = resolve({"pool": pool}, layers=layers, problems=problems)
     for _, line in problems:
         c.add(FAIL, "setting", f"{line}: fix or remove it; until then linkpool's subcommands "
                                f"stop with exit 2 and links run without the pool")
@@ -374,12 +379,72 @@ def check_settings(c: Checks, pool: str | None) -> tuple[str, str] | None:
     if any(name == "pool" for name, _ in problems):
         return None
     given = setting.given
-    if setting.origin == "file" and isinstance(given, str) and \
+    if setting.origin in ("file", "system") and isinstance(given, str) and \
             not os.path.isabs(os.path.expanduser(given)):
-        c.add(WARN, "setting", f"{where}: 'pool' is the relative path {given!r}, taken from the "
-                               f"config file's folder: {setting.value}; write that absolute "
-                               f"path in the file to say so plainly")
-    return setting.value, setting.source
+        c.add(WARN, "setting", f"{setting.source}: 'pool' is the relative path {given!r}, taken "
+                               f"from the config file's folder: {setting.value}; write that "
+                               f"absolute path in the file to say so plainly")
+    return setting, layers
+
+
+def _same(a: str, b: str) -> bool:
+    """Whether two pool paths are one directory (a bind mount of it counts)."""
+    if os.path.normpath(a) == os.path.normpath(b):
+        return True
+    try:
+        return os.path.samefile(a, b)
+    except OSError:
+        return False
+
+
+def check_sharing(c: Checks, path: str, conf: dict[str, Any] | None, setting: Any,
+                  layers: list[Any]) -> None:
+    """Whether this user's links share the machine's pool (the one a system config file
+    names, else /run/linkpool if it exists) or a pool of their own, and why."""
+    from .config import SYSTEM_POOL
+    from .settings import resolve
+
+    system = resolve(env={}, layers=[x for x in layers if x[1] == "system"], problems=[])
+    named = system["pool"] if system["pool"].origin == "system" else None
+    machine = named.value if named else SYSTEM_POOL if os.path.isdir(SYSTEM_POOL) else None
+    kind = "shared" if conf and conf.get("shared") else "private"
+    if machine is None:
+        if kind == "shared":
+            c.add(OK, "sharing", f"your links use the shared pool {path} ({setting.source})")
+        else:
+            c.add(OK, "sharing", f"your links use a private pool, {path}: they wait only for "
+                                 f"your own links (no system config file names a pool and "
+                                 f"{SYSTEM_POOL} does not exist; on a shared host, see "
+                                 f"`linkpool setup system`)")
+        return
+    whose = f"named by the system config {named.source}" if named else \
+        "which exists, but no config file names it"
+    if _same(path, machine):
+        if not named:
+            whose = f"{setting.source} names it; no system config file does"
+        if not os.path.isdir(path):
+            c.add(WARN, "sharing", f"your links would share the machine's pool {path} ({whose}), "
+                                   f"but it does not exist (gone after a reboot?): as root, "
+                                   f"`linkpool setup system --install --pool {path}` or "
+                                   f"`linkpool init --shared {path}`")
+        else:
+            c.add(OK, "sharing", f"your links share the machine's pool {path} ({whose})")
+        return
+    user = next((x[0] for x in layers if x[1] == "file"), "your config file")
+    if setting.origin == "cli":
+        why = f"--pool {setting.given} overrides it; leave --pool out to share it"
+    elif setting.origin == "env":
+        why = ("$LINKPOOL_DIR overrides the system config's pool" if named else
+               "$LINKPOOL_DIR names another pool") + "; unset LINKPOOL_DIR to share it"
+    elif setting.origin == "file":
+        why = (f"your config file {setting.source} sets pool" +
+               (", which overrides the system config's" if named else "") +
+               "; remove that line to share it")
+    else:  # the per-user default: no file names the machine's pool
+        why = (f"ask the administrator to run `linkpool setup system --install`, or write "
+               f"pool = \"{machine}\" in {user}")
+    c.add(WARN, "sharing", f"your links use {'a' if kind == 'private' else 'the'} {kind} pool "
+                           f"{path}, not the machine's pool {machine} ({whose}): {why}")
 
 
 def run(pool: str | None) -> tuple[str, Checks]:
@@ -393,9 +458,10 @@ def run(pool: str | None) -> tuple[str, Checks]:
                             "run without a pool")
         conf = None
     else:
-        path, source = found
-        path = os.path.abspath(path)
-        conf = check_pool(c, path, source)
+        setting, layers = found
+        path = os.path.abspath(setting.value)
+        conf = check_pool(c, path, setting.source)
+        check_sharing(c, path, conf, setting, layers)
     check_wakeup(c, path)
     check_machine(c, path, conf)
     check_linkers(c)

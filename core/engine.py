@@ -89,7 +89,7 @@ class Engine:
         except OSError:
             pidns = ""
         identity = {"command": job.argv, "cwd": job.cwd, "output": job.output,
-                    "threads": job.threads, "pidns": pidns,
+                    "threads": job.threads, "tokens": None, "pidns": pidns,
                     "linker": job.linker.id if job.linker is not None else None}
         try:
             lease = pool.acquire(job.weight, self.timeout, identity,
@@ -179,7 +179,8 @@ class Engine:
 
         def started(pid: int) -> None:
             if lease is not None:
-                lease.update(pid=pid, wrapper=os.getpid(), threads=job.threads)
+                lease.update(pid=pid, wrapper=os.getpid(), threads=job.threads,
+                             tokens=job.extra.get("tokens"))
                 lease.settle()  # slow to close: done while the command already runs
 
         def finished(usage: process.Usage) -> Result:

@@ -36,6 +36,7 @@ BUILTIN = (
     ("cost", "linkpool.plugins.cost", ("linkpool_estimate", "linkpool_weigh")),
     ("history", "linkpool.plugins.record", ("linkpool_estimate", "linkpool_after_link")),
     ("threads", "linkpool.plugins.threads", ("linkpool_tune",)),
+    ("jobserver", "linkpool.plugins.jobserver", ("linkpool_before_acquire", "linkpool_tune")),
     ("output-check", "linkpool.plugins.outputcheck", ("linkpool_after_link",)),
 )
 GROUP = "linkpool"

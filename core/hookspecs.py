@@ -100,13 +100,22 @@ def linkpool_weigh(job: Job, cost: Cost) -> int | None:
 @hookspec()
 def linkpool_tune(job: Job) -> None:
     """Adjust ``job.argv`` for the share of the machine the job holds, e.g. the linker's
-    thread count. Called once the slots are held: ``job.weight`` is how many."""
+    thread count. Called once the slots are held: ``job.weight`` is how many.
+
+    The built-in ``threads`` plugin runs last (``trylast``) and sets ``job.threads``; an
+    implementation that runs before it may set ``job.threads`` first, as a cap: the
+    linker then gets no more threads than that (the ``jobserver`` plugin sets it to 1 +
+    the tokens it took from the build's jobserver). Whatever an implementation holds for
+    the command's run it gives back through ``linkpool.process.at_end``, which runs as
+    soon as the command's first process has ended, however it ended."""
 
 
 @hookspec(firstresult=True)
 def linkpool_before_acquire(job: Job) -> bool | None:
     """Called just before waiting for slots. Return ``False`` to run the command without
-    the pool (a veto); ``None`` to let it queue."""
+    the pool (a veto); ``None`` to let it queue. It may lower ``job.weight_max`` (the
+    ``jobserver`` plugin does, to the slots for the threads the build's ``-j`` and its
+    free tokens allow); it must not wait on anything the slots' holders may need."""
 
 
 @hookspec()

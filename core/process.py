@@ -35,6 +35,21 @@ PR_SET_CHILD_SUBREAPER = 36
 child: int | None = None
 status: int | None = None
 
+#: Called once each, in the wrapper, as soon as the command's first process has ended (or
+#: could not start, or linkpool hands over to it with exec): what a plugin holds only for
+#: the command's run goes back there, before the build system has its answer (the
+#: jobserver plugin's tokens; for mold that is its first exit, when its threads are done).
+at_end: list[Callable[[], object]] = []
+
+
+def ended() -> None:
+    """Run and forget :data:`at_end`; a failure of one never stops the others."""
+    while at_end:
+        try:
+            at_end.pop()()
+        except Exception:
+            pass
+
 
 def guard_stdio() -> None:
     """Put /dev/null on standard descriptors the wrapper was started without (``>&-``), so
@@ -60,6 +75,7 @@ def exec_bare(argv: Sequence[str], why: str) -> NoReturn:
         os.write(2, f"linkpool: warning: {why}\n".encode(errors="replace"))
     except OSError:
         pass
+    ended()
     for signum in (signal.SIGPIPE, signal.SIGXFSZ):  # Python ignores them; exec keeps that
         signal.signal(signum, signal.SIG_DFL)
     try:
@@ -81,8 +97,10 @@ def wait_child() -> int:
     while True:
         try:
             _, wait_status = os.waitpid(child, 0)
+            ended()
             return exit_status(wait_status)
         except ChildProcessError:
+            ended()
             return 1
         except InterruptedError:
             continue
@@ -225,7 +243,11 @@ def run(
         os.set_inheritable(fd, True)
     with _Blocked() as mask:
         start = time.monotonic()
-        pid = child = _spawn(argv, env, mask)
+        try:
+            pid = child = _spawn(argv, env, mask)
+        except SpawnError:
+            ended()
+            raise
         _call(on_start, pid)
         sampler = _Sampler(pid)
         while True:
@@ -239,6 +261,7 @@ def run(
             done, wait_status, ru = os.wait4(pid, os.WNOHANG)
             if done == pid:
                 status = exit_status(wait_status)
+                ended()
                 return Usage(status, time.monotonic() - start, 0.0,
                              ru.ru_utime + ru.ru_stime, ru.ru_maxrss, sampler.peak_kb)
 
@@ -306,6 +329,7 @@ def run_forking(
             info = signal.sigtimedwait({*FORWARD, signal.SIGIO}, 1.0)  # 1 s: belt and braces
             if info is not None and info.si_signo != signal.SIGIO and pid:
                 _forward(info, pid)
+        ended()  # the command's first process is over (or never ran)
         if lines and lines[0].startswith(b"-"):  # "-STATUS" then the message
             message = lines[1] if len(lines) > 1 else b"cannot run the command"
             os.write(2, b"linkpool: " + message + b"\n")

@@ -11,9 +11,11 @@ one is reported the same way everywhere: one :class:`ConfigError` line naming th
 (or the environment variable) and the key.
 
 Sources, in the order of each entry's ``order`` letters: c = the command line, e = the
-environment, f = the config file. ``disable`` is the union of the file's list (or
+environment, f = the config files: the user's own file, then the system files of
+``$XDG_CONFIG_DIRS`` (``/etc/xdg/linkpool/config.toml`` by default), the first that sets
+the key winning (``linkpool.config``). ``disable`` is the union of a file's list (or
 comma-separated string) and ``$LINKPOOL_DISABLE``; ``wakeup`` is read only from the
-environment. A relative ``pool`` in the config file is taken from the file's folder (and
+environment. A relative ``pool`` in a config file is taken from that file's folder (and
 ``~`` is the home directory); a relative ``--pool`` or ``$LINKPOOL_DIR`` from the working
 directory, as a shell user means it.
 
@@ -26,12 +28,15 @@ from __future__ import annotations
 import os
 import sys
 
-from .config import FALSE, TRUE, ConfigError, config_file, load
+from .config import FALSE, TRUE, ConfigError, config_file, merged
+from .config import layers as read_layers
 
 TYPE_CHECKING = False
 if TYPE_CHECKING:
     from collections.abc import Mapping, Sequence
     from typing import Any
+
+    Layer = tuple[str, str, dict[str, Any]]  # a config file: path, "file" or "system", table
 
 MEMORY_BUDGET = 0.75  # the default of plugins/cost.py (not imported: it pulls in the hooks)
 YES_NO = "a yes/no value (use 1/0, true/false, yes/no, on/off)"
@@ -95,7 +100,9 @@ class Setting:
                  given: Any = None) -> None:
         self.name = name
         self.value = value
-        self.origin = origin  # "default", "file", "env", "cli" (or "file+env" for disable)
+        # "default", "file" (the user's), "system" (a system file), "env", "cli"; for
+        # disable and plugin_path, "file+env" or "system+env" when both count
+        self.origin = origin
         self.source = source  # "default", the file's path, "$LINKPOOL_DIR", "--pool"
         self.given = given  # the value as its source wrote it (None for a default)
 
@@ -108,6 +115,11 @@ def config_source(env: Mapping[str, str] = os.environ) -> str:
     if env.get("LINKPOOL_CONFIG"):
         return "$LINKPOOL_CONFIG"
     return "$XDG_CONFIG_HOME" if env.get("XDG_CONFIG_HOME") else "default"
+
+
+def system_source(env: Mapping[str, str] = os.environ) -> str:
+    """Why the system config files are where they are."""
+    return "$XDG_CONFIG_DIRS" if env.get("XDG_CONFIG_DIRS") else "default"
 
 
 # -- checking one value -------------------------------------------------------------------
@@ -173,27 +185,28 @@ def problem(entry: Entry, origin: str, value: Any, path: str) -> str:
 
 def resolve(cli: Mapping[str, Any] | None = None, env: Mapping[str, str] = os.environ,
             file: Mapping[str, Any] | None = None,
-            problems: list[tuple[str, str]] | None = None) -> dict[str, Setting]:
+            problems: list[tuple[str, str]] | None = None,
+            layers: list[Layer] | None = None) -> dict[str, Setting]:
     """Every setting of ``SETTINGS``, checked; ``cli`` holds command-line values (None or
-    False: not given). The pool's default is filled in (``linkpool.pool.default_path``)
-    only when no source names one.
+    False: not given). ``layers`` are the config files (``linkpool.config.layers``, read
+    when not given); ``file`` instead stands for the user's file alone. The pool's
+    default is filled in (``linkpool.pool.default_path``) only when no source names one.
 
     A wrong value raises ConfigError (one line naming the source and the key), as does a
     config file that cannot be read; with ``problems`` (a list), each wrong value is
     appended there as (name, line) instead and the setting keeps its default.
     """
-    path = config_file(env)
-    if file is None:
-        file = load(env)
+    if layers is None:
+        layers = read_layers(env) if file is None else [(config_file(env), "file", dict(file))]
     out: dict[str, Setting] = {}
     for entry in SETTINGS:
         try:
             if entry.kind in UNITED:
-                found = _union(entry, env, file, path)
+                found = _union(entry, env, layers)
             else:
-                found = _first(entry, cli or {}, env, file, path)
+                found = _first(entry, cli or {}, env, layers)
         except _Wrong as e:
-            line = problem(entry, e.origin, e.given, path)
+            line = problem(entry, e.origin, e.given, e.path)
             if problems is None:
                 raise ConfigError(line) from None
             problems.append((entry.name, line))
@@ -217,47 +230,62 @@ UNITED = ("names", "paths")  # kinds whose environment's and file's values both 
 class _Wrong(ValueError):
     """A value that does not fit its kind: where it came from and what it was."""
 
-    def __init__(self, origin: str, given: Any) -> None:
+    def __init__(self, origin: str, given: Any, path: str = "") -> None:
         super().__init__(origin)
         self.origin = origin
         self.given = given
+        self.path = path  # the config file's, for a value from a file
+
+
+def in_files(key: str | None, layers: list[Layer]) -> tuple[str, str, Any] | None:
+    """Where the most important config file that sets ``key`` is, what it is ("file" or
+    "system") and the value it gives; None if no file sets it."""
+    if key:
+        for path, origin, table in layers:
+            if key in table:
+                return path, origin, table[key]
+    return None
 
 
 def _first(entry: Entry, cli: Mapping[str, Any], env: Mapping[str, str],
-           file: Mapping[str, Any], path: str) -> Setting | None:
+           layers: list[Layer]) -> Setting | None:
     """The value of the first source that sets ``entry``, checked; None if none does."""
     for letter in entry.order:
+        path = ""
         if letter == "c" and cli.get(entry.name) not in (None, False):
             origin, source, given = "cli", f"--{entry.name.replace('_', '-')}", cli[entry.name]
         elif letter == "e" and entry.var and env.get(entry.var):
             origin, source, given = "env", f"${entry.var}", env[entry.var]
-        elif letter == "f" and entry.key and entry.key in file:
-            origin, source, given = "file", path, file[entry.key]
+        elif letter == "f" and (found := in_files(entry.key, layers)) is not None:
+            path, origin, given = found
+            source = path
         else:
             continue
         try:
-            value = _check(entry.kind, given, origin != "file", os.path.dirname(path))
+            value = _check(entry.kind, given, not path, os.path.dirname(path))
         except ValueError:
-            raise _Wrong(origin, given) from None
+            raise _Wrong(origin, given, path) from None
         return Setting(entry.name, value, origin, source, given)
     return None
 
 
-def _union(entry: Entry, env: Mapping[str, str], file: Mapping[str, Any],
-           path: str) -> Setting | None:
-    """``disable`` and ``plugin_path``: the environment's values and the file's, checked;
-    None if neither sets it."""
+def _union(entry: Entry, env: Mapping[str, str], layers: list[Layer]) -> Setting | None:
+    """``disable`` and ``plugin_path``: the environment's values and those of the most
+    important file that sets the key (a file's list replaces those of the files below
+    it), checked; None if none sets it."""
     values: list[str] = []
     sources = []
     if entry.var and env.get(entry.var):
         values += _check(entry.kind, env[entry.var], True, "")  # a string always splits
         sources.append(("env", f"${entry.var}"))
-    if entry.key and entry.key in file:
+    found = in_files(entry.key, layers)
+    if found is not None:
+        path, origin, given = found
         try:
-            values += _check(entry.kind, file[entry.key], False, os.path.dirname(path))
+            values += _check(entry.kind, given, False, os.path.dirname(path))
         except ValueError:
-            raise _Wrong("file", file[entry.key]) from None
-        sources.insert(0, ("file", path))  # shown as "file + env"
+            raise _Wrong(origin, given, path) from None
+        sources.insert(0, (origin, path))  # shown as "file + env"
     if not sources:
         return None
     unique = sorted(set(values)) if entry.kind == "names" else list(dict.fromkeys(values))
@@ -268,14 +296,14 @@ def _union(entry: Entry, env: Mapping[str, str], file: Mapping[str, Any],
 def run_settings(cli: Mapping[str, Any]) -> tuple[dict[str, Setting], dict[str, Any]]:
     """What ``linkpool run`` needs: the settings, and the config its plugins get (the
     file's table, every setting of the table merged in with its checked value)."""
-    file = load()
-    settings = resolve(cli, file=file)
-    config = dict(file)
-    folder = os.path.dirname(config_file())
+    layers = read_layers()
+    settings = resolve(cli, layers=layers)
+    config = merged(layers)
     for entry in SETTINGS:
         if entry.kind == "paths":  # the file's own, made absolute: the hooks add the env's
-            if entry.key in file:
-                config[entry.key] = _check("paths", file[entry.key], False, folder)
+            found = in_files(entry.key, layers)
+            if found is not None and entry.key:
+                config[entry.key] = _check("paths", found[2], False, os.path.dirname(found[0]))
         elif entry.key:
             config[entry.key] = settings[entry.name].value
     return settings, config
@@ -292,7 +320,7 @@ def disabled(config: Mapping[str, Any], env: Mapping[str, str] = os.environ) -> 
     """The plugins ``config`` (a config table) and ``$LINKPOOL_DISABLE`` turn off."""
     entry = BY_NAME["disable"]
     try:
-        found = _union(entry, env, config, "the config")
+        found = _union(entry, env, [("the config", "file", dict(config))])
     except _Wrong as e:
         raise ConfigError(problem(entry, "file", e.given, "the config")) from None
     return set(found.value) if found is not None else set()
@@ -322,14 +350,17 @@ def _shown_wakeup(settings: dict[str, Setting]) -> None:
 
 DESCRIPTION = """\
 Show every setting's effective value and where it came from (the command line, the
-environment, the config file or the default), exactly as `linkpool run` from this
-shell would resolve it.
+environment, a config file or the default), exactly as `linkpool run` from this shell
+would resolve it.
 
-The config file is $LINKPOOL_CONFIG, else $XDG_CONFIG_HOME/linkpool/config.toml, else
-~/.config/linkpool/config.toml. A relative `pool` in it is taken from the file's folder
-(shown here as the absolute path, with the file as its source); a relative --pool or
-$LINKPOOL_DIR from the working directory. A wrong value is one error line naming the
-file or the variable and the key (exit 2).
+The config files, most important first: your own, $LINKPOOL_CONFIG, else
+$XDG_CONFIG_HOME/linkpool/config.toml, else ~/.config/linkpool/config.toml; then the
+system's, linkpool/config.toml in each directory of $XDG_CONFIG_DIRS (default
+/etc/xdg), the first listed winning. A key in a file wins over the same key in the
+files below it; the environment and the command line win over every file. A relative
+`pool` in a file is taken from that file's folder (shown here as the absolute path, with
+the file as its source); a relative --pool or $LINKPOOL_DIR from the working directory.
+A wrong value is one error line naming the file or the variable and the key (exit 2).
 """
 
 
@@ -362,8 +393,9 @@ def main(args: Sequence[str]) -> int:
                              "other_keys} as JSON")
     try:
         ns = parser.parse_args(list(args)[1:] if args and args[0] == "config" else list(args))
-        file = load()
-        settings = resolve({"pool": ns.pool, "strict": ns.strict, "quiet": ns.quiet}, file=file)
+        layers = read_layers()
+        settings = resolve({"pool": ns.pool, "strict": ns.strict, "quiet": ns.quiet},
+                           layers=layers)
     except UsageError as e:
         sys.stderr.write(f"linkpool: {e} (see `linkpool config --help`)\n")
         return 2
@@ -372,14 +404,17 @@ def main(args: Sequence[str]) -> int:
         return 2
     _shown_wakeup(settings)
     path = config_file()
+    systems = [layer[0] for layer in layers[1:]]
     known = {e.key for e in SETTINGS if e.key}
-    others = sorted(set(file) - known)
+    others = sorted(set(merged(layers)) - known)
     if ns.json:
         import json
 
         print(json.dumps({
             "config_file": {"path": path, "exists": os.path.exists(path),
                             "source": config_source()},
+            "system_files": [{"path": p, "exists": os.path.exists(p),
+                              "source": system_source()} for p in systems],
             "settings": {name: s.as_dict() for name, s in settings.items()},
             "other_keys": others,
         }, indent=2))
@@ -392,10 +427,19 @@ def main(args: Sequence[str]) -> int:
     print(f"{'SETTING':<14} {'VALUE':<{width}}  SOURCE")
     for name, s in settings.items():
         print(f"{name:<14} {_show(s.value):<{width}}  {s.source}")
+    if systems:
+        where = "from $XDG_CONFIG_DIRS" if system_source() != "default" else \
+            "$XDG_CONFIG_DIRS is unset, so /etc/xdg"
+        print(f"\nsystem config files, below yours ({where}; the first listed wins):")
+        for p in systems:
+            print(f"  {p}{'' if os.path.exists(p) else ' (not present)'}")
+    else:
+        print("\nno system config files: $XDG_CONFIG_DIRS lists no absolute directory")
     pool = settings["pool"]
-    if pool.origin == "file" and not os.path.isabs(os.path.expanduser(str(pool.given))):
-        print(f"\npool: {pool.given!r} in the config file is relative: it is taken from the "
-              f"file's folder, {os.path.dirname(path)}")
+    if pool.origin in ("file", "system") and \
+            not os.path.isabs(os.path.expanduser(str(pool.given))):
+        print(f"\npool: {pool.given!r} in {pool.source} is relative: it is taken from that "
+              f"file's folder, {os.path.dirname(pool.source)}")
     if others:
-        print(f"\nother keys in the config file (for plugins): {', '.join(others)}")
+        print(f"\nother keys in the config files (for plugins): {', '.join(others)}")
     return 0

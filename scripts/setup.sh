@@ -1,12 +1,16 @@
 #!/usr/bin/env bash
 # Set up linkpool in ./.venv. With --test, also the tools the test suite drives for real
 # (linkers from Debian; SCons, Meson, ruff and pytest from PyPI); with --bench, those and
-# matplotlib for the benchmarks' charts. Safe to run again.
+# matplotlib for the benchmarks' charts; with --realworld, the test tools and what the
+# projects of scripts/realworld.sh need to build (Debian's cargo and rustc, serf's
+# libraries, dpkg-source). Safe to run again.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 want_test=0
 want_bench=0
+want_realworld=0
 [ "${1:-}" = "--test" ] && want_test=1
+[ "${1:-}" = "--realworld" ] && want_test=1 && want_realworld=1
 [ "${1:-}" = "--bench" ] && want_test=1 && want_bench=1
 
 apt_missing=()
@@ -28,6 +32,19 @@ if [ "$want_test" = 1 ]; then
   command -v ccache >/dev/null || apt_missing+=(ccache)
   [ -x /usr/bin/cargo ] || apt_missing+=(cargo)
   [ -x /usr/bin/rustc ] || apt_missing+=(rustc)
+  # `linkpool setup system`'s boot entry is applied for real (tests/test_system_config.py);
+  # where systemd itself is absent, Debian's standalone systemd-tmpfiles suffices
+  command -v systemd-tmpfiles >/dev/null || apt_missing+=(systemd-standalone-tmpfiles)
+fi
+if [ "$want_realworld" = 1 ]; then
+  # Debian's own Rust (a rustup one may come first on PATH; the suite runs /usr/bin/cargo)
+  [ -x /usr/bin/cargo ] || apt_missing+=(cargo)
+  [ -x /usr/bin/rustc ] || apt_missing+=(rustc)
+  command -v dpkg-source >/dev/null || apt_missing+=(dpkg-dev)
+  [ -e /usr/include/apr-1.0/apr.h ] || apt_missing+=(libapr1-dev)
+  [ -e /usr/include/apr-1.0/apu.h ] || apt_missing+=(libaprutil1-dev)
+  [ -e /usr/include/openssl/ssl.h ] || apt_missing+=(libssl-dev)
+  [ -e /usr/include/zlib.h ] || apt_missing+=(zlib1g-dev)
 fi
 if [ ${#apt_missing[@]} -gt 0 ]; then
   as_root=()

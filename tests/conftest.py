@@ -20,9 +20,13 @@ WITNESS = str(Path(__file__).parent / "witness.py")
 @pytest.fixture(autouse=True)
 def clean_env(monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> None:
     """No test sees the developer's pool, config or nesting marker."""
-    for name in ("LINKPOOL_DIR", "LINKPOOL_HELD", "LINKPOOL_STRICT", "LINKPOOL_WAKEUP"):
+    for name in ("LINKPOOL_DIR", "LINKPOOL_HELD", "LINKPOOL_STRICT", "LINKPOOL_WAKEUP",
+                 "MAKEFLAGS", "MFLAGS"):  # a suite run from make must not lend its jobserver
         monkeypatch.delenv(name, raising=False)
     monkeypatch.setenv("LINKPOOL_CONFIG", str(tmp_path / "no-config.toml"))
+    # nor the machine's system config (/etc/xdg/linkpool/config.toml); a path every user
+    # may look up (Debian's policy keeps /nonexistent absent)
+    monkeypatch.setenv("XDG_CONFIG_DIRS", "/nonexistent/linkpool-tests")
     monkeypatch.setenv("PATH", f"{BIN}{os.pathsep}{os.environ['PATH']}")
 
 
@@ -77,3 +81,18 @@ def witness_log(directory: Path) -> tuple[int, list[str], set[str]]:
 
 def witness_cmd(directory: Path, job: str, weight: int, seconds: float) -> list[str]:
     return [sys.executable, WITNESS, str(directory), job, str(weight), str(seconds)]
+
+
+@pytest.fixture(scope="module")
+def objs(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """Objects of a small program (main.o + helper.o link; undef.o has an undefined
+    reference), shared by the engine's and the jobserver's tests."""
+    d = tmp_path_factory.mktemp("objs")
+    (d / "main.c").write_text('#include <stdio.h>\nint helper(int);\n'
+                              'int main(void) { printf("sum %d\\n", helper(20)); return 0; }\n')
+    (d / "helper.c").write_text("int helper(int x) { return x + 22; }\n")
+    (d / "undef.c").write_text("int missing_function(void);\n"
+                               "int main(void) { return missing_function(); }\n")
+    for name in ("main", "helper", "undef"):
+        subprocess.run(["gcc", "-g", "-c", f"{name}.c", "-o", f"{name}.o"], cwd=d, check=True)
+    return d

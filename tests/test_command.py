@@ -463,3 +463,22 @@ def test_parse_never_raises_on_arbitrary_argv(argv: list[str]) -> None:
     assert cmd.kind in ("link", "compile", "info", "unknown")
     new = add_linker_args(cmd, ["--threads=1"])
     assert len(new) in (len(argv), len(argv) + 1)
+
+
+@pytest.mark.parametrize("argv", [
+    ["gcc", "-fuse-ld=lld", "-Xlinker"],  # found by the hypothesis test of test_bad_input
+    ["gcc", "main.o", "-o"],
+    ["gcc", "main.o", "-L"],
+])
+def test_a_missing_option_value_links_nothing(argv: list[str]) -> None:
+    """gcc stops at "missing argument to ..." without linking: no slot, nothing added to
+    the command (an added -Wl,--threads would count as an input and change gcc's errors)."""
+    assert parse(argv).kind == "info"
+
+
+@pytest.mark.parametrize("argv", [
+    ["gcc", "-fuse-ld=lld", "-Xlinker", "--version", "main.o"],  # found by test_bad_input
+    ["gcc", "-Wl,--help", "main.o", "-o", "app"],
+])
+def test_a_linker_asked_for_its_version_links_nothing(argv: list[str]) -> None:
+    assert parse(argv).kind == "info"

@@ -31,19 +31,6 @@ def linkers_installed() -> None:
         pytest.skip(f"linkers not installed and not root to install them: {missing}")
 
 
-@pytest.fixture(scope="module")
-def objs(tmp_path_factory: pytest.TempPathFactory) -> Path:
-    d = tmp_path_factory.mktemp("objs")
-    (d / "main.c").write_text('#include <stdio.h>\nint helper(int);\n'
-                              'int main(void) { printf("sum %d\\n", helper(20)); return 0; }\n')
-    (d / "helper.c").write_text("int helper(int x) { return x + 22; }\n")
-    (d / "undef.c").write_text("int missing_function(void);\n"
-                               "int main(void) { return missing_function(); }\n")
-    for name in ("main", "helper", "undef"):
-        subprocess.run(["gcc", "-g", "-c", f"{name}.c", "-o", f"{name}.o"], cwd=d, check=True)
-    return d
-
-
 def history(pool: Path) -> list[dict]:
     return json.loads(lp("history", "--pool", str(pool), "--json", check=True).stdout)
 

@@ -55,7 +55,9 @@ def env(tmp_path: Path) -> dict[str, str]:
 
 
 def history(env: dict[str, str]) -> list[dict[str, Any]]:
-    """``linkpool history --json`` of the pool in ``env``."""
+    """``linkpool history --json`` of the pool in ``env`` (none yet: no link ran)."""
+    if not os.path.exists(env["LINKPOOL_DIR"]):
+        return []  # `history` on a missing pool says so and creates nothing
     return json.loads(lp("history", "--json", env=env, check=True).stdout)
 
 
