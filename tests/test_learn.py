@@ -329,13 +329,16 @@ def test_a_link_that_met_a_waiter_is_not_a_lone_measurement(big: Path, tmp_path:
     pool = make_pool(tmp_path / "pool", 2)
     shim, _ = shim_linker(tmp_path, "lld")
     slow = shim / "ld.lld"
-    slow.write_text(slow.read_text().replace("exec ", "sleep 1; exec "))
+    slow.write_text(slow.read_text().replace("exec ", "sleep 3; exec "))
     link_proc = subprocess.Popen(["linkpool", "run", "--pool", str(pool), "--", "gcc",
                                   f"-B{shim}", "-fuse-ld=lld", "big.o", "-o",
                                   str(tmp_path / "app")], cwd=big)
     wait_for(lambda: status(pool)["in_use"] == 2, what="the lone link to hold both slots")
     behind = subprocess.Popen(["linkpool", "run", "--pool", str(pool), "--weight", "1",
                                "--", "true"])
+    wait_for(lambda: status(pool)["waiting"] == 1 or link_proc.poll() is not None,
+             what="a job to wait behind the link")
+    assert link_proc.poll() is None, "the link ended before anyone came (a slow machine)"
     assert link_proc.wait(60) == 0 and behind.wait(60) == 0
     records = json.loads(lp("history", "--pool", str(pool), "--json", check=True).stdout)
     [rec] = [r for r in records if r.get("plan")]
