@@ -30,7 +30,9 @@ of all processes; the peak of MemTotal - MemAvailable above the level before the
 sampled every 20 ms; failed links. A memory-capped scenario runs bfd builds inside a
 cgroup (v1 ``memory.limit_in_bytes`` or v2 ``memory.max``) limited to 3x one link's
 anonymous peak, where four unthrottled links cannot fit, and counts OOM kills. A lone-link
-row compares one link through linkpool on an idle pool with the bare link.
+row compares one link through linkpool on an idle pool with the bare link (one pool for
+all its rounds: the later rounds run what the earlier ones taught, a try of half the
+threads included where the lone links did not keep every core busy).
 
 Writes the tables to stdout and, with --out DIR, policy.md, policy.json and policy.png
 (the chart needs matplotlib: the ``chart`` extra).
