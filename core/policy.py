@@ -126,16 +126,17 @@ def size_class(input_bytes: int) -> str:
     return f"{mb >> 10}G" if mb >= 1024 else f"{mb}M"
 
 
-def _n(entry: dict[str, Any] | None, field: str) -> int:
-    if not entry:
-        return 0
-    value = entry.get(field, 0)
-    return value if isinstance(value, int) else 0
+def _n(entry: Any, field: str) -> int:
+    """A count of a summary entry; 0 for anything that is not one (a corrupt summary)."""
+    value = entry.get(field, 0) if isinstance(entry, dict) else 0
+    return value if isinstance(value, int) and not isinstance(value, bool) else 0
 
 
-def _value(entry: dict[str, Any] | None, field: str) -> float | None:
-    value = entry.get(field) if entry else None
-    return float(value) if isinstance(value, (int, float)) and value > 0 else None
+def _value(entry: Any, field: str) -> float | None:
+    """A positive figure of a summary entry, or None."""
+    value = entry.get(field) if isinstance(entry, dict) else None
+    ok = isinstance(value, (int, float)) and not isinstance(value, bool) and value > 0
+    return float(value) if ok else None
 
 
 def plan(stats: dict[str, Any] | None, wanted: int, low: int, slots: int,

@@ -185,6 +185,22 @@ def test_memory_weight_bounds_the_least_weight() -> None:
     assert threads_planned(p, 2, 4, 4.0) == 4
 
 
+@pytest.mark.parametrize("stats", [
+    {"2": [1, 2], "1": "x"}, {"2": {"an": "3", "awall": None}, "1": {"an": True}},
+    {"2": {"an": 5, "awall": -1.0, "acpu": "a"}, "1": {"an": 5, "awall": float("nan")}},
+    [], "garbage", {"2": {"an": 10 ** 30, "awall": 1e308, "acpu": 1e308}},
+])
+def test_a_corrupt_summary_plans_like_no_history_or_a_valid_one(stats: object) -> None:
+    """Whatever a summary file holds, plan() answers a valid plan (the hot path must
+    never fail on it), and learn() starts the broken entries afresh."""
+    p = plan(stats, 2, 1, 2, 2.0)  # type: ignore[arg-type]
+    assert p is not None and p["alone"] in (1, 2) and p["ratio"] in (1.0, 2.0)
+    assert p["high"] in (1, 2) and threads_planned(p, 1, 2, 2.0) in (1, 2)
+    if isinstance(stats, dict):
+        learn(stats, 2, GiB, 1.0, 1.0, alone=True, explored=1)
+        assert isinstance(stats["2"], dict) and isinstance(stats["1"], dict)
+
+
 def test_learn_keeps_means_per_thread_count() -> None:
     s: dict = {}
     learn(s, 2, GiB, 2.0, 1.0, alone=True)
