@@ -135,8 +135,9 @@ def _n(entry: Any, field: str) -> int:
 def _value(entry: Any, field: str) -> float | None:
     """A positive figure of a summary entry, or None."""
     value = entry.get(field) if isinstance(entry, dict) else None
-    ok = isinstance(value, (int, float)) and not isinstance(value, bool) and value > 0
-    return float(value) if ok else None
+    if isinstance(value, (int, float)) and not isinstance(value, bool) and value > 0:
+        return float(value)
+    return None
 
 
 def plan(stats: dict[str, Any] | None, wanted: int, low: int, slots: int,
