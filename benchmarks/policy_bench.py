@@ -14,14 +14,25 @@ Policies, run in turn in every round and reported as medians:
   per-build limit CMake's JOB_POOL_LINK and Meson's backend_max_links give;
 - MOLD_JOBS=1: mold's own lock (mold only);
 - linkpool: the link command run through ``linkpool`` on one machine-wide pool created
-  with the defaults (``linkpool init``), nothing tuned.
+  with the defaults (``linkpool init``), nothing tuned. Each linker and scenario has its
+  own pool: its first build runs on the empty pool (the row "linkpool, first build": no
+  history, the built-in constants), and every later run of the rounds on the same pool,
+  whose history has seen the linker (the row "linkpool": what it learnt, exploring
+  included).
+
+A row's spread is its slowest round less its fastest. The linkpool row is judged on
+medians of at least three rounds (``--rounds``, 3 by default): "met" when it is no slower
+than the best fixed policy of its row, and no slower than unthrottled by more than the
+larger of the two rows' spreads; else "missed" with the gap.
 
 Measured per run: makespan; each link's time as ninja logs it (waiting included); CPU
 of all processes; the peak of MemTotal - MemAvailable above the level before the run,
 sampled every 20 ms; failed links. A memory-capped scenario runs bfd builds inside a
 cgroup (v1 ``memory.limit_in_bytes`` or v2 ``memory.max``) limited to 3x one link's
 anonymous peak, where four unthrottled links cannot fit, and counts OOM kills. A lone-link
-row compares one link through linkpool on an idle pool with the bare link.
+row compares one link through linkpool on an idle pool with the bare link (one pool for
+all its rounds: the later rounds run what the earlier ones taught, a try of half the
+threads included where the lone links did not keep every core busy).
 
 Writes the tables to stdout and, with --out DIR, policy.md, policy.json and policy.png
 (the chart needs matplotlib: the ``chart`` extra).
@@ -56,7 +67,9 @@ SCENARIOS = ((1, 4), (2, 3))  # (builds, links per build)
 # the others together; the lone link and the capped scenario use workload.SIZES.
 SCENARIO_SIZES = dict(SIZES, mold=SIZES["mold"] // 2)
 FIXED = ("unthrottled", "ninja pool 1", "ninja pool 2", "MOLD_JOBS=1")
+FIRST = "linkpool, first build"
 POLICIES = (*FIXED, "linkpool")
+JUDGED_ROUNDS = 3  # a row is called met or missed on medians of at least this many
 
 
 def policies_for(linker: str) -> list[str]:
@@ -166,7 +179,10 @@ def new_pool(path: Path) -> None:
 
 
 def one_run(work: Path, linker: str, inputs: list[str], builds: int, links: int,
-            policy: str, cgroup: str | None = None) -> dict[str, object]:
+            policy: str, cgroup: str | None = None,
+            pool: Path | None = None) -> dict[str, object]:
+    """One run of ``policy``; linkpool on ``pool`` (made if missing; None: a fresh pool,
+    no history)."""
     runs = work / "runs"
     shutil.rmtree(runs, ignore_errors=True)
     dirs = [runs / f"build{b}" for b in range(builds)]
@@ -174,12 +190,26 @@ def one_run(work: Path, linker: str, inputs: list[str], builds: int, links: int,
         write_build(d, linker, inputs, links, policy)
     env = {"MOLD_JOBS": "1"} if policy == "MOLD_JOBS=1" else {}
     if policy == "linkpool":
-        new_pool(work / "pool")  # a fresh pool: no history, estimates from the inputs
-        env.update(LINKPOOL_DIR=str(work / "pool"), LINKPOOL_QUIET="1")
+        if pool is None or not pool.exists():
+            pool = pool or work / "pool"
+            new_pool(pool)  # a fresh pool: no history, estimates from the inputs
+        env.update(LINKPOOL_DIR=str(pool), LINKPOOL_QUIET="1")
     os.sync()  # the previous run's outputs are not written back during this one
+    started = time.time()
     result = run_apart({"builds": [str(d) for d in dirs], "jobs": links, "env": env,
                         "cgroup": cgroup})
     shutil.rmtree(runs, ignore_errors=True)
+    if policy == "linkpool":  # what linkpool chose for this run's links: slots, threads, met
+        for _ in range(40):  # mold's records come when its child has exited
+            records = [r for r in json.loads(subprocess.run(
+                [LINKPOOL, "history", "--pool", str(pool), "--json"], env=ENV,
+                capture_output=True, text=True, check=True).stdout)
+                if float(r.get("time") or 0) >= started]
+            if len(records) >= builds * links:
+                break
+            time.sleep(0.05)
+        result["chosen"] = [[r.get("weight"), r.get("threads"), r.get("met"),
+                             (r.get("plan") or {}).get("explore")] for r in records]
     return result
 
 
@@ -188,13 +218,20 @@ def scenario_rows(work: Path, linker: str, inputs: list[str], rounds: int,
     rows = []
     for builds, links in SCENARIOS:
         results: dict[str, list[dict[str, object]]] = {p: [] for p in policies_for(linker)}
+        pool = work / f"pool-{linker}-{builds}x{links}"  # this scenario's history
+        shutil.rmtree(pool, ignore_errors=True)
+        first = one_run(work, linker, inputs, builds, links, "linkpool", pool=pool)
+        first.update(linker=linker, builds=builds, links_per_build=links, policy=FIRST)
+        log.append(first)
         for _ in range(rounds):
             for policy in results:
-                r = one_run(work, linker, inputs, builds, links, policy)
+                r = one_run(work, linker, inputs, builds, links, policy, pool=pool)
                 r.update(linker=linker, builds=builds, links_per_build=links, policy=policy)
                 log.append(r)
                 results[policy].append(r)
+        results[FIRST] = [first]
         rows += summarise(linker, f"{builds} x {links}", results)
+        shutil.rmtree(pool, ignore_errors=True)
     return rows
 
 
@@ -218,10 +255,32 @@ def summarise(linker: str, scenario: str,
         })
     fixed = [r["makespan"] for r in rows if r["policy"] in FIXED and not r["failed"]]
     best = min(fixed) if fixed else None  # type: ignore[type-var]
+    by_policy = {r["policy"]: r for r in rows}
     for r in rows:
         ok = best and not r["failed"]
         r["x_best_fixed"] = r["makespan"] / best if ok else None  # type: ignore[operator]
+        r["spread"] = r["makespan_max"] - r["makespan_min"]  # type: ignore[operator]
+        r["verdict"] = verdict(r, by_policy.get("unthrottled")) if r["policy"] == "linkpool" \
+            else None
     return rows
+
+
+def verdict(row: dict[str, object], unthrottled: dict[str, object] | None) -> str:
+    """"met", or "missed" with the gaps, or "not judged" on fewer than JUDGED_ROUNDS."""
+    if int(row["runs"]) < JUDGED_ROUNDS:  # type: ignore[call-overload]
+        return f"not judged ({row['runs']} round(s))"
+    if row["failed"] or row["x_best_fixed"] is None:
+        return "missed (failed links)"
+    gaps = []
+    x = float(row["x_best_fixed"])  # type: ignore[arg-type]
+    if x > 1.0:
+        gaps.append(f"{(x - 1) * 100:.0f} % behind the best fixed")
+    if unthrottled is not None and not unthrottled["failed"]:
+        behind = float(row["makespan"]) - float(unthrottled["makespan"])  # type: ignore[arg-type]
+        allowed = max(float(row["spread"]), float(unthrottled["spread"]))  # type: ignore[arg-type]
+        if behind > allowed:
+            gaps.append(f"{behind:.2f} s behind unthrottled, spread {allowed:.2f} s")
+    return "missed: " + "; ".join(gaps) if gaps else "met"
 
 
 # -- the lone link and the memory cap --------------------------------------------------
@@ -327,17 +386,25 @@ def capped_rows(work: Path, rounds: int, log: list[dict[str, object]]
 def markdown(rows: list[dict[str, object]], lone: list[dict[str, object]],
              capped: list[dict[str, object]], cap: dict[str, object] | None,
              header: str) -> str:
-    out = [header, "", "| linker | builds x links | policy | makespan s (range) | x best fixed | "
-           "link median s | link max s | CPU s | memory peak GB | failed |",
-           "| --- | --- | --- | ---: | ---: | ---: | ---: | ---: | ---: | ---: |"]
+    out = [header, "", "| linker | builds x links | policy | makespan s (range) | spread s | "
+           "x best fixed | link median s | link max s | CPU s | memory peak GB | failed | "
+           "target |",
+           "| --- | --- | --- | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: | --- |"]
     for r in rows + capped:
         x = f"{r['x_best_fixed']:.2f}" if r["x_best_fixed"] and not r["failed"] else "-"
         name = f"**{r['policy']}**" if r["policy"] == "linkpool" else r["policy"]
         fails = f"{r['failed']}" + (f" ({r['oom_kills']} OOM kills)" if r["oom_kills"] else "")
         out.append(f"| {r['linker']} | {r['scenario']} | {name} | {r['makespan']:.2f} "
-                   f"({r['makespan_min']:.2f}-{r['makespan_max']:.2f}) | {x} | "
+                   f"({r['makespan_min']:.2f}-{r['makespan_max']:.2f}) | "
+                   f"{r.get('spread', 0.0):.2f} | {x} | "
                    f"{r['link_median']:.2f} | {r['link_max']:.2f} | {r['cpu']:.1f} | "
-                   f"{r['mem_peak'] / 1e9:.2f} | {fails} |")
+                   f"{r['mem_peak'] / 1e9:.2f} | {fails} | {r.get('verdict') or ''} |")
+    out += ["", "linkpool, first build: one build on an empty pool (no history: the built-in "
+            "constants); linkpool: the rounds after it on the same pool (its history has "
+            "seen the linker; the first of them may still explore). Spread: slowest round "
+            f"less fastest. Target, on medians of at least {JUDGED_ROUNDS} rounds: no slower "
+            "than the best fixed policy, and behind unthrottled by no more than the larger "
+            "spread."]
     out += ["", "Across linkers (the uncapped rows):", "", across_linkers(rows)]
     if cap:
         out += ["", f"Capped rows: cgroup {cap['cgroup']} memory limit "
@@ -363,7 +430,7 @@ def across_linkers(rows: list[dict[str, object]]) -> str:
     ratio to the best fixed policy of the row; a failed row counts as infinitely bad."""
     out = ["| policy | rows | worst x best fixed | geometric mean |",
            "| --- | ---: | ---: | ---: |"]
-    for policy in POLICIES:
+    for policy in (*POLICIES, FIRST):
         mine = [r for r in rows if r["policy"] == policy]
         if not mine:
             continue
@@ -387,17 +454,18 @@ def chart(rows: list[dict[str, object]], path: Path) -> bool:
     groups = sorted({(r["linker"], r["scenario"]) for r in rows},
                     key=lambda g: (str(g[0]), str(g[1])))
     fig, ax = plt.subplots(figsize=(11, 4.5))
-    width = 0.8 / len(POLICIES)
-    for k, policy in enumerate(POLICIES):
+    shown = (*POLICIES, FIRST)
+    width = 0.8 / len(shown)
+    for k, policy in enumerate(shown):
         xs, ys = [], []
         for g, (linker, scenario) in enumerate(groups):
             for r in rows:
                 if (r["linker"], r["scenario"], r["policy"]) == (linker, scenario, policy):
-                    xs.append(g + (k - len(POLICIES) / 2 + 0.5) * width)
+                    xs.append(g + (k - len(shown) / 2 + 0.5) * width)
                     ys.append(r["x_best_fixed"] or 0)
         if xs:
             ax.bar(xs, ys, width, label=policy,
-                   color="black" if policy == "linkpool" else None)
+                   color={"linkpool": "black", FIRST: "grey"}.get(policy))
             for x, y in zip(xs, ys):
                 if not y:
                     ax.text(x, 0.02, "failed", rotation=90, ha="center", va="bottom",
@@ -407,7 +475,7 @@ def chart(rows: list[dict[str, object]], path: Path) -> bool:
     ax.set_xticklabels([f"{a}\n{b}" for a, b in groups], fontsize=8)
     ax.set_ylabel("makespan / best fixed policy")
     ax.set_title("Link policies on one machine: makespan, lower is better")
-    ax.legend(fontsize=8, ncol=5, loc="upper center", bbox_to_anchor=(0.5, -0.18))
+    ax.legend(fontsize=8, ncol=6, loc="upper center", bbox_to_anchor=(0.5, -0.18))
     fig.tight_layout()
     fig.savefig(path, dpi=110)
     plt.close(fig)
@@ -425,7 +493,8 @@ def main() -> int:
         print(across_linkers(data["rows"]))
         return 0 if chart(data["rows"] + data["capped"], Path(sys.argv[2], "policy.png")) else 1
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    ap.add_argument("--rounds", type=int, default=2, help="runs of each policy (medians)")
+    ap.add_argument("--rounds", type=int, default=JUDGED_ROUNDS,
+                    help="runs of each policy (medians)")
     ap.add_argument("--lone-rounds", type=int, default=5)
     ap.add_argument("--linkers", default="mold,lld,gold,bfd")
     ap.add_argument("--sizes", default="", help="MB of objects per linker, e.g. mold=500,bfd=60")

@@ -5,6 +5,13 @@
   to ``history.jsonl.1`` (the older generation is dropped), so it stays bounded.
 - ``outputs/<key>.json``: the last record of each output path, replaced atomically, so
   the next link of the same output finds its measured cost without reading the log.
+- ``policy/<flavour>-<size class>.json``: the policy's summary of what the links of one
+  linker flavour and input size class measured, per thread count
+  (``linkpool.policy.learn``), read by the next such link in one small read;
+  ``policy/recent.json``: the intervals of the last jobs (who met whom). Updated after a
+  link under ``policy/lock`` and replaced atomically (write + rename). Missing or
+  corrupt: no history, the policy's built-in constants. Deleting ``policy/`` resets what
+  the policy learnt.
 
 It knows nothing of slots or linkers: it stores and reads dictionaries.
 """
@@ -20,11 +27,14 @@ from . import jsonlite as json
 TYPE_CHECKING = False  # typing costs the wrapper ~5-15 ms to import; only checkers need it
 if TYPE_CHECKING:
     from collections.abc import Iterator
-    from typing import Any
+    from typing import Any, Callable
 
 LOG = "history.jsonl"
 MAX_BYTES = 8 << 20
 OUTPUTS = "outputs"
+POLICY = "policy"
+SUMMARY_LOCK = "lock"
+MAX_SUMMARY = 64 << 10  # an entry is a few hundred bytes; anything bigger is not ours
 
 
 class History:
@@ -125,3 +135,63 @@ class History:
         except ValueError:
             return None
         return record if isinstance(record, dict) and record.get("output") == output else None
+
+    # -- the policy's summary ----------------------------------------------------------
+
+    @staticmethod
+    def summary_name(key: str) -> str:
+        """The file of one summary key (``lld/256M`` -> ``lld-256M.json``)."""
+        safe = "".join(c if c.isalnum() or c in "+_." else "-" for c in key)
+        return os.path.join(POLICY, f"{safe}.json")
+
+    def summary(self, key: str) -> dict[str, Any]:
+        """One entry of the policy's summary (``policy/<key>.json``, a few hundred bytes:
+        read on the wrapper's path); empty if missing, unreadable or corrupt."""
+        try:
+            fd = self._open(self.summary_name(key), os.O_RDONLY)
+        except OSError:
+            return {}
+        try:
+            with os.fdopen(fd, "rb") as f:
+                data = f.read(MAX_SUMMARY + 1)
+            if len(data) > MAX_SUMMARY:
+                return {}
+            found = json.loads(data.decode("utf-8", "replace"))
+        except (OSError, ValueError):
+            return {}
+        return found if isinstance(found, dict) else {}
+
+    def update_summary(self, key: str, change: Callable[[dict[str, Any]], object]) -> None:
+        """Read one entry of the summary, ``change`` it in place and write it back, under
+        the summary's lock (concurrent updates are not lost) and atomically (a reader sees
+        the old or the new file, whole). In a shared pool, an entry another user owns may
+        not be replaceable: then this update is lost, nothing else."""
+        folder = os.path.join(self.directory, POLICY)
+        try:
+            os.mkdir(folder, 0o700)
+            if self.mode != 0o600:
+                os.chmod(folder, 0o1777)  # sticky: every user adds, nobody removes others'
+        except FileExistsError:
+            pass
+        lock = self._open(os.path.join(POLICY, SUMMARY_LOCK), os.O_RDWR | os.O_CREAT)
+        try:
+            self._share(lock)
+            fcntl.flock(lock, fcntl.LOCK_EX)
+            current = self.summary(key)
+            change(current)
+            name = self.summary_name(key)
+            tmp = f"{name}.{os.getpid()}.tmp"
+            try:
+                fd = self._open(tmp, os.O_WRONLY | os.O_CREAT | os.O_TRUNC)
+                with os.fdopen(fd, "w") as f:
+                    self._share(f.fileno())
+                    f.write(json.dumps(current))
+                os.replace(os.path.join(self.directory, tmp),
+                           os.path.join(self.directory, name))
+            except PermissionError:
+                try:
+                    os.unlink(os.path.join(self.directory, tmp))
+                except OSError:
+                    pass
+        finally:
+            os.close(lock)  # releases the lock

@@ -8,20 +8,51 @@ T threads and is expected to add R bytes holds, at the least, the slots its memo
     low  = clamp(ceil(R * N / budget), 1, N)
     high = clamp(ceil(T * N / C), low, N)
 
-It always gets ``low``. It takes more, up to ``high``, only when it is last in line and
-the cores they stand for are idle (:func:`extra_slots`), so a lone link on an idle
-machine gets every core while links that meet each other run on one core's share each,
-where the linkers measured here do more work per core (docs/policy.md). Once the slots are
-held, the link runs ``threads_for(held)`` threads: its threads and its weight agree, and
-the threads of all links together never exceed C.
+It always gets ``low``. It takes more, up to ``high``, only when nobody waits behind it
+and the slots are free (:func:`extra_slots`), so a lone link gets every core while links
+that meet each other run on their share each. Once the slots are held, the link runs
+``threads_for(held)`` threads: with no history, its threads and its weight agree and the
+threads of all links together never exceed C.
+
+What this machine has measured replaces those constants per linker flavour and input size
+(docs/policy.md, "What it learns"): :func:`plan` reads a small summary of the pool's
+history (``policy/<flavour>-<size>.json``, folded by :func:`learn`) and says how many
+threads a lone link runs (the count with the shortest wall time per byte) and how many
+threads a link runs per core of its share when links meet (1, or 2 if twice the threads
+cost fewer CPU-seconds per byte); the weight range follows (``high``), and
+:func:`threads_planned` gives the threads for the slots held. Candidates without
+measurements are tried a bounded number of times, in a fixed order, then the best
+measured one is kept.
 
 Pure functions and a few reads of /proc/loadavg, no imports at load time: the wrapper
-calls them on its hot path, and the tests feed them machine shapes (tests/test_policy.py).
+calls them on its hot path, and the tests feed them machine shapes and histories
+(tests/test_policy.py, tests/test_learn.py).
 """
 
 from __future__ import annotations
 
-__all__ = ["extra_slots", "runnable_others", "threads_for", "weight_range"]
+__all__ = ["extra_slots", "learn", "met", "plan", "remember", "runnable_others",
+           "size_class", "threads_for", "threads_planned", "weight_range"]
+
+TYPE_CHECKING = False  # typing costs the wrapper ~5-15 ms to import; only checkers need it
+if TYPE_CHECKING:
+    from typing import Any
+
+#: Measurements a candidate thread count needs before it is compared; tries it gets (links
+#: planned with it while it has fewer) before it is given up; how much better than the
+#: incumbent it must be to replace it; the weight of a new measurement once it has MIN.
+MIN_SAMPLES = 2
+MAX_TRIES = 4
+MARGIN = 0.03
+ALPHA = 0.3
+#: A lone link whose CPU time was more than BUSY x t x its wall time kept more than t
+#: cores busy: t threads are not tried (they could not be as fast).
+BUSY = 1.2
+#: The halvings of T tried for a lone link: T, T/2, T/4, T/8 at most.
+CHAIN = 4
+#: Size classes: links are compared with links of the same class, 16-64 MB, 64-256 MB, ...
+CLASS_BASE = 16 << 20
+RECENT = 16  # intervals of the last jobs kept in the summary, to tell who met whom
 
 
 def _ceil_div(a: float, b: float) -> int:
@@ -41,13 +72,16 @@ def weight_range(threads: int, memory: int, slots: int, cores: float,
     return low, max(low, min(slots, by_threads))
 
 
-def extra_slots(low: int, high: int, slots: int, cores: float, busy: int) -> int:
-    """How many slots beyond ``low`` a link may take, given ``busy`` runnable tasks on the
-    machine other than itself: the slots whose cores are idle, up to ``high``."""
-    if high <= low or cores <= 0:
-        return 0
-    idle_slots = int(max(0.0, cores - busy) * slots / cores + 1e-9)
-    return max(0, min(high - low, idle_slots - low))
+def extra_slots(low: int, high: int, slots: int, cores: float, busy: int | None = None) -> int:
+    """How many slots beyond ``low`` a link may take when nobody waits behind it (the pool
+    asks only then, and hands over only free slots): up to ``high``.
+
+    ``busy`` (the runnable tasks of /proc/loadavg) no longer counts: a lone link while a
+    build's compiles run is still the build's critical path, and it finishes sooner with
+    every core it can use (docs/policy.md, "A lone link while compiles run"). The argument
+    stays for callers that still pass it."""
+    del busy, slots, cores
+    return max(0, high - low)
 
 
 def threads_for(weight: int, slots: int, cores: float) -> int:
@@ -78,3 +112,168 @@ def runnable_others(loadavg: str = "/proc/loadavg", samples: int = 4,
         if least <= 1:
             break  # nothing else runs: no need to look again
     return None if least is None else max(0, least - 1)
+
+
+# -- learning --------------------------------------------------------------------------
+
+
+def size_class(input_bytes: int) -> str:
+    """The class of a link's input size: "16M" (under 64 MB), "64M", "256M", "1G", ..."""
+    limit, label = CLASS_BASE * 4, CLASS_BASE
+    while input_bytes >= limit:
+        limit, label = limit * 4, label * 4
+    mb = label >> 20
+    return f"{mb >> 10}G" if mb >= 1024 else f"{mb}M"
+
+
+def _n(entry: Any, field: str) -> int:
+    """A count of a summary entry; 0 for anything that is not one (a corrupt summary)."""
+    value = entry.get(field, 0) if isinstance(entry, dict) else 0
+    return value if isinstance(value, int) and not isinstance(value, bool) else 0
+
+
+def _value(entry: Any, field: str) -> float | None:
+    """A positive figure of a summary entry, or None."""
+    value = entry.get(field) if isinstance(entry, dict) else None
+    if isinstance(value, (int, float)) and not isinstance(value, bool) and value > 0:
+        return float(value)
+    return None
+
+
+def plan(stats: dict[str, Any] | None, wanted: int, low: int, slots: int,
+         cores: float) -> dict[str, Any] | None:
+    """The thread plan of a link that can use ``wanted`` threads and must hold ``low`` of
+    ``slots`` slots, from ``stats``, the summary of its flavour and size class (None or
+    empty: no history). None when there is nothing to choose (its least weight's cores
+    already cover every thread it can use). Otherwise a dict:
+
+    - ``alone``: the threads it runs when it holds ``high`` (nobody else wanted the
+      slots): the first of T, T/2, T/4, ... whose next halving is measurably slower
+      (wall time per byte of lone links; as fast within ``MARGIN``: the fewer threads,
+      which hold fewer slots), or could not be as fast (the lone links kept more cores
+      busy than it has threads); T with no history;
+    - ``ratio``: threads per core of its share when it holds fewer: 1, or 2 when links
+      that met ran with fewer CPU-seconds per byte at twice the threads; 1 with no
+      history;
+    - ``high``: the most slots it takes: those that ``alone`` threads stand for at
+      ``ratio`` threads a core, at least ``low``;
+    - ``explore`` (only while exploring): the thread count this link tries.
+    """
+    stats = stats if isinstance(stats, dict) else {}
+    k = threads_for(low, slots, cores)
+    if wanted <= k:
+        return None
+    chain = [wanted]
+    while len(chain) < CHAIN and chain[-1] // 2 >= k and chain[-1] > 1:
+        chain.append(chain[-1] // 2)
+    explore = None
+    alone = chain[0]
+    for nxt in chain[1:]:
+        mine, other = stats.get(str(alone)), stats.get(str(nxt))
+        if _n(mine, "an") < MIN_SAMPLES:
+            break  # the incumbent is measured first: it runs anyway
+        busy, wall = _value(mine, "acpu"), _value(mine, "awall")
+        if busy and wall and busy > wall * nxt * BUSY:
+            break  # it kept more cores busy than nxt threads could: nxt cannot be as fast
+        if _n(other, "an") < MIN_SAMPLES:
+            if _n(other, "tries") < MAX_TRIES:
+                alone = explore = nxt
+            break
+        a, b = _value(mine, "awall"), _value(other, "awall")
+        if a and b and b < a * (1 + MARGIN):  # as fast (within the margin): fewer threads
+            alone = nxt
+            continue
+        break
+    ratio = 1.0
+    double = min(2 * k, alone)
+    if double > k:
+        mine, other = stats.get(str(k)), stats.get(str(double))
+        if _n(mine, "sn") >= MIN_SAMPLES:
+            if _n(other, "sn") >= MIN_SAMPLES:
+                a, b = _value(mine, "scpu"), _value(other, "scpu")
+                if a and b and b < a * (1 - MARGIN):
+                    ratio = double / k
+            elif explore is None and _n(other, "tries") < MAX_TRIES:
+                explore, ratio = double, double / k
+    high = max(low, min(slots, _ceil_div(alone * slots, ratio * max(cores, 1e-9))))
+    out: dict[str, Any] = {"alone": alone, "ratio": ratio, "high": high}
+    if explore is not None:
+        out["explore"] = explore
+    return out
+
+
+def threads_planned(planned: dict[str, Any] | None, held: int, slots: int,
+                    cores: float) -> int:
+    """Threads for a link holding ``held`` slots under ``planned`` (:func:`plan`; None: the
+    built-in rule, :func:`threads_for`)."""
+    base = threads_for(held, slots, cores)
+    if not planned:
+        return base
+    try:
+        alone, ratio, high = int(planned["alone"]), float(planned["ratio"]), int(planned["high"])
+    except (KeyError, TypeError, ValueError):
+        return base
+    if held >= high:
+        return max(1, alone)
+    return max(1, min(alone, int(base * ratio + 1e-9)))
+
+
+def _ewma(old: Any, sample: float, n: int) -> float:
+    if not isinstance(old, (int, float)) or old <= 0:
+        return sample
+    w = max(ALPHA, 1.0 / n)  # a plain mean of the first samples, then a moving average
+    return old + w * (sample - old)
+
+
+def _round(x: float) -> float:
+    return float(f"{x:.5g}")
+
+
+def learn(stats: dict[str, Any], threads: int, input_bytes: int, cpu_s: float, run_s: float,
+          alone: bool, explored: int | None = None) -> dict[str, Any]:
+    """Fold one finished link into ``stats``, the summary of its flavour and size class
+    (changed in place and returned): its CPU seconds per GiB of input under ``threads``
+    as a link that met others, or its wall time (and CPU) per GiB as a lone link; a link
+    planned to try ``explored`` threads counts as a try of that count."""
+    if explored:
+        tried = stats.get(str(explored))
+        if not isinstance(tried, dict):
+            tried = stats[str(explored)] = {}
+        tried["tries"] = _n(tried, "tries") + 1
+    gib = input_bytes / (1 << 30)
+    if threads < 1 or gib <= 0 or cpu_s <= 0 or run_s <= 0:
+        return stats
+    entry = stats.get(str(threads))
+    if not isinstance(entry, dict):
+        entry = stats[str(threads)] = {}
+    if alone:
+        n = entry["an"] = _n(entry, "an") + 1
+        entry["awall"] = _round(_ewma(entry.get("awall"), run_s / gib, n))
+        entry["acpu"] = _round(_ewma(entry.get("acpu"), cpu_s / gib, n))
+    else:
+        n = entry["sn"] = _n(entry, "sn") + 1
+        entry["scpu"] = _round(_ewma(entry.get("scpu"), cpu_s / gib, n))
+    return stats
+
+
+def met(recent: Any, start: float, end: float) -> bool:
+    """Whether any job of ``recent`` ([start, end] pairs) ran during [start, end]."""
+    if not isinstance(recent, list):
+        return False
+    for item in recent:
+        try:
+            s, e = float(item[0]), float(item[1])
+        except (TypeError, ValueError, IndexError):
+            continue
+        if s < end and e > start:
+            return True
+    return False
+
+
+def remember(summary: dict[str, Any], start: float, end: float) -> dict[str, Any]:
+    """Add a finished job's interval to ``summary["recent"]`` (the last RECENT)."""
+    recent = summary.get("recent")
+    recent = [r for r in recent if isinstance(r, list)] if isinstance(recent, list) else []
+    recent.append([round(start, 3), round(end, 3)])
+    summary["recent"] = recent[-RECENT:]
+    return summary

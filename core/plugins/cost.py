@@ -10,7 +10,11 @@ its threads are the larger of the two.
 Memory: the expected memory the link adds, from the section sizes of its inputs
 (``linkpool.estimate``). Weight: at the least the slots its memory needs against the
 budget (``memory_budget`` x usable memory), at the most the slots its threads need; the
-engine takes more than the least only for idle cores (``linkpool.policy``).
+engine takes more than the least only when nobody waits behind (``linkpool.policy``).
+For a link whose linker threads linkpool chooses, the pool's summary of past links
+(``policy/``) shapes the most it takes and the threads it will run
+(``linkpool.policy.plan``, kept in ``job.extra["plan"]`` for the threads plugin and the
+history).
 """
 
 from __future__ import annotations
@@ -84,10 +88,40 @@ def linkpool_estimate(job: Job) -> Cost:
                 detail)
 
 
+def learning_key(job: Job, input_bytes: int) -> str | None:
+    """Where the policy's summary keeps what links like this one measured: the linker
+    flavour (``+lto`` for a link-time-optimising link) and the input size class. None
+    for a link whose threads linkpool does not choose."""
+    linker, cmd = job.linker, job.command
+    if linker is None or cmd is None or not linker.thread_args(1) \
+            or linker.threads_set(cmd.linker_args):
+        return None
+    from ..policy import size_class
+
+    return f"{linker.id}{'+lto' if cmd.lto else ''}/{size_class(input_bytes)}"
+
+
 @hookimpl(trylast=True)
 def linkpool_weigh(job: Job, cost: Cost) -> int:
-    from ..policy import weight_range
+    from ..policy import plan, threads_for, weight_range
 
     low, high = weight_range(cost.threads, cost.memory, job.slots, job.cores, budget(job))
     job.weight_max = high
+    if cost.threads <= threads_for(low, job.slots, job.cores) or job.pool_dir is None:
+        return low  # its least weight covers every thread it can use: nothing to choose
+    size = int(cost.detail.get("input_bytes") or 0)
+    key = learning_key(job, size)
+    if key is None:
+        return low
+    from ..hooks import disabled
+
+    if "threads" in disabled(job.config):
+        return low  # nobody will tune its threads: its weight is the built-in range
+    from ..history import History
+
+    planned = plan(History(job.pool_dir).summary(key), cost.threads, low, job.slots,
+                   job.cores)
+    if planned is not None:
+        job.weight_max = planned["high"]
+        job.extra["plan"] = dict(planned, key=key, input_bytes=size)
     return low

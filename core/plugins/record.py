@@ -4,6 +4,11 @@ The memory a link adds is its last sampled peak of anonymous memory (``anon_peak
 with a 10 % margin. A record without one (a link too short to sample) falls back to its
 peak RSS less the bytes of its inputs (file-backed pages of the mmapped inputs), never
 less than a quarter of the peak.
+
+After every job, its interval goes into the policy's summary (``policy/``), and a link
+the policy planned (``job.extra["plan"]``) folds in what it measured: whether it met
+other jobs (``met`` in its record), its threads, CPU and wall time per byte
+(``linkpool.policy.learn``).
 """
 
 from __future__ import annotations
@@ -14,8 +19,16 @@ import time
 from ..hookspecs import hookimpl
 from ..job import Cost, Job, Result
 
+RECENT = "recent"  # the summary entry of the last jobs' intervals
 
-def _history(job: Job):  # type: ignore[no-untyped-def]
+TYPE_CHECKING = False  # typing costs the wrapper ~5-15 ms to import; only checkers need it
+if TYPE_CHECKING:
+    from typing import Any
+
+    from ..history import History
+
+
+def _history(job: Job) -> History:
     from ..history import History
 
     assert job.pool_dir is not None
@@ -69,4 +82,61 @@ def linkpool_after_link(job: Job, result: Result) -> None:
         "command": job.original,
         **job.extra,
     }
-    _history(job).append(record)
+    history = _history(job)
+    plan = job.extra.get("plan")
+    start = job.extra.get("admitted")
+    # When it held its slots (the time of this call may be later: it is off the path)
+    start = float(start) if isinstance(start, (int, float)) else None
+    end = (start or time.time()) + result.run_s + result.tail_s
+    if isinstance(plan, dict) and result.status == 0 and job.threads and start is not None:
+        record["met"] = _met(job, history, start, end)
+    history.append(record)
+    _learn(job, result, history, record.get("met"), start, end)
+
+
+def _met(job: Job, history: History, start: float, end: float) -> bool:
+    """Whether the link met other jobs in the pool: one that ended during its run (the
+    summary's recent intervals), or one that still holds slots or waits and came before
+    it ended."""
+    from ..policy import met
+
+    if met(history.summary(RECENT).get("recent"), start, end):
+        return True
+    from ..pool import Pool
+
+    ours = set(job.extra.get("slots") or [])
+    assert job.pool_dir is not None
+    try:
+        pool = Pool.open(job.pool_dir, create=False)
+        try:
+            st = pool.status()
+        finally:
+            pool.close()
+    except Exception:  # the pool went away: what it measured is not known to be alone
+        return True
+
+    def before_end(info: dict[str, Any]) -> bool:
+        since = info.get("since")
+        return not isinstance(since, (int, float)) or since < end
+
+    return bool(st["unknown_holders"]) or any(before_end(w) for w in st["waiters"]) or any(
+        before_end(h) and not set(h.get("slot_indices") or []) <= ours
+        for h in st["holders"])
+
+
+def _learn(job: Job, result: Result, history: History, met: object, start: float | None,
+           end: float) -> None:
+    """After the link: its interval (so later links know whom they met) and, for a link
+    the policy planned, what it measured, in the pool's summary (docs/policy.md)."""
+    from ..policy import learn, remember
+
+    plan = job.extra.get("plan")
+    try:
+        if start is not None:
+            history.update_summary(RECENT, lambda summary: remember(summary, start, end))
+        if isinstance(plan, dict) and met is not None:
+            history.update_summary(str(plan.get("key")), lambda stats: learn(
+                stats, int(job.threads or 0), int(plan.get("input_bytes") or 0), result.cpu_s,
+                result.run_s, alone=not met, explored=plan.get("explore")))
+    except OSError:
+        pass  # a lost measurement, not the build's business

@@ -38,9 +38,11 @@ def linkpool_tune(job: Job) -> None:
     from ..capacity import affinity_cores
     from ..command import add_linker_args
     from ..linkers import gcc_lto_args, jobserver_announced
-    from ..policy import threads_for
+    from ..policy import threads_planned
 
-    share = threads_for(job.weight, job.slots, job.cores)
+    # The cores its slots stand for, or what the policy learnt (docs/policy.md; the plan
+    # is made by the cost plugin from the pool's summary of past links)
+    share = threads_planned(job.extra.get("plan"), job.weight, job.slots, job.cores)
     if linker is not None and linker.thread_args(1) and not linker.threads_set(cmd.linker_args):
         threads = min(share, linker.max_threads(max(1, int(job.cores))))
         if job.threads is not None:  # a cap set by an earlier tune (the jobserver plugin)
