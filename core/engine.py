@@ -121,14 +121,13 @@ class Engine:
 
     def _more(self) -> int:
         """Slots beyond the job's weight to take now (the pool asks when nobody waits
-        behind us): those whose cores are idle, up to ``weight_max``."""
-        from .policy import extra_slots, runnable_others
+        behind us), up to ``weight_max``."""
+        from .policy import extra_slots
 
         job = self.job
-        busy = runnable_others()
-        if busy is None or job.weight is None or job.weight_max is None:
+        if job.weight is None or job.weight_max is None:
             return 0
-        return extra_slots(job.weight, job.weight_max, job.slots, job.cores, busy)
+        return extra_slots(job.weight, job.weight_max)
 
     def _say_waiting(self, pool: Any, ticket: int) -> None:
         """One line once a wait has lasted a second: what we wait for, and on whom."""

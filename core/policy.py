@@ -24,14 +24,14 @@ cost fewer CPU-seconds per byte); the weight range follows (``high``), and
 measurements are tried a bounded number of times, in a fixed order, then the best
 measured one is kept.
 
-Pure functions and a few reads of /proc/loadavg, no imports at load time: the wrapper
+Pure functions and a few small files of the pool, no imports at load time: the wrapper
 calls them on its hot path, and the tests feed them machine shapes and histories
 (tests/test_policy.py, tests/test_learn.py).
 """
 
 from __future__ import annotations
 
-__all__ = ["extra_slots", "learn", "met", "plan", "remember", "runnable_others",
+__all__ = ["extra_slots", "learn", "met", "plan", "remember",
            "size_class", "threads_for", "threads_planned", "weight_range"]
 
 TYPE_CHECKING = False  # typing costs the wrapper ~5-15 ms to import; only checkers need it
@@ -72,15 +72,12 @@ def weight_range(threads: int, memory: int, slots: int, cores: float,
     return low, max(low, min(slots, by_threads))
 
 
-def extra_slots(low: int, high: int, slots: int, cores: float, busy: int | None = None) -> int:
+def extra_slots(low: int, high: int) -> int:
     """How many slots beyond ``low`` a link may take when nobody waits behind it (the pool
-    asks only then, and hands over only free slots): up to ``high``.
-
-    ``busy`` (the runnable tasks of /proc/loadavg) no longer counts: a lone link while a
-    build's compiles run is still the build's critical path, and it finishes sooner with
-    every core it can use (docs/policy.md, "A lone link while compiles run"). The argument
-    stays for callers that still pass it."""
-    del busy, slots, cores
+    asks only then, and hands over only free slots): up to ``high``. The machine's load
+    does not count: a lone link while a build's compiles run is still the build's critical
+    path, and it finishes sooner with every core it can use (docs/policy.md, "A lone link
+    while compiles run")."""
     return max(0, high - low)
 
 
@@ -89,29 +86,6 @@ def threads_for(weight: int, slots: int, cores: float) -> int:
     ``max(1, floor(weight * cores / slots))``, so the links together never run more
     threads than there are cores."""
     return max(1, int(weight * cores / max(1, slots) + 1e-9))
-
-
-def runnable_others(loadavg: str = "/proc/loadavg", samples: int = 4,
-                    gap: float = 0.0005) -> int | None:
-    """Runnable tasks on the machine other than the caller: the 4th field of
-    /proc/loadavg ("running/total") less one, the least of ``samples`` readings ``gap``
-    seconds apart (a task that runs for a moment, a daemon's tick, is not a busy core; a
-    build's other processes run for longer). None if it cannot be read."""
-    from time import sleep
-
-    least = None
-    for i in range(samples):
-        if i:
-            sleep(gap)
-        try:
-            with open(loadavg, "rb") as f:
-                running = int(f.read().split()[3].split(b"/")[0])
-        except (OSError, IndexError, ValueError):
-            return None
-        least = running if least is None else min(least, running)
-        if least <= 1:
-            break  # nothing else runs: no need to look again
-    return None if least is None else max(0, least - 1)
 
 
 # -- learning --------------------------------------------------------------------------

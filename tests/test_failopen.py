@@ -80,7 +80,7 @@ INTERNALS = [
     "linkpool.estimate:estimate_inputs",
     "linkpool.policy:weight_range",
     "linkpool.policy:threads_for",
-    "linkpool.policy:runnable_others",
+    "linkpool.policy:extra_slots",
     "linkpool.pool:Pool.open",
     "linkpool.pool:Pool.acquire",
     "linkpool.pool:Lease.update",
