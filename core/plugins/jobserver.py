@@ -264,11 +264,13 @@ def linkpool_tune(job: Job) -> None:
     auth, jobs = parse(makeflags)
     if auth is None and jobs is None:
         return
-    from ..policy import threads_for
+    from ..policy import threads_planned
 
     client, form = _client(job, auth)
     cores = max(1, int(job.cores))
-    cap = threads_for(job.weight, job.slots, job.cores)
+    # the slots' share, as the policy plans it for this linker (what it learnt, else the
+    # built-in rule): the same cap the threads plugin applies without a jobserver
+    cap = threads_planned(job.extra.get("plan"), job.weight, job.slots, job.cores)
     if jobs is not None:
         cap = min(cap, jobs)
     tunable = 0  # the linker threads linkpool chooses
