@@ -2,12 +2,14 @@
 against the console script pip used to generate, the interpreter alone, and the bare
 command, on an uncontended `linkpool run -- true` and on a hello-world link.
 
-    bash scripts/bench.sh launcher [--rounds 40]
+    bash scripts/bench.sh launcher [--rounds 40] [--baseline OTHER/.venv/bin/linkpool]
 
 Every case runs in turn (A B C ... A B C) after a warm-up, so the machine's noise falls on
 all of them alike; the table gives the median and the 10th-90th percentile range in ms.
 The console script is rebuilt here exactly as pip writes it (`#!PYTHON`, `import re`,
 `import sys`, `from linkpool.cli import entry`) and run with the same arguments.
+``--baseline`` adds the same cases through another install's `linkpool` (for example a
+checkout of an older commit set up with `bash scripts/setup.sh`), with a pool of its own.
 """
 
 from __future__ import annotations
@@ -50,6 +52,8 @@ def percentile(values: list[float], p: float) -> float:
 def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--rounds", type=int, default=40, help="runs of each case")
+    parser.add_argument("--baseline", metavar="LINKPOOL",
+                        help="another install's linkpool command, timed beside this one")
     args = parser.parse_args()
     with tempfile.TemporaryDirectory() as tmp:
         work = Path(tmp)
@@ -75,6 +79,14 @@ def main() -> int:
             "console script: gcc hello.o": ([str(old), "gcc", "hello.o", "-o", "h1"], env),
             "launcher: gcc hello.o": ([LINKPOOL, "gcc", "hello.o", "-o", "h2"], env),
         }
+        if args.baseline:
+            base_pool = work / "base-pool"
+            subprocess.run([args.baseline, "init", "--pool", str(base_pool), "--slots", "2"],
+                           check=True, stdout=subprocess.DEVNULL)
+            base_env = {**env, "LINKPOOL_DIR": str(base_pool)}
+            cases["baseline: run -- true"] = ([args.baseline, "run", "--", "true"], base_env)
+            cases["baseline: gcc hello.o"] = ([args.baseline, "gcc", "hello.o", "-o", "h3"],
+                                              base_env)
         times: dict[str, list[float]] = {name: [] for name in cases}
         for argv, case_env in cases.values():
             timed(argv, work, case_env)
