@@ -101,24 +101,32 @@ class History:
         return f"{zlib.crc32(data):08x}{zlib.adler32(data):08x}"
 
     def remember(self, output: str, record: dict[str, Any]) -> None:
-        folder = os.path.join(self.directory, OUTPUTS)
+        self._folder(OUTPUTS)
+        self._replace(os.path.join(OUTPUTS, self.key(output) + ".json"), record)
+
+    def _folder(self, name: str) -> None:
+        """The pool's sub-folder ``name``: private, or sticky in a shared pool (every user
+        adds, nobody removes others' files)."""
         try:
-            os.mkdir(folder, 0o700)
+            os.mkdir(os.path.join(self.directory, name), 0o700)
             if self.mode != 0o600:
-                os.chmod(folder, 0o1777)  # sticky: every user adds, nobody removes others'
+                os.chmod(os.path.join(self.directory, name), 0o1777)
         except FileExistsError:
             pass
-        name = os.path.join(OUTPUTS, self.key(output))
+
+    def _replace(self, name: str, data: dict[str, Any]) -> None:
+        """Write ``data`` as the JSON file ``name`` atomically (write + rename): a reader
+        sees the old or the new file, whole. In a shared pool another user's file of that
+        name may not be replaceable: it stays, and only this update is lost."""
         tmp = f"{name}.{os.getpid()}.tmp"
         try:
             fd = self._open(tmp, os.O_WRONLY | os.O_CREAT | os.O_TRUNC)
             with os.fdopen(fd, "w") as f:
                 self._share(f.fileno())
-                f.write(json.dumps(record))
-            os.replace(os.path.join(self.directory, tmp),
-                       os.path.join(self.directory, name + ".json"))
-        except PermissionError:  # another user's record of the same output, in a shared
-            try:                 # pool: it stays; only this estimate is lost
+                f.write(json.dumps(data))
+            os.replace(os.path.join(self.directory, tmp), os.path.join(self.directory, name))
+        except PermissionError:
+            try:
                 os.unlink(os.path.join(self.directory, tmp))
             except OSError:
                 pass
@@ -166,32 +174,13 @@ class History:
         the summary's lock (concurrent updates are not lost) and atomically (a reader sees
         the old or the new file, whole). In a shared pool, an entry another user owns may
         not be replaceable: then this update is lost, nothing else."""
-        folder = os.path.join(self.directory, POLICY)
-        try:
-            os.mkdir(folder, 0o700)
-            if self.mode != 0o600:
-                os.chmod(folder, 0o1777)  # sticky: every user adds, nobody removes others'
-        except FileExistsError:
-            pass
+        self._folder(POLICY)
         lock = self._open(os.path.join(POLICY, SUMMARY_LOCK), os.O_RDWR | os.O_CREAT)
         try:
             self._share(lock)
             fcntl.flock(lock, fcntl.LOCK_EX)
             current = self.summary(key)
             change(current)
-            name = self.summary_name(key)
-            tmp = f"{name}.{os.getpid()}.tmp"
-            try:
-                fd = self._open(tmp, os.O_WRONLY | os.O_CREAT | os.O_TRUNC)
-                with os.fdopen(fd, "w") as f:
-                    self._share(f.fileno())
-                    f.write(json.dumps(current))
-                os.replace(os.path.join(self.directory, tmp),
-                           os.path.join(self.directory, name))
-            except PermissionError:
-                try:
-                    os.unlink(os.path.join(self.directory, tmp))
-                except OSError:
-                    pass
+            self._replace(self.summary_name(key), current)
         finally:
             os.close(lock)  # releases the lock
