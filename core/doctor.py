@@ -23,7 +23,8 @@ if TYPE_CHECKING:
 
 OK, WARN, FAIL = "OK", "WARN", "FAIL"
 LINKERS = ("ld.bfd", "ld.gold", "ld.lld", "mold")
-OWN = ("pool.json", "queue.lock", "history.jsonl", "history.jsonl.1", "outputs")
+OWN = ("pool.json", "queue.lock", "history.jsonl", "history.jsonl.1", "outputs", "policy")
+FOLDERS = ("outputs", "policy")  # the history's last record per output; the policy's summary
 VERSION_TIMEOUT = 5.0
 
 
@@ -194,7 +195,7 @@ def _check_files(c: Checks, path: str, shared: bool) -> None:
             st = os.lstat(full)
         except OSError:
             continue  # it went away meanwhile (a ticket that was served)
-        if name == "outputs":
+        if name in FOLDERS:
             if not stat.S_ISDIR(st.st_mode):
                 bad.append(f"{name} is not a directory")
             continue
