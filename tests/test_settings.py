@@ -133,7 +133,11 @@ def config_of() -> dict:
 
 
 def test_disabled_is_read_by_the_same_rule_as_the_table(monkeypatch: pytest.MonkeyPatch) -> None:
-    from linkpool.hooks import disabled
+    """The plugins the hooks turn off are the resolved ``disable`` setting itself."""
+    from linkpool.settings import resolve
+
+    def disabled(file: dict) -> set[str]:
+        return set(resolve(file=file).disable)
 
     monkeypatch.setenv("LINKPOOL_DISABLE", "a, b")
     assert disabled({"disable": "c,d"}) == {"a", "b", "c", "d"}
