@@ -139,17 +139,33 @@ def _load(value: str) -> Any:
 # -- discovery --------------------------------------------------------------------------------
 
 
+# A directory changed this close before a scan may change again within the same tick of
+# the filesystem's clock (a few ms), leaving its time as it was: such a scan is not
+# trusted, the next run looks again (git's "racily clean" entries, the same trap).
+SETTLED_NS = 1_000_000_000
+
+
 def discover(paths: Iterable[str] | None = None) -> list[tuple[str, str]]:
-    """(name, "module:attr") of every ``linkpool`` entry point on ``sys.path``."""
+    """(name, "module:attr") of every ``linkpool`` entry point on ``sys.path``: from the
+    cache when no directory searched has changed since it was written, else scanned."""
     dirs = [p for p in (sys.path if paths is None else paths) if p and os.path.isdir(p)]
     stamp = {d: os.stat(d).st_mtime_ns for d in dirs}
     cache = _cache_file()
     cached = _read_cache(cache)
-    if cached is not None and cached.get("stamp") == stamp:
+    if cached is not None and cached.get("stamp") == stamp and _settled(stamp, cached):
         return [tuple(e) for e in cached["plugins"]]  # type: ignore[misc]
+    import time
+
+    scanned = time.time_ns()
     found = [e for d in dirs for e in _scan(d)]
-    _write_cache(cache, {"stamp": stamp, "plugins": found})
+    _write_cache(cache, {"stamp": stamp, "scanned": scanned, "plugins": found})
     return found
+
+
+def _settled(stamp: dict[str, int], cached: dict[str, Any]) -> bool:
+    """Whether every directory had been left alone a while when the cache was written."""
+    scanned = cached.get("scanned")
+    return isinstance(scanned, int) and all(m < scanned - SETTLED_NS for m in stamp.values())
 
 
 def _scan(directory: str) -> list[tuple[str, str]]:
