@@ -20,6 +20,8 @@ if TYPE_CHECKING:
     from collections.abc import Sequence
     from typing import Any, NoReturn
 
+    from .settings import Settings
+
 
 HELP = """\
 usage: linkpool SUBCOMMAND [OPTION...]  (`linkpool SUBCOMMAND --help` describes each)
@@ -517,7 +519,7 @@ def cmd_admin(args: list[str]) -> int:
         return 1
 
 
-def settings_for(pool: str | None) -> Any:
+def settings_for(pool: str | None) -> Settings:
     """The settings of a subcommand, resolved once: its pool is ``--pool``, else the
     settings' (a wrong setting is ConfigError: one line, exit 2)."""
     from .settings import resolve
