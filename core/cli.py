@@ -13,12 +13,14 @@ from __future__ import annotations
 import os
 import sys
 
-from .config import ConfigError, UsageError
+from .configfile import ConfigError, UsageError
 
 TYPE_CHECKING = False  # typing costs the wrapper ~5-15 ms to import; only checkers need it
 if TYPE_CHECKING:
     from collections.abc import Sequence
     from typing import Any, NoReturn
+
+    from .settings import Settings
 
 
 HELP = """\
@@ -73,7 +75,7 @@ SYSTEMS = {"meson": "write a native file and linker shims (meson setup --native-
            "system": "this host's shared pool, system config and boot entry (--install)"}
 # Commands whose whole implementation lives in a module of their own: name -> module.
 MODULES = {"stats": "observe", "trace": "observe", "report": "observe", "doctor": "doctor",
-           "config": "settings"}
+           "config": "configcmd"}
 #: ``run``'s options: name, the value's name (None: a flag), what it does. The hand
 #: parser of the hot path and ``run --help`` both read this table.
 RUN_OPTIONS = (
@@ -146,7 +148,9 @@ def main(argv: Sequence[str] | None = None) -> NoReturn:
     except BrokenPipeError:
         code = 1
     except Exception as e:  # never a traceback for the user; LINKPOOL_DEBUG=1 shows one
-        if os.environ.get("LINKPOOL_DEBUG"):
+        from .settings import debugging
+
+        if debugging():
             raise
         code = fail_open(args, e)
     sys.exit(code)
@@ -359,7 +363,7 @@ def _number(text: str, kind: type, name: str, least: float) -> Any:
 
 def run_help() -> str:
     """``run --help``, from ``RUN_OPTIONS`` (argparse only here, when it is asked for)."""
-    from .config import argument_parser
+    from .configfile import argument_parser
 
     parser = argument_parser("linkpool run", RUN_DESCRIPTION, RUN_EPILOG)
     parser.usage = ("linkpool run [--pool DIR] [--weight K] [--timeout SECONDS] [--strict] "
@@ -382,14 +386,13 @@ def cmd_run(args: list[str]) -> int:
     if opts.get("help"):
         sys.stdout.write(run_help())
         return 0
-    from .settings import run_settings
+    from .settings import resolve
 
-    settings, config = run_settings(opts)
+    settings = resolve(opts)  # once: the engine, the hooks and the plugins read this
     from .engine import Engine
 
-    engine = Engine(command, config, opts["weight"], opts["timeout"],
-                    settings["strict"].value, settings["quiet"].value)
-    return engine.run(settings["pool"].value)
+    engine = Engine(command, settings, opts["weight"], opts["timeout"])
+    return engine.run(settings.pool)
 
 
 def cmd_integration(args: list[str]) -> int:
@@ -458,7 +461,7 @@ POOL_HELP = ("the pool (default: $LINKPOOL_DIR, else `pool` in the config file, 
 
 
 def admin_parser(command: str) -> Any:
-    from .config import argument_parser, pool_value
+    from .configfile import argument_parser, pool_value
 
     if command == "init":
         parser = argument_parser("linkpool init", """\
@@ -516,12 +519,12 @@ def cmd_admin(args: list[str]) -> int:
         return 1
 
 
-def pool_path(cli: str | None) -> str:
-    """The pool a subcommand means: ``--pool``, else the settings' (a wrong setting is
-    ConfigError: one line, exit 2)."""
-    from .settings import pool_dir
+def settings_for(pool: str | None) -> Settings:
+    """The settings of a subcommand, resolved once: its pool is ``--pool``, else the
+    settings' (a wrong setting is ConfigError: one line, exit 2)."""
+    from .settings import resolve
 
-    return pool_dir(cli)[0]
+    return resolve({"pool": pool})
 
 
 def cmd_init(ns: Any) -> int:
@@ -533,7 +536,7 @@ def cmd_init(ns: Any) -> int:
             raise UsageError("init: give the shared pool's directory once: --shared DIR or "
                              "--pool DIR")
         ns.pool = ns.shared
-    path = pool_path(ns.pool)
+    path = settings_for(ns.pool).pool
     existed = os.path.lexists(path)
     pool = Pool.open(path, default_slots=ns.slots, shared=shared, repair=ns.slots is not None)
     with pool:
@@ -563,15 +566,16 @@ def open_existing(path: str) -> Any:
 def cmd_status(ns: Any) -> int:
     import json
 
-    with open_existing(pool_path(ns.pool)) as pool:
+    settings = settings_for(ns.pool)
+    with open_existing(settings.pool) as pool:
         if ns.watch is None:
-            st = pool.status()
+            st = pool.status(settings.polling)
             print(json.dumps(st, indent=2, default=str) if ns.json else format_status(st))
             return 0
-        return watch_status(pool, max(0.1, ns.watch), ns.json)
+        return watch_status(pool, max(0.1, ns.watch), ns.json, settings.polling)
 
 
-def watch_status(pool: Any, interval: float, as_json: bool) -> int:
+def watch_status(pool: Any, interval: float, as_json: bool, polling: bool = False) -> int:
     """Redraw the status every ``interval`` s until Ctrl-C: in place on a terminal, as
     successive blocks (or JSON lines) otherwise."""
     import json
@@ -580,7 +584,7 @@ def watch_status(pool: Any, interval: float, as_json: bool) -> int:
     tty = sys.stdout.isatty() and not as_json
     try:
         while True:
-            st = pool.status()
+            st = pool.status(polling)
             if as_json:
                 print(json.dumps(st, default=str), flush=True)
             elif tty:
@@ -598,7 +602,7 @@ def cmd_history(ns: Any) -> int:
 
     from .history import History
 
-    with open_existing(pool_path(ns.pool)) as pool:
+    with open_existing(settings_for(ns.pool).pool) as pool:
         records = list(History(pool.path).records())
     if ns.json:
         print(json.dumps(records, indent=1, default=str))

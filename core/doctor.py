@@ -42,13 +42,14 @@ class Checks:
         return all(level != FAIL for level, _, _ in self.lines)
 
 
-def probe_inotify() -> tuple[bool, str]:
+def probe_inotify(polling: bool = False) -> tuple[bool, str]:
     """Whether this process can have an inotify instance, and why not.
 
-    ``LINKPOOL_WAKEUP=polling`` (which also makes every waiter poll) makes it report none:
-    that is how to see, and test, a machine without inotify.
+    ``polling`` (the ``wakeup`` setting ``LINKPOOL_WAKEUP=polling``, which also makes every
+    waiter poll) makes it report none: that is how to see, and test, a machine without
+    inotify.
     """
-    if os.environ.get("LINKPOOL_WAKEUP") == "polling":
+    if polling:
         return False, "switched off by LINKPOOL_WAKEUP=polling"
     try:
         import ctypes
@@ -253,7 +254,7 @@ def _check_status(c: Checks, path: str) -> None:
     c.add(OK, "in use", f"{st['in_use']} of {st['slots']} slots held, {st['waiting']} waiting")
 
 
-def check_wakeup(c: Checks, path: str) -> None:
+def check_wakeup(c: Checks, path: str, polling: bool) -> None:
     from .waiting import NETWORK_FS, Waiter, fs_type
 
     probe = path
@@ -273,12 +274,12 @@ def check_wakeup(c: Checks, path: str) -> None:
         c.add(WARN, "filesystem", "type unknown (/proc/self/mountinfo unreadable)")
     limits = (f"max_user_instances {_read('/proc/sys/fs/inotify/max_user_instances')}, "
               f"max_user_watches {_read('/proc/sys/fs/inotify/max_user_watches')}")
-    works, why = probe_inotify()
+    works, why = probe_inotify(polling)
     if works:
         c.add(OK, "inotify", f"{why} ({limits}; only the head of a pool's line uses one)")
     else:
         c.add(WARN, "inotify", f"unavailable: {why} ({limits}); waiters fall back to polling")
-    mode = Waiter.mode_for(path)
+    mode = Waiter.mode_for(path, polling)
     if mode == "inotify" and works:
         c.add(OK, "wake-up", "inotify: a released slot wakes the head of the line at once")
     elif mode == "polling (forced)":
@@ -351,11 +352,11 @@ def check_linkers(c: Checks) -> None:
         c.add(OK, "MOLD_JOBS", "not set: mold links wait only for the pool")
 
 
-def check_settings(c: Checks, pool: str | None) -> tuple[Any, list[Any]] | None:
-    """The config files and every setting, checked by the settings table; the ``pool``
-    setting a link would use and the config files read (None when the ``pool`` setting
-    itself is wrong)."""
-    from .config import ConfigError, config_file, read, system_files
+def check_settings(c: Checks, pool: str | None) -> tuple[Any, bool]:
+    """The config files and every setting, checked by the settings table: the settings
+    (a wrong one at its default), and whether the ``pool`` setting a link would use is
+    right."""
+    from .configfile import ConfigError, config_file, read, system_files
     from .settings import resolve
 
     where = config_file()
@@ -378,14 +379,14 @@ def check_settings(c: Checks, pool: str | None) -> tuple[Any, list[Any]] | None:
                                f"stop with exit 2 and links run without the pool")
     setting = settings["pool"]
     if any(name == "pool" for name, _ in problems):
-        return None
+        return settings, False
     given = setting.given
     if setting.origin in ("file", "system") and isinstance(given, str) and \
             not os.path.isabs(os.path.expanduser(given)):
         c.add(WARN, "setting", f"{setting.source}: 'pool' is the relative path {given!r}, taken "
                                f"from the config file's folder: {setting.value}; write that "
                                f"absolute path in the file to say so plainly")
-    return setting, layers
+    return settings, True
 
 
 def _same(a: str, b: str) -> bool:
@@ -402,7 +403,7 @@ def check_sharing(c: Checks, path: str, conf: dict[str, Any] | None, setting: An
                   layers: list[Any]) -> None:
     """Whether this user's links share the machine's pool (the one a system config file
     names, else /run/linkpool if it exists) or a pool of their own, and why."""
-    from .config import SYSTEM_POOL
+    from .configfile import SYSTEM_POOL
     from .settings import resolve
 
     system = resolve(env={}, layers=[x for x in layers if x[1] == "system"], problems=[])
@@ -450,8 +451,8 @@ def check_sharing(c: Checks, path: str, conf: dict[str, Any] | None, setting: An
 
 def run(pool: str | None) -> tuple[str, Checks]:
     c = Checks()
-    found = check_settings(c, pool)
-    if found is None:
+    settings, pool_right = check_settings(c, pool)
+    if not pool_right:
         from .pool import default_path
 
         path = default_path()  # for the checks of the filesystem and the machine
@@ -459,11 +460,11 @@ def run(pool: str | None) -> tuple[str, Checks]:
                             "run without a pool")
         conf = None
     else:
-        setting, layers = found
+        setting = settings["pool"]
         path = os.path.abspath(setting.value)
         conf = check_pool(c, path, setting.source)
-        check_sharing(c, path, conf, setting, layers)
-    check_wakeup(c, path)
+        check_sharing(c, path, conf, setting, settings.layers)
+    check_wakeup(c, path, settings.polling)
     check_machine(c, path, conf)
     check_linkers(c)
     return path, c
@@ -482,7 +483,7 @@ error.
 
 
 def main(args: Sequence[str]) -> int:
-    from .config import UsageError, argument_parser, pool_value
+    from .configfile import UsageError, argument_parser, pool_value
 
     parser = argument_parser("linkpool doctor", DESCRIPTION)
     parser.add_argument("--pool", metavar="DIR", type=pool_value,

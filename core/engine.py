@@ -19,6 +19,8 @@ TYPE_CHECKING = False  # typing costs the wrapper ~5-15 ms to import; only check
 if TYPE_CHECKING:
     from typing import Any
 
+    from .settings import Settings
+
 
 EX_USAGE, EX_UNAVAILABLE, EX_TEMPFAIL = 2, 69, 75
 
@@ -32,13 +34,16 @@ def say(message: str) -> None:
 
 
 class Engine:
-    def __init__(self, argv: list[str], config: dict[str, Any], weight: int | None = None,
-                 timeout: float | None = None, strict: bool = False,
-                 quiet: bool = False) -> None:
-        self.job = Job(argv, os.getcwd(), weight=weight, config=config)
+    def __init__(self, argv: list[str], settings: Settings, weight: int | None = None,
+                 timeout: float | None = None) -> None:
+        """One run of ``argv`` with the resolved ``settings`` (carried on the job, where
+        the hooks and the plugins read them)."""
+        self.job = Job(argv, os.getcwd(), weight=weight, settings=settings)
+        self.settings = settings
         self.timeout = timeout
-        self.strict = strict
-        self.quiet = quiet
+        self.strict = settings.strict
+        self.quiet = settings.quiet
+        self.polling = settings.polling
         self.said_waiting = False
         self.warned = False
         self.hooks: Any = None
@@ -62,7 +67,7 @@ class Engine:
         job = self.job
         from .hooks import load
 
-        self.hooks = self._step("loading plugins", lambda: load(job.config))
+        self.hooks = self._step("loading plugins", lambda: load(self.settings))
         hook = self.hooks.hook if self.hooks is not None else None
         if hook is not None:
             self._step("configure", lambda: hook.linkpool_configure(config=job.config))
@@ -94,7 +99,8 @@ class Engine:
         try:
             lease = pool.acquire(job.weight, self.timeout, identity,
                                  notify=None if self.quiet else self._say_waiting,
-                                 more=self._more if (job.weight_max or 0) > job.weight else None)
+                                 more=self._more if (job.weight_max or 0) > job.weight else None,
+                                 polling=self.polling)
         except Timeout:
             say(f"gave up after {self.timeout:g} s waiting for {job.weight} slot(s) of "
                 f"{pool.path} (--timeout); the command was not run")

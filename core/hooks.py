@@ -5,13 +5,16 @@ Why two paths: importing pluggy costs the wrapper 15-40 ms, more than the whole 
 of an uncontended link, and on most machines only the built-in plugins are present. The
 relay calls implementations exactly as pluggy does for plain (non-wrapper) hooks:
 last-registered first, ``tryfirst`` ones before and ``trylast`` ones after the rest, the
-first non-``None`` result ending a ``firstresult`` hook. ``LINKPOOL_PLUGGY=1`` forces
-pluggy (the tests run the built-ins both ways).
+first non-``None`` result ending a ``firstresult`` hook. The ``pluggy`` setting
+(``LINKPOOL_PLUGGY=1``) forces pluggy (the tests run the built-ins both ways).
 
 Third-party plugins are found in the ``linkpool`` group of the installed distributions'
-``entry_points.txt`` (on linkpool's own ``sys.path`` and in ``plugin_path``), read
-directly (no importlib.metadata at start-up) and cached per ``sys.path`` state in
-``$XDG_CACHE_HOME/linkpool/plugins.json``.
+``entry_points.txt`` (on linkpool's own ``sys.path`` and in the ``plugin_path``
+setting's directories), read directly (no importlib.metadata at start-up) and cached in
+``$XDG_CACHE_HOME/linkpool/plugins.json``, keyed by the modification time of every
+directory searched: installing, upgrading or removing a distribution adds or removes
+its ``.dist-info`` folder there, which changes that time, and the next run scans again.
+Which plugins are turned off is the ``disable`` setting.
 """
 
 from __future__ import annotations
@@ -26,6 +29,8 @@ TYPE_CHECKING = False  # typing costs the wrapper ~5-15 ms to import; only check
 if TYPE_CHECKING:
     from collections.abc import Iterable
     from typing import Any
+
+    from .settings import Settings
 
 
 # name, module, and the hooks it implements: the relay imports a built-in plugin only
@@ -92,35 +97,19 @@ class Relay:
         return call
 
 
-def disabled(config: dict[str, Any]) -> set[str]:
-    """The plugins turned off: ``disable`` of ``config`` (a list, or a comma-separated
-    string) and ``$LINKPOOL_DISABLE``, read by the settings table's own rule."""
-    from .settings import disabled as names
-
-    return names(config)
-
-
-def plugin_path(config: dict[str, Any]) -> list[str]:
-    """Directories of ``$LINKPOOL_PLUGIN_PATH`` (``:``-separated) and of the file's
-    ``plugin_path`` (a list or a ``:``-separated string): looked in for plugins, and put
-    on ``sys.path``, before linkpool's own environment. linkpool runs in isolated mode and
-    does not honour ``PYTHONPATH`` (a build's environment is not linkpool's), so this is
-    how plugins installed outside its environment (``pip install --target DIR``) join."""
-    listed = config.get("plugin_path", []) or []
-    if isinstance(listed, str):
-        listed = listed.split(os.pathsep)
-    dirs = [*os.environ.get("LINKPOOL_PLUGIN_PATH", "").split(os.pathsep), *map(str, listed)]
-    return [d for d in dirs if d]
-
-
-def load(config: dict[str, Any]) -> Any:
-    """A hook caller with the built-in and the installed plugins, minus the disabled."""
-    off = disabled(config)
-    extra = [d for d in plugin_path(config) if d not in sys.path]
+def load(settings: Settings) -> Any:
+    """A hook caller with the built-in and the installed plugins, minus those the
+    ``disable`` setting turns off. The ``plugin_path`` setting's directories are looked
+    in for plugins and put on ``sys.path``, before linkpool's own environment: linkpool
+    runs in isolated mode and does not honour ``PYTHONPATH`` (a build's environment is
+    not linkpool's), so this is how plugins installed outside its environment
+    (``pip install --target DIR``) join."""
+    off = set(settings.disable)
+    extra = [d for d in settings.plugin_path if d not in sys.path]
     if extra:
         sys.path[:0] = extra
     third = [(n, v) for n, v in discover() if n not in off]
-    if third or os.environ.get("LINKPOOL_PLUGGY"):
+    if third or settings.pluggy:
         import pluggy
 
         manager: Any = pluggy.PluginManager(hookspecs.NAME)
@@ -150,17 +139,33 @@ def _load(value: str) -> Any:
 # -- discovery --------------------------------------------------------------------------------
 
 
+# A directory changed this close before a scan may change again within the same tick of
+# the filesystem's clock (a few ms), leaving its time as it was: such a scan is not
+# trusted, the next run looks again (git's "racily clean" entries, the same trap).
+SETTLED_NS = 1_000_000_000
+
+
 def discover(paths: Iterable[str] | None = None) -> list[tuple[str, str]]:
-    """(name, "module:attr") of every ``linkpool`` entry point on ``sys.path``."""
+    """(name, "module:attr") of every ``linkpool`` entry point on ``sys.path``: from the
+    cache when no directory searched has changed since it was written, else scanned."""
     dirs = [p for p in (sys.path if paths is None else paths) if p and os.path.isdir(p)]
     stamp = {d: os.stat(d).st_mtime_ns for d in dirs}
     cache = _cache_file()
     cached = _read_cache(cache)
-    if cached is not None and cached.get("stamp") == stamp:
+    if cached is not None and cached.get("stamp") == stamp and _settled(stamp, cached):
         return [tuple(e) for e in cached["plugins"]]  # type: ignore[misc]
+    import time
+
+    scanned = time.time_ns()
     found = [e for d in dirs for e in _scan(d)]
-    _write_cache(cache, {"stamp": stamp, "plugins": found})
+    _write_cache(cache, {"stamp": stamp, "scanned": scanned, "plugins": found})
     return found
+
+
+def _settled(stamp: dict[str, int], cached: dict[str, Any]) -> bool:
+    """Whether every directory had been left alone a while when the cache was written."""
+    scanned = cached.get("scanned")
+    return isinstance(scanned, int) and all(m < scanned - SETTLED_NS for m in stamp.values())
 
 
 def _scan(directory: str) -> list[tuple[str, str]]:

@@ -10,6 +10,8 @@ TYPE_CHECKING = False  # typing costs the wrapper ~5-15 ms to import; only check
 if TYPE_CHECKING:
     from typing import Any
 
+    from .settings import Settings
+
 
 class Job:
     """What is known about one command; attributes are filled in as the steps run."""
@@ -30,6 +32,7 @@ class Job:
         "original",
         "output",
         "pool_dir",
+        "settings",
         "shared",
         "slots",
         "threads",
@@ -39,7 +42,8 @@ class Job:
     )
 
     def __init__(self, argv: list[str], cwd: str, env: dict[str, str] | None = None,
-                 weight: int | None = None, config: dict[str, Any] | None = None) -> None:
+                 weight: int | None = None, config: dict[str, Any] | None = None,
+                 settings: Settings | None = None) -> None:
         self.argv = list(argv)  #: the command that will run (plugins may rewrite it)
         self.original = list(argv)  #: the command as the user gave it
         self.cwd = cwd
@@ -59,7 +63,14 @@ class Job:
         self.cores = 1.0  #: usable cores of the machine
         self.memory: int | None = None  #: usable memory of the machine (bytes)
         self.output: str | None = None  #: absolute path of the link output, if known
-        self.config: dict[str, Any] = config or {}
+        #: every setting, resolved once for this command (``linkpool.settings.Settings``:
+        #: ``settings.memory_budget``, ``settings.disable``...); None for a job made by
+        #: hand, whose plugins then use the settings' defaults
+        self.settings = settings
+        #: the mapping ``linkpool_configure`` got: the config files' keys (a plugin's own
+        #: among them) with every setting's resolved value merged in
+        self.config: dict[str, Any] = config if config is not None else \
+            settings.config if settings is not None else {}
         self.extra: dict[str, Any] = {}  #: free room for plugins, recorded in the history
         self.pool_dir: str | None = None  #: the pool's directory (None: no pool in use)
         self.shared = False  #: the pool is shared by several users

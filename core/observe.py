@@ -21,7 +21,8 @@ import os
 import sys
 import time
 
-from .config import UsageError as UserError  # a mistake on the command line: exit 2
+from .configfile import UsageError as UserError  # a mistake on the command line: exit 2
+from .settings import MEMORY_BUDGET
 
 TYPE_CHECKING = False
 if TYPE_CHECKING:
@@ -91,13 +92,11 @@ def parse_since(text: str | None, now: float | None = None) -> float | None:
                         f"such as 2025-06-01T09:00, not {text!r}") from None
 
 
-def load(pool: str | None, since: float | None) -> tuple[str, int, list[Span]]:
+def load(path: str, since: float | None) -> tuple[str, int, list[Span]]:
     """(the pool's path, its N, the jobs that ended at or after ``since``, by admission)."""
     from .history import History
     from .pool import Pool
-    from .settings import pool_dir
 
-    path, _ = pool_dir(pool)
     with Pool.open(path, create=False) as p:
         spans = [Span(r) for r in History(p.path).records() if _valid(r)]
         path, slots = p.path, p.slots
@@ -150,7 +149,7 @@ def sweep(spans: list[Span], slots: int) -> dict[str, float]:
 
 
 def stats(path: str, slots: int, spans: list[Span], since: float | None,
-          machine: Any = None, budget: float = 0.75) -> dict[str, Any]:
+          machine: Any = None, budget: float = MEMORY_BUDGET) -> dict[str, Any]:
     records = [s.record for s in spans]
     waits = [float(r.get("wait_s") or 0) for r in records]
     runs = [float(r.get("run_s") or 0) for r in records]
@@ -365,7 +364,7 @@ SINCE_HELP = ("keep the links that ended after this moment: a duration back from
 
 
 def _parser(command: str) -> Any:
-    from .config import argument_parser, pool_value
+    from .configfile import argument_parser, pool_value
 
     parser = argument_parser(f"linkpool {command}", DESCRIPTIONS[command])
     parser.add_argument("--pool", metavar="DIR", type=pool_value,
@@ -386,8 +385,9 @@ def _parser(command: str) -> Any:
 
 
 def main(args: Sequence[str]) -> int:
-    from .config import ConfigError
+    from .configfile import ConfigError
     from .pool import PoolError
+    from .settings import resolve
 
     command = args[0] if args else ""
     try:
@@ -404,7 +404,8 @@ def main(args: Sequence[str]) -> int:
                 raise UserError("report: a .png needs matplotlib: `pip install linkpool[chart]` "
                                 "(or write .svg or .html, which need nothing)") from None
         since = parse_since(ns.since)
-        path, slots, spans = load(ns.pool, since)
+        settings = resolve({"pool": ns.pool})
+        path, slots, spans = load(settings.pool, since)
     except UserError as e:
         _say(f"{e} (see `linkpool {command or 'stats'} --help`)")
         return 2
@@ -420,10 +421,8 @@ def main(args: Sequence[str]) -> int:
         text = json.dumps(trace(path, slots, spans), separators=(",", ":")) + "\n"
         return _write(ns.output, text)
     from .capacity import read_machine
-    from .settings import resolve
 
-    budget = float(resolve({"pool": path})["memory_budget"].value)  # checked by load() already
-    st = stats(path, slots, spans, since, read_machine(), budget)
+    st = stats(path, slots, spans, since, read_machine(), settings.memory_budget)
     if command == "stats":
         if ns.json:
             import json

@@ -280,12 +280,14 @@ class Pool:
         notify: Callable[[Pool, int], None] | None = None,
         notify_after: float = 1.0,
         more: Callable[[], int] | None = None,
+        polling: bool = False,
     ) -> Lease:
         """Hold ``weight`` slots, waiting in arrival order; raise :class:`Timeout` after
         ``timeout`` seconds. ``identity`` (pid, command, ...) is written for ``status``.
         ``notify(pool, ticket)`` is called once if the wait lasts ``notify_after`` s.
         ``more()``, called once the ``weight`` slots are held if nobody waits behind us,
-        says how many more to take if they are free (never waiting for them)."""
+        says how many more to take if they are free (never waiting for them). ``polling``:
+        wait by polling, not inotify (the ``wakeup`` setting)."""
         if weight < 1:
             raise WeightError(f"weight must be at least 1, not {weight}")
         deadline = None if timeout is None else time.monotonic() + timeout
@@ -297,7 +299,7 @@ class Pool:
         notice = _Notice(notify, notify_after, self, ticket)
         try:
             self._wait_turn(ticket, deadline, notice)
-            lease = self._collect(weight, info, deadline, notice)
+            lease = self._collect(weight, info, deadline, notice, polling)
             if more is not None:
                 self._grow(lease, ticket, more)
             return lease
@@ -373,7 +375,7 @@ class Pool:
                 os.close(fd)
 
     def _collect(self, weight: int, info: dict[str, Any], deadline: float | None,
-                 notice: _Notice) -> Lease:
+                 notice: _Notice, polling: bool = False) -> Lease:
         """As the head of the line, gather ``weight`` slots (see the module docstring).
 
         The head sleeps on inotify close events, so it must not cause any itself: slots it
@@ -425,7 +427,7 @@ class Pool:
                 if waiter is None:
                     from .waiting import RETRY, SAFETY, Waiter
 
-                    waiter = Waiter.for_dir(self.path, self.dirfd)
+                    waiter = Waiter.for_dir(self.path, self.dirfd, polling)
                     continue  # scan again now that the watch is there
                 wait = SAFETY if retry >= len(RETRY) else RETRY[retry]
                 notice.fire_if_due()
@@ -475,8 +477,9 @@ class Pool:
 
     # -- looking --------------------------------------------------------------------------
 
-    def status(self) -> dict[str, Any]:
-        """Who holds and who waits, read from the files without disturbing anyone."""
+    def status(self, polling: bool = False) -> dict[str, Any]:
+        """Who holds and who waits, read from the files without disturbing anyone
+        (``polling``: the ``wakeup`` setting forces waiters to poll)."""
         slots = self.refresh()
         jobs: dict[str, dict[str, Any]] = {}
         unknown = 0
@@ -510,7 +513,7 @@ class Pool:
             "unknown_holders": unknown,
             "waiting": len(waiters),
             "waiters": waiters,
-            "wakeup": _wakeup_mode(self.path),
+            "wakeup": _wakeup_mode(self.path, polling),
         }
 
 
@@ -598,10 +601,10 @@ class _Notice:
         return True
 
 
-def _wakeup_mode(path: str) -> str:
+def _wakeup_mode(path: str, polling: bool) -> str:
     from .waiting import Waiter
 
-    return Waiter.mode_for(path)
+    return Waiter.mode_for(path, polling)
 
 
 def _write(fd: int, info: dict[str, Any]) -> None:

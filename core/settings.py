@@ -1,44 +1,48 @@
-"""The settings: one table, checked in one place; and ``linkpool config``, which shows them.
-
-    linkpool config [--pool DIR] [--strict] [--quiet] [--json]
+"""The settings: one table, checked in one place and resolved once per command.
 
 ``SETTINGS`` is the table: for each setting its name, environment variable, config-file
 key, kind (which says what a value must be), default, the order its sources are read in,
-and what it does. :func:`resolve` reads every source of every setting, checks each value
-against its kind and returns one :class:`Setting` each; ``run``, the other subcommands,
-``doctor`` and ``linkpool config`` all call it, so they agree on every value and a wrong
-one is reported the same way everywhere: one :class:`ConfigError` line naming the file
-(or the environment variable) and the key.
+and what it does. :func:`resolve` reads every source of every setting once, checks each
+value against its kind and returns one :class:`Settings` object: the value of each
+setting as an attribute (``settings.pool``, ``settings.memory_budget``...), where each
+came from, and the mapping plugins get. ``run`` carries it on the ``Job`` (the engine,
+the hooks and the plugins read it there); the other subcommands, ``doctor`` and
+``linkpool config`` resolve it the same way, so they agree on every value and a wrong one
+is reported the same way everywhere: one :class:`ConfigError` line naming the file (or
+the environment variable) and the key. Nothing else in linkpool reads a ``LINKPOOL_*``
+setting from the environment (``linkpool.configfile`` reads ``$LINKPOOL_CONFIG``, which
+says where the files are).
 
 Sources, in the order of each entry's ``order`` letters: c = the command line, e = the
 environment, f = the config files: the user's own file, then the system files of
 ``$XDG_CONFIG_DIRS`` (``/etc/xdg/linkpool/config.toml`` by default), the first that sets
-the key winning (``linkpool.config``). ``disable`` is the union of a file's list (or
-comma-separated string) and ``$LINKPOOL_DISABLE``; ``wakeup`` is read only from the
-environment. A relative ``pool`` in a config file is taken from that file's folder (and
-``~`` is the home directory); a relative ``--pool`` or ``$LINKPOOL_DIR`` from the working
-directory, as a shell user means it.
+the key winning (``linkpool.configfile``). ``disable`` is the union of a file's list (or
+comma-separated string) and ``$LINKPOOL_DISABLE``; ``wakeup``, ``pluggy`` and ``debug``
+are read only from the environment. A relative ``pool`` in a config file is taken from
+that file's folder (and ``~`` is the home directory); a relative ``--pool`` or
+``$LINKPOOL_DIR`` from the working directory, as a shell user means it.
 
 This module is on the wrapper's fast path (``run`` reads its settings here): it imports
-nothing but ``linkpool.config`` until ``linkpool config`` itself runs.
+nothing but ``linkpool.configfile``. ``linkpool config`` is ``linkpool.configcmd``.
 """
 
 from __future__ import annotations
 
 import os
-import sys
 
-from .config import FALSE, TRUE, ConfigError, config_file, merged
-from .config import layers as read_layers
+from .configfile import ConfigError, config_file, merged
+from .configfile import layers as read_layers
 
-TYPE_CHECKING = False
+TYPE_CHECKING = False  # typing costs the wrapper ~5-15 ms to import; only checkers need it
 if TYPE_CHECKING:
-    from collections.abc import Mapping, Sequence
+    from collections.abc import Mapping
     from typing import Any
 
     Layer = tuple[str, str, dict[str, Any]]  # a config file: path, "file" or "system", table
 
-MEMORY_BUDGET = 0.75  # the default of plugins/cost.py (not imported: it pulls in the hooks)
+MEMORY_BUDGET = 0.75  # of the usable memory: the default share running links may use
+TRUE = ("1", "true", "yes", "on")  # the words of a yes/no value, in any case
+FALSE = ("0", "false", "no", "off")
 YES_NO = "a yes/no value (use 1/0, true/false, yes/no, on/off)"
 WAKEUP = ("polling", "auto")
 
@@ -87,6 +91,10 @@ SETTINGS = (
           "how the head of the line wakes: inotify, or polling on a network filesystem"),
     Entry("plugin_path", "LINKPOOL_PLUGIN_PATH", "plugin_path", "paths", (), "ef",
           "more directories to find plugins in (the environment's, then the file's)"),
+    Entry("pluggy", "LINKPOOL_PLUGGY", None, "flag", False, "e",
+          "call the plugins through pluggy even when only the built-in ones are there"),
+    Entry("debug", "LINKPOOL_DEBUG", None, "flag", False, "e",
+          "show a traceback for an error of linkpool itself, for a bug report"),
 )
 BY_NAME = {e.name: e for e in SETTINGS}
 
@@ -110,16 +118,46 @@ class Setting:
         return {"value": self.value, "origin": self.origin, "source": self.source}
 
 
-def config_source(env: Mapping[str, str] = os.environ) -> str:
-    """Why the config file is where it is."""
-    if env.get("LINKPOOL_CONFIG"):
-        return "$LINKPOOL_CONFIG"
-    return "$XDG_CONFIG_HOME" if env.get("XDG_CONFIG_HOME") else "default"
+class Settings:
+    """Every setting of the table, resolved once: one attribute per entry holding its
+    checked value (a test keeps these annotations and the table alike).
 
+    ``settings[name]`` is that setting's :class:`Setting` (where the value came from);
+    ``layers`` are the config files read; ``config`` is the mapping the plugins get
+    (``linkpool_configure(config)`` and ``job.config``): every key of the config files,
+    merged, with each setting's resolved value in place of the file's (under its file
+    key, or its name for a setting only the environment sets).
+    """
 
-def system_source(env: Mapping[str, str] = os.environ) -> str:
-    """Why the system config files are where they are."""
-    return "$XDG_CONFIG_DIRS" if env.get("XDG_CONFIG_DIRS") else "default"
+    pool: str
+    strict: bool
+    quiet: bool
+    memory_budget: float
+    disable: list[str]
+    check_output: bool
+    wakeup: str
+    plugin_path: list[str]
+    pluggy: bool
+    debug: bool
+
+    def __init__(self, found: dict[str, Setting], layers: list[Layer]) -> None:
+        self.found = found
+        self.layers = layers
+        config = merged(layers)
+        for entry in SETTINGS:
+            value = found[entry.name].value
+            setattr(self, entry.name, value)
+            config[entry.key or entry.name] = value
+        self.config = config
+
+    def __getitem__(self, name: str) -> Setting:
+        return self.found[name]
+
+    @property
+    def polling(self) -> bool:
+        """Whether ``$LINKPOOL_WAKEUP=polling`` makes every waiter poll instead of using
+        inotify (how to test, and see, a machine without it)."""
+        return self.wakeup == "polling"
 
 
 # -- checking one value -------------------------------------------------------------------
@@ -186,10 +224,10 @@ def problem(entry: Entry, origin: str, value: Any, path: str) -> str:
 def resolve(cli: Mapping[str, Any] | None = None, env: Mapping[str, str] = os.environ,
             file: Mapping[str, Any] | None = None,
             problems: list[tuple[str, str]] | None = None,
-            layers: list[Layer] | None = None) -> dict[str, Setting]:
+            layers: list[Layer] | None = None) -> Settings:
     """Every setting of ``SETTINGS``, checked; ``cli`` holds command-line values (None or
-    False: not given). ``layers`` are the config files (``linkpool.config.layers``, read
-    when not given); ``file`` instead stands for the user's file alone. The pool's
+    False: not given). ``layers`` are the config files (``linkpool.configfile.layers``,
+    read when not given); ``file`` instead stands for the user's file alone. The pool's
     default is filled in (``linkpool.pool.default_path``) only when no source names one.
 
     A wrong value raises ConfigError (one line naming the source and the key), as does a
@@ -221,7 +259,18 @@ def resolve(cli: Mapping[str, Any] | None = None, env: Mapping[str, str] = os.en
         from .pool import default_path
 
         pool.value = default_path()
-    return out
+    return Settings(out, layers)
+
+
+def debugging(env: Mapping[str, str] = os.environ) -> bool:
+    """Whether ``$LINKPOOL_DEBUG`` asks for a traceback, read by the table's rule (a wrong
+    value: no). For the one moment the resolved settings may not exist: an error of
+    linkpool itself, which may have come from resolving them."""
+    try:
+        found = _first(BY_NAME["debug"], {}, env, [])
+    except _Wrong:
+        return False
+    return found is not None and found.value is True
 
 
 UNITED = ("names", "paths")  # kinds whose environment's and file's values both count
@@ -291,155 +340,3 @@ def _union(entry: Entry, env: Mapping[str, str], layers: list[Layer]) -> Setting
     unique = sorted(set(values)) if entry.kind == "names" else list(dict.fromkeys(values))
     return Setting(entry.name, unique, "+".join(o for o, _ in sources),
                    " + ".join(s for _, s in sources), unique)
-
-
-def run_settings(cli: Mapping[str, Any]) -> tuple[dict[str, Setting], dict[str, Any]]:
-    """What ``linkpool run`` needs: the settings, and the config its plugins get (the
-    file's table, every setting of the table merged in with its checked value)."""
-    layers = read_layers()
-    settings = resolve(cli, layers=layers)
-    config = merged(layers)
-    for entry in SETTINGS:
-        if entry.kind == "paths":  # the file's own, made absolute: the hooks add the env's
-            found = in_files(entry.key, layers)
-            if found is not None and entry.key:
-                config[entry.key] = _check("paths", found[2], False, os.path.dirname(found[0]))
-        elif entry.key:
-            config[entry.key] = settings[entry.name].value
-    return settings, config
-
-
-def pool_dir(cli_value: str | None = None) -> tuple[str, str]:
-    """The pool a command means, and where that came from (``--pool``, ``$LINKPOOL_DIR``,
-    the config file or the default), resolved as ``linkpool run`` does."""
-    setting = resolve({"pool": cli_value})["pool"]
-    return setting.value, setting.source
-
-
-def disabled(config: Mapping[str, Any], env: Mapping[str, str] = os.environ) -> set[str]:
-    """The plugins ``config`` (a config table) and ``$LINKPOOL_DISABLE`` turn off."""
-    entry = BY_NAME["disable"]
-    try:
-        found = _union(entry, env, [("the config", "file", dict(config))])
-    except _Wrong as e:
-        raise ConfigError(problem(entry, "file", e.given, "the config")) from None
-    return set(found.value) if found is not None else set()
-
-
-# -- linkpool config ----------------------------------------------------------------------
-
-
-def _show(value: Any) -> str:
-    if isinstance(value, bool):
-        return "true" if value else "false"
-    if isinstance(value, list):
-        return ", ".join(value) or "(none)"
-    return str(value)
-
-
-def _shown_wakeup(settings: dict[str, Setting]) -> None:
-    """The wake-up mode a waiter of this pool would use, as ``linkpool config`` shows it."""
-    wakeup = settings["wakeup"]
-    if wakeup.value == "polling":
-        wakeup.value = "polling (forced)"
-    else:
-        from .waiting import Waiter
-
-        wakeup.value = Waiter.mode_for(settings["pool"].value)
-
-
-DESCRIPTION = """\
-Show every setting's effective value and where it came from (the command line, the
-environment, a config file or the default), exactly as `linkpool run` from this shell
-would resolve it.
-
-The config files, most important first: your own, $LINKPOOL_CONFIG, else
-$XDG_CONFIG_HOME/linkpool/config.toml, else ~/.config/linkpool/config.toml; then the
-system's, linkpool/config.toml in each directory of $XDG_CONFIG_DIRS (default
-/etc/xdg), the first listed winning. A key in a file wins over the same key in the
-files below it; the environment and the command line win over every file. A relative
-`pool` in a file is taken from that file's folder (shown here as the absolute path, with
-the file as its source); a relative --pool or $LINKPOOL_DIR from the working directory.
-A wrong value is one error line naming the file or the variable and the key (exit 2).
-"""
-
-
-def _epilog() -> str:
-    import textwrap
-
-    rows = []
-    for e in SETTINGS:
-        where = ", ".join(x for x in (f"--{e.name}" if "c" in e.order else "",
-                                      f"${e.var}" if e.var else "",
-                                      f"`{e.key}` in the file" if e.key else "") if x)
-        rows.append(f"  {e.name}: {where}")
-        rows += textwrap.wrap(f"{e.help}; {KINDS[e.kind]}", 84, initial_indent=" " * 6,
-                              subsequent_indent=" " * 6)
-    return "settings, with their sources (the first one set wins):\n" + "\n".join(rows)
-
-
-def main(args: Sequence[str]) -> int:
-    from .config import UsageError, argument_parser, pool_value
-
-    parser = argument_parser("linkpool config", DESCRIPTION, _epilog())
-    parser.add_argument("--pool", metavar="DIR", type=pool_value,
-                        help="show the settings as `linkpool run --pool DIR` would see them")
-    parser.add_argument("--strict", action="store_true", default=None,
-                        help="as `linkpool run --strict` would see them")
-    parser.add_argument("--quiet", action="store_true", default=None,
-                        help="as `linkpool run --quiet` would see them")
-    parser.add_argument("--json", action="store_true",
-                        help="print {config_file, settings: {NAME: {value, origin, source}}, "
-                             "other_keys} as JSON")
-    try:
-        ns = parser.parse_args(list(args)[1:] if args and args[0] == "config" else list(args))
-        layers = read_layers()
-        settings = resolve({"pool": ns.pool, "strict": ns.strict, "quiet": ns.quiet},
-                           layers=layers)
-    except UsageError as e:
-        sys.stderr.write(f"linkpool: {e} (see `linkpool config --help`)\n")
-        return 2
-    except ConfigError as e:
-        sys.stderr.write(f"linkpool: {e}\n")
-        return 2
-    _shown_wakeup(settings)
-    path = config_file()
-    systems = [layer[0] for layer in layers[1:]]
-    known = {e.key for e in SETTINGS if e.key}
-    others = sorted(set(merged(layers)) - known)
-    if ns.json:
-        import json
-
-        print(json.dumps({
-            "config_file": {"path": path, "exists": os.path.exists(path),
-                            "source": config_source()},
-            "system_files": [{"path": p, "exists": os.path.exists(p),
-                              "source": system_source()} for p in systems],
-            "settings": {name: s.as_dict() for name, s in settings.items()},
-            "other_keys": others,
-        }, indent=2))
-        return 0
-    exists = "" if os.path.exists(path) else ", not present"
-    print(f"config file: {path} ({config_source()}{exists})")
-    print()
-    width = max(len(_show(s.value)) for s in settings.values())
-    width = min(max(width, 5), 48)
-    print(f"{'SETTING':<14} {'VALUE':<{width}}  SOURCE")
-    for name, s in settings.items():
-        print(f"{name:<14} {_show(s.value):<{width}}  {s.source}")
-    if systems:
-        where = "from $XDG_CONFIG_DIRS" if system_source() != "default" else \
-            "$XDG_CONFIG_DIRS is unset, so /etc/xdg"
-        print(f"\nsystem config files, below yours ({where}; the first listed wins):")
-        for p in systems:
-            print(f"  {p}{'' if os.path.exists(p) else ' (not present)'}")
-    else:
-        print("\nno system config files: $XDG_CONFIG_DIRS lists no absolute directory")
-    pool = settings["pool"]
-    if pool.origin in ("file", "system") and \
-            not os.path.isabs(os.path.expanduser(str(pool.given))):
-        print(f"\npool: {pool.given!r} in {pool.source} is relative: it is taken from that "
-              f"file's folder, {os.path.dirname(pool.source)}")
-    if others:
-        print(f"\nother keys in the config files (for plugins): {', '.join(others)}")
-    return 0

@@ -5,7 +5,7 @@ The head of a pool's line sleeps here until something in the directory is closed
 release of a slot, including the implicit one at a process's death, is a close) or the
 pool is resized (a rename onto pool.json). Where inotify cannot be had (no free instance,
 a network filesystem that does not report other clients' closes, or
-``LINKPOOL_WAKEUP=polling``) it polls with a short back-off.
+``polling``, which ``$LINKPOOL_WAKEUP=polling`` sets) it polls with a short back-off.
 """
 
 from __future__ import annotations
@@ -82,15 +82,15 @@ class Waiter:
         self.delay = RETRY[0]
 
     @staticmethod
-    def mode_for(path: str) -> str:
-        if os.environ.get("LINKPOOL_WAKEUP") == "polling":  # forced, e.g. to test the fallback
+    def mode_for(path: str, polling: bool = False) -> str:
+        if polling:  # forced ($LINKPOOL_WAKEUP=polling), e.g. to test the fallback
             return "polling (forced)"
         fs = fs_type(path)
         return f"polling ({fs})" if fs in NETWORK_FS or fs.startswith("fuse") else "inotify"
 
     @classmethod
-    def for_dir(cls, path: str, dirfd: int) -> Waiter:
-        if Waiter.mode_for(path) != "inotify":
+    def for_dir(cls, path: str, dirfd: int, polling: bool = False) -> Waiter:
+        if Waiter.mode_for(path, polling) != "inotify":
             return cls(-1)
         return cls(_inotify(dirfd))
 

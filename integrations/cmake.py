@@ -47,7 +47,7 @@ archived, not linked, and are left alone. docs/cmake.md has the rest.
 
 def setup(args: list[str]) -> int:
     """Print the flags on one line, quoted for a POSIX shell."""
-    from ..config import UsageError, argument_parser, pool_value
+    from ..configfile import UsageError, argument_parser, pool_value
 
     parser = argument_parser("linkpool setup cmake", DESCRIPTION)
     parser.add_argument("--pool", metavar="DIR", type=pool_value,

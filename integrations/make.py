@@ -55,7 +55,7 @@ Compiles and $(AR) are untouched. docs/make.md has the rest.
 
 def setup(args: list[str]) -> int:
     """Print ``NAME='VALUE' ...`` on one line, to paste after ``make``."""
-    from ..config import argument_parser, pool_value
+    from ..configfile import argument_parser, pool_value
 
     parser = argument_parser("linkpool setup make", DESCRIPTION)
     parser.add_argument("--pool", metavar="DIR", type=pool_value,

@@ -58,7 +58,7 @@ or `pip install . -Csetup-args=--native-file=FILE` for meson-python. The file ad
 
 def setup(args: list[str]) -> int:
     """Write the native file and its shims; 0 (a bad argument or no linker: exit 2)."""
-    from ..config import argument_parser, pool_value
+    from ..configfile import argument_parser, pool_value
 
     parser = argument_parser("linkpool setup meson", DESCRIPTION)
     parser.add_argument("--output", required=True, metavar="FILE",
@@ -90,7 +90,7 @@ def setup(args: list[str]) -> int:
 
 
 def _fail(message: str) -> NoReturn:
-    from ..config import UsageError
+    from ..configfile import UsageError
 
     raise UsageError(f"setup meson: {message}")
 

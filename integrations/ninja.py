@@ -86,7 +86,7 @@ def main(args: list[str]) -> int:
                              "$NINJA)\n")
         return 0
     if ninja is None:
-        from ..config import UsageError
+        from ..configfile import UsageError
 
         raise UsageError("ninja: cannot find ninja: install it (pip install ninja) or set "
                          "$NINJA")

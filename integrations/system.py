@@ -15,7 +15,7 @@ What a host needs, in the order ``--install`` makes it:
    it). Where systemd is not the init (no ``/run/systemd/system``) it says what to run at
    boot instead;
 3. the system config ``/etc/xdg/linkpool/config.toml`` naming the pool, read by every
-   user below their own config file (``linkpool.config``): only its ``pool`` key is
+   user below their own config file (``linkpool.configfile``): only its ``pool`` key is
    written; a file that cannot be edited safely is refused, not rewritten.
 
 ``--root DIR`` puts every path it reads or writes under DIR (a scratch root, an image
@@ -28,7 +28,7 @@ from __future__ import annotations
 import os
 import sys
 
-from ..config import SYSTEM_POOL, ConfigError, UsageError, argument_parser, pool_value
+from ..configfile import SYSTEM_POOL, ConfigError, UsageError, argument_parser, pool_value
 
 TYPE_CHECKING = False
 if TYPE_CHECKING:
@@ -243,7 +243,7 @@ def _toml_string(text: str) -> str:
 def edited_config(path: str, old: str | None, pool: str) -> str:
     """The system config with ``pool`` set and every other key and comment kept; raises
     ConfigError when the file is not one this can edit safely."""
-    from ..config import read
+    from ..configfile import read
 
     line = f"pool = {_toml_string(pool)}\n"
     if old is None:
@@ -287,7 +287,7 @@ def edited_config(path: str, old: str | None, pool: str) -> str:
 
 
 def config_step(plan: Plan, host: Host, pool: str) -> None:
-    from ..config import read
+    from ..configfile import read
 
     here = host.at(CONFIG)
     old = _read(here)

@@ -360,7 +360,7 @@ def test_run_raises_the_settings_error_for_its_caller(tmp_path: Path,
     """`cmd_run` does not catch a wrong setting: the caller (main) decides what the
     command then does. The same check, the same line, as for the admin commands."""
     from linkpool.cli import cmd_run
-    from linkpool.config import ConfigError
+    from linkpool.configfile import ConfigError
 
     monkeypatch.setenv("LINKPOOL_MEMORY_BUDGET", "abc")
     with pytest.raises(ConfigError, match=r"^LINKPOOL_MEMORY_BUDGET='abc' is not a number"):

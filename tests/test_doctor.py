@@ -123,7 +123,9 @@ def test_missing_inotify_warns_polling(pool: Path) -> None:
 def test_probe_inotify(monkeypatch: pytest.MonkeyPatch) -> None:
     assert probe_inotify() == (True, "works")
     monkeypatch.setenv("LINKPOOL_WAKEUP", "polling")
-    works, why = probe_inotify()
+    from linkpool.settings import resolve
+
+    works, why = probe_inotify(resolve().polling)  # the setting, as `doctor` reads it
     assert not works and "LINKPOOL_WAKEUP=polling" in why
 
 

@@ -4,9 +4,11 @@ from __future__ import annotations
 
 import json
 import os
+import shutil
 import subprocess
 import sys
 import textwrap
+import time
 from pathlib import Path
 
 import pytest
@@ -89,7 +91,11 @@ def test_installed_plugin_reweighs_and_observes(plugin_site: Path, objs: Path) -
     (seen,) = [json.loads(line) for line in log.read_text().splitlines()]
     assert seen == {"output": str(objs / "app"), "status": 0, "weight": 2,
                     "run_s": pytest.approx(rec["run_s"], abs=1e-5)}
-    # Discovery is cached; the cache still finds the plugin.
+    # Discovery is cached: the cache file names the plugin, and the cache still finds it
+    # (that the cache is really read, and when it is not, is test_the_plugin_cache_...).
+    cached = json.loads((objs / "cache" / "linkpool" / "plugins.json").read_text())
+    assert ["reweigh", "lp_reweigh"] in cached["plugins"]
+    assert str(plugin_site) in cached["stamp"]
     assert lp("run", "--pool", str(pool), "--", "gcc", "main.o", "-o", "app", cwd=objs,
               env=env).returncode == 0
     assert records(pool)[-1]["weight"] == 2
@@ -198,3 +204,123 @@ def test_a_compile_imports_only_the_classify_plugin(tmp_path: Path) -> None:
     assert "linkpool.plugins.classify" in out
     assert not {"linkpool.plugins.cost", "linkpool.plugins.record", "linkpool.pool",
                 "linkpool.estimate", "linkpool.history"} & set(out)
+
+
+def dist(site: Path, name: str, version: str, entry: str | None) -> Path:
+    """A distribution's metadata folder in ``site``, as pip leaves it."""
+    folder = site / f"{name}-{version}.dist-info"
+    folder.mkdir()
+    (folder / "METADATA").write_text(f"Metadata-Version: 2.1\nName: {name}\nVersion: {version}\n")
+    if entry is not None:
+        (folder / "entry_points.txt").write_text(f"[linkpool]\n{name} = {entry}\n")
+    return folder
+
+
+def test_the_plugin_cache_is_used_and_sees_a_plugin_added_upgraded_or_removed(
+        tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv("XDG_CACHE_HOME", str(tmp_path / "cache"))
+    site = tmp_path / "site"
+    site.mkdir()
+    scans: list[str] = []
+    scan = hooks._scan
+
+    def counted(directory: str) -> list[tuple[str, str]]:
+        scans.append(directory)
+        return scan(directory)
+
+    monkeypatch.setattr(hooks, "_scan", counted)
+
+    def found() -> tuple[set[tuple[str, str]], int]:
+        scans.clear()
+        return set(hooks.discover([str(site)])), len(scans)
+
+    def installed_a_while_ago() -> None:  # as pip leaves a folder, minutes before the run
+        then = time.time_ns() - 60 * 10**9
+        os.utime(site, ns=(then, then))
+
+    dist(site, "alpha", "1.0", "alpha")
+    dist(site, "other", "1.0", None)  # a distribution without plugins
+    installed_a_while_ago()
+    assert found() == ({("alpha", "alpha")}, 1)
+    cache = json.loads((tmp_path / "cache" / "linkpool" / "plugins.json").read_text())
+    assert cache["plugins"] == [["alpha", "alpha"]]
+    assert found() == ({("alpha", "alpha")}, 0)  # from the cache: no folder looked into
+    assert found() == ({("alpha", "alpha")}, 0)
+    # Added: the folder's time changes, and the next run scans again.
+    dist(site, "beta", "1.0", "beta:Plugin")
+    assert found() == ({("alpha", "alpha"), ("beta", "beta:Plugin")}, 1)
+    # A folder changed less than SETTLED_NS before the scan may change again within the
+    # same clock tick, unseen: that scan is not trusted, the next run looks again.
+    assert found()[1] == 1
+    installed_a_while_ago()
+    assert found() == ({("alpha", "alpha"), ("beta", "beta:Plugin")}, 1)
+    assert found()[1] == 0
+    # Upgraded: pip removes the old version's folder and writes the new one.
+    shutil.rmtree(site / "alpha-1.0.dist-info")
+    dist(site, "alpha", "2.0", "alpha.v2")
+    installed_a_while_ago()
+    assert found() == ({("alpha", "alpha.v2"), ("beta", "beta:Plugin")}, 1)
+    assert found()[1] == 0
+    # Removed.
+    shutil.rmtree(site / "beta-1.0.dist-info")
+    installed_a_while_ago()
+    assert found() == ({("alpha", "alpha.v2")}, 1)
+    assert found() == ({("alpha", "alpha.v2")}, 0)
+
+
+CONFIGURE = textwrap.dedent('''
+    """Writes what linkpool_configure got, and the job's settings, to $LP_SEEN."""
+    import json
+    import os
+
+    from linkpool.hookspecs import hookimpl
+
+    SEEN = {}
+
+
+    @hookimpl
+    def linkpool_configure(config):
+        SEEN["config"] = dict(config)
+
+
+    @hookimpl
+    def linkpool_after_acquire(job, waited):
+        s = job.settings
+        SEEN["job"] = {"same": job.config == SEEN["config"], "pool": s.pool,
+                       "memory_budget": s.memory_budget, "disable": s.disable,
+                       "quiet": s.quiet, "plugin_path": s.plugin_path}
+        with open(os.environ["LP_SEEN"], "w") as f:
+            json.dump(SEEN, f)
+''')
+
+
+def test_configure_gets_the_config_merged_with_the_resolved_settings(tmp_path: Path) -> None:
+    """`linkpool_configure` gets every key of the config files with every setting merged
+    in as the command resolved it (the environment winning over the file), and the job
+    carries the same settings."""
+    site = tmp_path / "site"
+    site.mkdir()
+    dist(site, "seeconfig", "1.0", "seeconfig")
+    (site / "seeconfig.py").write_text(CONFIGURE)
+    pool = make_pool(tmp_path / "pool", 2)
+    config = tmp_path / "config.toml"
+    config.write_text(f'pool = "{pool}"\nmemory_budget = 0.5\ndisable = "output-check"\n'
+                      f'seeconfig_level = 3\n')
+    seen = tmp_path / "seen.json"
+    env = {**os.environ, "LINKPOOL_CONFIG": str(config), "LINKPOOL_PLUGIN_PATH": str(site),
+           "LINKPOOL_MEMORY_BUDGET": "0.25", "LINKPOOL_DISABLE": "threads",
+           "LINKPOOL_QUIET": "yes", "LP_SEEN": str(seen), "XDG_CACHE_HOME": str(tmp_path / "c")}
+    r = lp("run", "--", "true", env=env)
+    assert (r.returncode, r.stderr) == (0, "")
+    got = json.loads(seen.read_text())
+    config_seen = got["config"]
+    assert config_seen["seeconfig_level"] == 3  # a plugin's own key, from the file
+    assert config_seen["memory_budget"] == 0.25  # $LINKPOOL_MEMORY_BUDGET wins over the file
+    assert config_seen["disable"] == ["output-check", "threads"]  # the file's and the env's
+    assert config_seen["quiet"] is True and config_seen["strict"] is False  # env, default
+    assert config_seen["pool"] == str(pool)
+    assert config_seen["plugin_path"] == [str(site)]
+    assert config_seen["wakeup"] == "auto"  # a setting only the environment sets
+    assert got["job"] == {"same": True, "pool": str(pool), "memory_budget": 0.25,
+                          "disable": ["output-check", "threads"], "quiet": True,
+                          "plugin_path": [str(site)]}

@@ -2,8 +2,11 @@
 
 from __future__ import annotations
 
+import ast
 import json
 import os
+import subprocess
+import sys
 from pathlib import Path
 
 import pytest
@@ -132,8 +135,100 @@ def config_of() -> dict:
     return config()["settings"]
 
 
+@pytest.mark.parametrize("written", ["cost,threads", " cost , threads,", "threads,cost"])
+def test_disable_in_the_environment_as_one_string(written: str, tmp_path: Path,
+                                                  monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv("LINKPOOL_DISABLE", written)
+    assert config_of()["disable"] == {"value": ["cost", "threads"], "origin": "env",
+                                      "source": "$LINKPOOL_DISABLE"}
+    r = lp("config")
+    (row,) = [line for line in r.stdout.splitlines() if line.startswith("disable ")]
+    assert row.split() == ["disable", "cost,", "threads", "$LINKPOOL_DISABLE"]
+    # and the run agrees: a link under the pool, with neither plugin, runs as before
+    pool = tmp_path / "p"
+    monkeypatch.setenv("LINKPOOL_DISABLE", written.replace("cost", "history"))
+    r = lp("run", "--pool", str(pool), "--", "true")
+    assert r.returncode == 0 and r.stderr == ""
+    assert (pool / "pool.json").exists() and not (pool / "history.jsonl").exists()
+
+
+def test_the_settings_object_has_one_attribute_per_entry(tmp_path: Path) -> None:
+    """`resolve` gives one object: each entry's checked value as an attribute, where it
+    came from, and the mapping the plugins get."""
+    from linkpool.settings import SETTINGS, Settings, resolve
+
+    assert list(Settings.__annotations__) == [e.name for e in SETTINGS]
+    env = {"LINKPOOL_DISABLE": "cost", "LINKPOOL_PLUGGY": "1", "LINKPOOL_DEBUG": "on",
+           "LINKPOOL_CONFIG": str(tmp_path / "config.toml")}
+    s = resolve({"quiet": True}, env=env, file={"disable": "threads", "strict": "yes",
+                                                "memory_budget": 0.5, "mine": [1, 2]})
+    for entry in SETTINGS:
+        assert getattr(s, entry.name) == s[entry.name].value, entry.name
+        assert s.config[entry.key or entry.name] == s[entry.name].value, entry.name
+    assert (s.quiet, s.strict, s.memory_budget, s.disable) == (True, True, 0.5,
+                                                              ["cost", "threads"])
+    assert (s.pluggy, s.debug, s.polling) == (True, True, False)
+    assert s.config["mine"] == [1, 2]  # a plugin's key passes through
+    assert s["quiet"].source == "--quiet" and s["disable"].origin == "file+env"
+    assert resolve(env={**env, "LINKPOOL_WAKEUP": "polling"}, file={}).polling
+
+
+def test_only_the_settings_read_linkpool_variables(tmp_path: Path) -> None:
+    """At most two modules read settings from the environment: the table
+    (linkpool.settings) and the config-file locator (linkpool.configfile, for
+    $LINKPOOL_CONFIG). The engine reads $LINKPOOL_HELD, the protocol's own marker. Every
+    read of a LINKPOOL_* variable is recorded, with the module that made it, while the
+    commands run: a link, the admin commands, `config` and `doctor`."""
+    (tmp_path / "main.c").write_text("int main(void) { return 0; }\n")
+    subprocess.run(["gcc", "-c", "main.c", "-o", "main.o"], cwd=tmp_path, check=True)
+    pool = str(tmp_path / "pool")
+    code = f"""
+import os, sys
+seen = set()
+
+class Watched(dict):
+    def note(self, key):
+        if isinstance(key, str) and key.startswith("LINKPOOL_"):
+            frame = sys._getframe(2)
+            while frame.f_globals.get("__name__") == "os":  # os.getenv
+                frame = frame.f_back
+            seen.add((frame.f_globals.get("__name__"), key))
+    def get(self, key, default=None):
+        self.note(key)
+        return super().get(key, default)
+    def __getitem__(self, key):
+        self.note(key)
+        return super().__getitem__(key)
+    def __contains__(self, key):
+        self.note(key)
+        return super().__contains__(key)
+
+os.environ = Watched(os.environ)
+os.environ.update(LINKPOOL_CHECK_OUTPUT="1", LINKPOOL_MEMORY_BUDGET="0.5")
+from linkpool.cli import dispatch
+for args in (["run", "--pool", {pool!r}, "--", "gcc", "main.o", "-o", "app"],
+             ["gcc", "-c", "main.c", "-o", "again.o"], ["init", "--pool", {pool!r}],
+             ["status", "--pool", {pool!r}], ["history", "--pool", {pool!r}],
+             ["stats", "--pool", {pool!r}], ["config"], ["doctor", "--pool", {pool!r}]):
+    assert dispatch(args) in (0, 1), args
+print(sorted(seen), file=sys.stderr)
+"""
+    r = subprocess.run([sys.executable, "-c", code], cwd=tmp_path, capture_output=True,
+                       text=True)
+    assert r.returncode == 0, r.stderr
+    seen = ast.literal_eval(r.stderr.splitlines()[-1])
+    readers = {module for module, key in seen if key != "LINKPOOL_HELD"}
+    assert readers == {"linkpool.settings", "linkpool.configfile"}, seen
+    assert {module for module, key in seen if key == "LINKPOOL_HELD"} == {"linkpool.engine"}
+    assert ("linkpool.settings", "LINKPOOL_CHECK_OUTPUT") in seen  # the recorder works
+
+
 def test_disabled_is_read_by_the_same_rule_as_the_table(monkeypatch: pytest.MonkeyPatch) -> None:
-    from linkpool.hooks import disabled
+    """The plugins the hooks turn off are the resolved ``disable`` setting itself."""
+    from linkpool.settings import resolve
+
+    def disabled(file: dict) -> set[str]:
+        return set(resolve(file=file).disable)
 
     monkeypatch.setenv("LINKPOOL_DISABLE", "a, b")
     assert disabled({"disable": "c,d"}) == {"a", "b", "c", "d"}

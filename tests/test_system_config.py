@@ -349,7 +349,7 @@ def test_setup_system_installs_once_then_changes_nothing(tmp_path: Path, env: En
     assert json.loads((pool / "pool.json").read_text()) == {"protocol": 1, "slots": 3,
                                                             "shared": True}
     config = root / "etc" / "xdg" / "linkpool" / "config.toml"
-    from linkpool.config import read
+    from linkpool.configfile import read
 
     assert read(str(config)) == {"pool": "/run/linkpool"}
     assert oct(config.stat().st_mode) == "0o100644"
@@ -568,7 +568,7 @@ DOCS = st.tuples(st.lists(LINES, max_size=6), st.sampled_from(["\n", "\r\n"]),
 def test_the_simple_reader_agrees_with_tomllib(doc: str) -> None:
     import tomllib
 
-    from linkpool.config import simple_toml
+    from linkpool.configfile import simple_toml
 
     mine = simple_toml(doc)
     if mine is None:
@@ -585,7 +585,7 @@ def test_the_files_this_project_writes_skip_tomllib(tmp_path: Path) -> None:
     written = root / "etc" / "xdg" / "linkpool" / "config.toml"
     other = tmp_path / "table.toml"
     other.write_text('pool = "/p"\n[myplugin]\nlevel = 3\n')
-    code = ("import sys\nfrom linkpool.config import read\n"
+    code = ("import sys\nfrom linkpool.configfile import read\n"
             f"print(read({str(written)!r}, True), 'tomllib' in sys.modules)\n"
             f"print(read({str(other)!r}), 'tomllib' in sys.modules)\n")
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True,

@@ -23,11 +23,11 @@ import os
 
 from ..hookspecs import hookimpl
 from ..job import Cost, Job
+from ..settings import MEMORY_BUDGET
 
 SMALL_INPUT = 16 << 20
 # Measured with gcc 12: 0.37 MB of LTO objects made one LTRANS partition, 1.9 MB five.
 SMALL_LTO_INPUT = 1 << 20
-MEMORY_BUDGET = 0.75  # of usable memory; `memory_budget` in the config overrides it
 
 
 def inputs(job: Job) -> list[str]:
@@ -64,12 +64,10 @@ def lto_jobs(job: Job, input_bytes: int) -> int:
 
 
 def budget(job: Job) -> int:
-    """The bytes running links may add: ``memory_budget`` x usable memory (0: unknown)."""
-    share = os.environ.get("LINKPOOL_MEMORY_BUDGET") or job.config.get("memory_budget")
-    try:
-        fraction = float(share or MEMORY_BUDGET)
-    except ValueError:
-        fraction = MEMORY_BUDGET
+    """The bytes running links may add: the ``memory_budget`` setting x usable memory (0:
+    unknown); a job made by hand, without settings, has the setting's default."""
+    settings = job.settings
+    fraction = settings.memory_budget if settings is not None else MEMORY_BUDGET
     return int(fraction * (job.memory or 0))
 
 
@@ -113,9 +111,7 @@ def linkpool_weigh(job: Job, cost: Cost) -> int:
     key = learning_key(job, size)
     if key is None:
         return low
-    from ..hooks import disabled
-
-    if "threads" in disabled(job.config):
+    if job.settings is not None and "threads" in job.settings.disable:
         return low  # nobody will tune its threads: its weight is the built-in range
     from ..history import History
 

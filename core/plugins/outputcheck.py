@@ -1,4 +1,5 @@
-"""Optionally check that a successful link wrote an ELF file (``check_output = true``).
+"""Optionally check that a successful link wrote an ELF file (the ``check_output`` setting:
+``check_output = true`` in the config, or ``LINKPOOL_CHECK_OUTPUT=1``).
 
 A link that exits 0 but leaves no ELF output is recorded (``output_check`` in the
 history) and reported with one line on stderr while stderr is still the caller's.
@@ -6,10 +7,8 @@ history) and reported with one line on stderr while stderr is still the caller's
 
 from __future__ import annotations
 
-import os
 import sys
 
-from ..config import flag
 from ..hookspecs import hookimpl
 from ..job import Job, Result
 
@@ -31,8 +30,7 @@ def check(path: str) -> str | None:
 
 @hookimpl
 def linkpool_after_link(job: Job, result: Result) -> None:
-    setting = os.environ.get("LINKPOOL_CHECK_OUTPUT")  # the environment wins over the file
-    if not flag(setting if setting is not None else job.config.get("check_output", "")):
+    if job.settings is None or not job.settings.check_output:
         return
     if result.status != 0 or job.kind != "link" or not job.output:
         return

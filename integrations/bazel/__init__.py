@@ -32,7 +32,7 @@ def flags(pool: str | None = None) -> list[str]:
 
 def setup(args: list[str]) -> int:
     """Print the flags on one line, quoted for a POSIX shell."""
-    from ...config import argument_parser
+    from ...configfile import argument_parser
 
     parser = argument_parser(
         "linkpool setup bazel",

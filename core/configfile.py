@@ -1,13 +1,21 @@
-"""The config files and the errors every command shares.
+"""The config files, and the two errors every command shares.
 
-The user's file is ``$LINKPOOL_CONFIG``, else ``$XDG_CONFIG_HOME/linkpool/config.toml``
-(by default ``~/.config/linkpool/config.toml``). Below it, following the XDG Base
-Directory convention, come the system files: ``linkpool/config.toml`` in each directory
-of ``$XDG_CONFIG_DIRS`` (default ``/etc/xdg``), the first listed winning. A key set in a
-file wins over the same key in any file below it. A file is only parsed when it exists,
-so the wrapper's fast path pays one ``open`` per file (two by default). What each key
-means, its environment variable and how a value is checked is the table of
-``linkpool.settings``; this module only finds and parses the files.
+Finding the files: the user's is ``$LINKPOOL_CONFIG``, else
+``$XDG_CONFIG_HOME/linkpool/config.toml`` (by default ``~/.config/linkpool/config.toml``).
+Below it, following the XDG Base Directory convention, come the system files:
+``linkpool/config.toml`` in each directory of ``$XDG_CONFIG_DIRS`` (default ``/etc/xdg``),
+the first listed winning. A key set in a file wins over the same key in any file below
+it. A file is only parsed when it exists, so the wrapper's fast path pays one ``open``
+per file (two by default). What each key means, its environment variable and how a value
+is checked is the table of ``linkpool.settings``; this module only finds and parses the
+files, and is, with that table, the only reader of ``LINKPOOL_*`` variables (here just
+``$LINKPOOL_CONFIG``, which says where the files are).
+
+The errors: :class:`ConfigError` (a wrong file or setting) and :class:`UsageError` (a
+wrong command line), with the argument parser of the subcommands that raises the latter.
+They live on this floor, below the CLI and the build-system adapters that raise and catch
+them, and in this module because the wrapper's fast path needs both this module and the
+errors: one module to import instead of two.
 """
 
 from __future__ import annotations
@@ -19,8 +27,6 @@ if TYPE_CHECKING:
     from collections.abc import Mapping
     from typing import Any
 
-TRUE = ("1", "true", "yes", "on")
-FALSE = ("0", "false", "no", "off")
 SYSTEM_DIRS = "/etc/xdg"  # $XDG_CONFIG_DIRS when it is unset or empty (the XDG spec's default)
 SYSTEM_POOL = "/run/linkpool"  # the machine's pool `linkpool setup system` makes by default
 
@@ -205,17 +211,6 @@ def merged(found: list[tuple[str, str, dict[str, Any]]]) -> dict[str, Any]:
     return out
 
 
-def load(env: Mapping[str, str] = os.environ) -> dict[str, Any]:
-    """The config files' keys as one table (``{}`` when there is none)."""
-    return merged(layers(env))
-
-
-def flag(value: Any) -> bool:
-    """A yes/no value read leniently (anything but a yes is no); ``linkpool.settings``
-    checks the values a user gives before they get here."""
-    return value is True or (isinstance(value, str) and value.strip().lower() in TRUE)
-
-
 def argument_parser(prog: str, description: str, epilog: str | None = None) -> Any:
     """An ``argparse`` parser for a ``linkpool`` subcommand (``prog``: "linkpool init"):
     a usage error raises :class:`UsageError` instead of printing the usage and exiting,
@@ -241,3 +236,15 @@ def pool_value(text: str) -> str:
 
         raise argparse.ArgumentTypeError("needs a directory, not an empty string")
     return text
+
+
+def config_source(env: Mapping[str, str] = os.environ) -> str:
+    """Why the user's config file is where it is."""
+    if env.get("LINKPOOL_CONFIG"):
+        return "$LINKPOOL_CONFIG"
+    return "$XDG_CONFIG_HOME" if env.get("XDG_CONFIG_HOME") else "default"
+
+
+def system_source(env: Mapping[str, str] = os.environ) -> str:
+    """Why the system config files are where they are."""
+    return "$XDG_CONFIG_DIRS" if env.get("XDG_CONFIG_DIRS") else "default"
