@@ -137,6 +137,7 @@ def _learn(job: Job, result: Result, history: History, met: object, start: float
         if isinstance(plan, dict) and met is not None:
             history.update_summary(str(plan.get("key")), lambda stats: learn(
                 stats, int(job.threads or 0), int(plan.get("input_bytes") or 0), result.cpu_s,
-                result.run_s, alone=not met, explored=plan.get("explore")))
+                result.run_s, alone=not met, explored=plan.get("explore"),
+                share=bool(plan.get("share"))))
     except OSError:
         pass  # a lost measurement, not the build's business
