@@ -295,6 +295,13 @@ class Recorder:
             return
         if pid == 0:  # the recorder: whatever happens, it never returns into the wrapper
             try:
+                # Low priority: woken while the wrapper still answers, it must not take the
+                # wrapper's core (on a busy machine, a woken task at the same priority
+                # preempts it)
+                try:
+                    os.nice(19)
+                except OSError:
+                    pass
                 at_end.clear()  # the wrapper gives back what the command held (tokens)
                 os.close(wfd)
                 for fd in close:
@@ -303,7 +310,7 @@ class Recorder:
                 for fd in (0, 1) if keep_stderr else (0, 1, 2):
                     os.dup2(null, fd)  # the build's pipes reach EOF when the wrapper exits
                 data = b""
-                while True:
+                while True:  # until EOF: the wrapper's exit (it keeps its end open)
                     chunk = os.read(rfd, 4096)
                     if not chunk:
                         break
@@ -330,12 +337,13 @@ class Recorder:
             os.write(self.wfd, f"{usage.status} {usage.run_s!r} {usage.tail_s!r} "
                      f"{usage.cpu_s!r} {usage.max_rss_kb} {usage.anon_peak_kb}\n".encode())
         except OSError:
+            os.close(self.wfd)
             return False  # the recorder is gone: record here
         finally:
-            for fd in (self.wfd, self.pending):
-                if fd is not None:
-                    os.close(fd)
-            self.wfd = self.pending = None
+            if self.pending is not None:
+                os.close(self.pending)
+            self.pending = None
+        # self.wfd stays open: the recorder starts once the wrapper has exited (EOF)
         return True
 
 
