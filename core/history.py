@@ -24,7 +24,6 @@ from __future__ import annotations
 
 import fcntl
 import os
-import zlib
 
 from . import jsonlite as json
 
@@ -137,10 +136,13 @@ class History:
 
     @staticmethod
     def key(output: str) -> str:
-        # Two cheap checksums (hashlib costs milliseconds to import); a collision only
-        # loses an estimate, since last() checks the stored output path.
-        data = output.encode("utf-8", "surrogateescape")
-        return f"{zlib.crc32(data):08x}{zlib.adler32(data):08x}"
+        # 64-bit FNV-1a of the path: hashlib costs milliseconds to import and zlib (two
+        # checksums before) 0.3-0.6 ms, this loop ~10 us for a path of 100 bytes. A
+        # collision only loses an estimate, since last() checks the stored output path.
+        h = 0xCBF29CE484222325
+        for byte in output.encode("utf-8", "surrogateescape"):
+            h = ((h ^ byte) * 0x100000001B3) & 0xFFFFFFFFFFFFFFFF
+        return f"{h:016x}"
 
     def remember(self, output: str, record: dict[str, Any]) -> None:
         self._folder(OUTPUTS)

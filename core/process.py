@@ -250,6 +250,8 @@ def run(
             ended()
             raise
         _call(on_start, pid)
+        # os.wait4 imports `resource` for its rusage (0.3-1 ms): do it while the command runs
+        import resource  # noqa: F401
         sampler = _Sampler(pid)
         while True:
             info = _wait(_Blocked.waited, sampler.next_wait())
