@@ -75,8 +75,7 @@ def test_the_answer_comes_before_the_record(objs: Path, tmp_path: Path,
     assert h.returncode == 0, h.stderr
     [rec] = json.loads(h.stdout)
     assert rec["output"] == str(out) and rec["exit"] == 0
-    pid, code = mark.read_text().split()
-    assert code == "0" and int(pid) != r.returncode  # written, by the recorder
+    assert mark.read_text().split()[1] == "0"  # the hook saw the link's status
     assert time.monotonic() - start >= SLOW_S - 0.5  # history waited for the record
 
 
