@@ -178,29 +178,66 @@ class Engine:
 
     def _execute(self, lease: Any, env: dict[str, str] | None = None,
                  waited: float = 0.0) -> Result:
-        """Run the command (holding ``lease`` if any) and call after_link."""
+        """Run the command (holding ``lease`` if any); after_link is called by a process
+        of its own once the build has its answer (:class:`process.Recorder`), or by mold's
+        bookkeeper (:func:`process.run_forking`), or here if neither could start."""
         job = self.job
         fds = lease.fds if lease is not None else []
+        record = lease is not None and self.hooks is not None
+        # A namespace's first process takes the others with it when it exits: it records
+        # before it answers (`unshare --pid --fork ... linkpool`, `docker run ... linkpool`)
+        behind = record and os.getpid() != 1
+        forking = lease is not None and job.linker is not None and job.command is not None \
+            and job.linker.leaves_child(job.command.linker_args)
+        recorder = process.Recorder()
+        pending = self._pending() if record else None
 
         def started(pid: int) -> None:
-            if lease is not None:
-                lease.update(pid=pid, wrapper=os.getpid(), threads=job.threads,
-                             tokens=job.extra.get("tokens"))
-                lease.settle()  # slow to close: done while the command already runs
+            if lease is None:
+                return
+            lease.update(pid=pid, wrapper=os.getpid(), threads=job.threads,
+                         tokens=job.extra.get("tokens"))
+            if behind and not forking:  # while the command runs, off its path
+                recorder.start(lease.fds, pending, self._keeps_stderr(), finished)
+            lease.settle()  # slow to close: done while the command already runs
 
         def finished(usage: process.Usage) -> Result:
             result = Result(usage.status, waited, usage.run_s, usage.tail_s, usage.cpu_s,
                             usage.max_rss_kb, anon_peak_kb=usage.anon_peak_kb)
-            if self.hooks is not None and lease is not None:
+            if record:
                 self._step("after_link",
                            lambda: self.hooks.hook.linkpool_after_link(job=job, result=result))
             return result
 
         try:
-            if lease is not None and job.linker is not None and job.command is not None \
-                    and job.linker.leaves_child(job.command.linker_args):
-                process.run_forking(job.argv, fds, env, started, finished)
-            return finished(process.run(job.argv, fds, env, started))
+            if forking:
+                process.run_forking(job.argv, fds, env, started, finished, pending)
+            usage = process.run(job.argv, fds, env, started)
         except process.SpawnError as e:
             say(str(e))
             return Result(e.status, waited, error=str(e))
+        if recorder.hand(usage):
+            return Result(usage.status, waited, usage.run_s)  # the recorder calls after_link
+        if pending is not None:
+            os.close(pending)
+        return finished(usage)
+
+    def _pending(self) -> int | None:
+        """The descriptor the process writing this job's record after the answer holds a
+        shared lock on (``History.pending``), or None."""
+        if self.job.pool_dir is None:
+            return None
+        try:
+            from .history import History
+
+            return History(self.job.pool_dir, 0o666 if self.job.shared else 0o600).pending()
+        except OSError:
+            return None
+
+    def _keeps_stderr(self) -> bool:
+        """Whether the recorder keeps the build's stderr: ``check_output`` may have a
+        warning to print there (and the build then waits for the check)."""
+        from .config import flag
+
+        setting = os.environ.get("LINKPOOL_CHECK_OUTPUT")
+        return flag(setting if setting is not None else self.job.config.get("check_output", ""))

@@ -21,12 +21,11 @@ import os
 import stat
 import struct
 import time
-from collections import namedtuple
 
 TYPE_CHECKING = False  # importing typing costs the wrapper 5-15 ms
 if TYPE_CHECKING:
     from collections.abc import Iterator
-    from typing import NamedTuple
+    from typing import Any, NamedTuple
 
 __all__ = ["COEFFICIENTS", "Estimate", "estimate_inputs", "expected_memory"]
 
@@ -63,10 +62,45 @@ if TYPE_CHECKING:
         seconds: float = 0.0  # time this estimate took
 
 else:
-    Estimate = namedtuple("Estimate", (
-        "input_bytes parsed_bytes alloc_bytes debug_bytes debug_reloc_bytes lto_bytes "
-        "shared_bytes objects archive_members lto_objects shared_libs unreadable method "
-        "seconds"), defaults=(0,) * 12 + ("sizes", 0.0))
+
+    class Estimate(tuple):
+        """The named tuple above, written out: ``collections.namedtuple`` costs the first
+        link of every output 1-2 ms to import (collections, keyword, operator, reprlib),
+        more than the estimate itself; this class costs nothing more than its body."""
+
+        __slots__ = ()
+        _fields = ("input_bytes", "parsed_bytes", "alloc_bytes", "debug_bytes",
+                   "debug_reloc_bytes", "lto_bytes", "shared_bytes", "objects",
+                   "archive_members", "lto_objects", "shared_libs", "unreadable", "method",
+                   "seconds")
+        _defaults = (0,) * 12 + ("sizes", 0.0)
+
+        def __new__(cls, *args: Any, **kwargs: Any) -> Estimate:
+            if len(args) > len(cls._fields):
+                raise TypeError(f"Estimate takes at most {len(cls._fields)} values")
+            values = list(args) + list(cls._defaults[len(args):])
+            for name, value in kwargs.items():
+                try:
+                    i = cls._fields.index(name)
+                except ValueError:
+                    raise TypeError(f"Estimate has no field {name!r}") from None
+                if i < len(args):
+                    raise TypeError(f"Estimate got {name!r} twice")
+                values[i] = value
+            return tuple.__new__(cls, values)
+
+        def _replace(self, **kwargs: Any) -> Estimate:
+            return Estimate(**dict(self._asdict(), **kwargs))
+
+        def _asdict(self) -> dict[str, Any]:
+            return dict(zip(self._fields, self))
+
+        def __repr__(self) -> str:
+            fields = ", ".join(f"{n}={v!r}" for n, v in zip(self._fields, self))
+            return f"Estimate({fields})"
+
+    for _i, _name in enumerate(Estimate._fields):
+        setattr(Estimate, _name, property(lambda self, i=_i: self[i]))
 
 
 class _Bad(ValueError):

@@ -22,6 +22,8 @@ _WS = " \t\n\r"
 
 
 def _string(s: str) -> str:
+    if s.isascii() and s.isprintable() and '"' not in s and "\\" not in s:
+        return '"' + s + '"'  # most strings: nothing to escape, no loop over characters
     out = []
     for ch in s:
         if ch in _ESCAPES:
@@ -69,6 +71,8 @@ def loads(text: str | bytes) -> Any:
 
 
 def _skip(s: str, i: int) -> int:
+    if i < len(s) and s[i] not in _WS:
+        return i  # compact JSON, as linkpool writes it: no white space at all
     while i < len(s) and s[i] in _WS:
         i += 1
     return i
@@ -84,6 +88,8 @@ def _value(s: str, i: int) -> tuple[Any, int]:
         return _array(s, i + 1)
     if ch == '"':
         return _str(s, i + 1)
+    if ch in "-0123456789":
+        return _number(s, i)
     for word, val in (("true", True), ("false", False), ("null", None)):
         if s.startswith(word, i):
             return val, i + len(word)
@@ -130,18 +136,24 @@ def _array(s: str, i: int) -> tuple[list[Any], int]:
 
 
 def _str(s: str, i: int) -> tuple[str, int]:
+    # str.find and a C-speed check of each run between escapes: a loop over characters
+    # cost ~0.8 us a character (a history record of 400 bytes: 0.3 ms; now 0.03)
     out = []
     while True:
-        j = i
-        while j < len(s) and s[j] != '"' and s[j] != "\\":
-            if s[j] < " ":
-                raise ValueError(f"control character in string at {j}")
-            j += 1
-        out.append(s[i:j])
-        if j >= len(s):
+        end = s.find('"', i)
+        if end < 0:
             raise ValueError("unterminated string")
-        if s[j] == '"':
-            return "".join(out), j + 1
+        j = s.find("\\", i, end)
+        if j < 0:
+            j = end
+        run = s[i:j]
+        if not (run.isascii() and run.isprintable()):  # rare: look for control characters
+            for k, ch in enumerate(run):
+                if ch < " ":
+                    raise ValueError(f"control character in string at {i + k}")
+        out.append(run)
+        if j == end:
+            return "".join(out), end + 1
         esc = s[j + 1:j + 2]
         if esc in _UNESCAPES:
             out.append(_UNESCAPES[esc])

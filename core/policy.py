@@ -18,7 +18,7 @@ What this machine has measured replaces those constants per linker flavour and i
 (docs/policy.md, "What it learns"): :func:`plan` reads a small summary of the pool's
 history (``policy/<flavour>-<size>.json``, folded by :func:`learn`) and says how many
 threads a lone link runs (the count with the shortest wall time per byte) and how many
-threads a link runs per core of its share when links meet (1, or 2 if twice the threads
+threads a link runs per core of its share when links meet (2, or 1 if a core's share
 cost fewer CPU-seconds per byte); the weight range follows (``high``), and
 :func:`threads_planned` gives the threads for the slots held. Candidates without
 measurements are tried a bounded number of times, in a fixed order, then the best
@@ -126,12 +126,13 @@ def plan(stats: dict[str, Any] | None, wanted: int, low: int, slots: int,
       (wall time per byte of lone links; as fast within ``MARGIN``: the fewer threads,
       which hold fewer slots), or could not be as fast (the lone links kept more cores
       busy than it has threads); T with no history;
-    - ``ratio``: threads per core of its share when it holds fewer: 1, or 2 when links
-      that met ran with fewer CPU-seconds per byte at twice the threads; 1 with no
-      history;
+    - ``ratio``: threads per core of its share when it holds fewer: 2 (never more than
+      ``alone``), or 1 when links that met ran with fewer CPU-seconds per byte (by
+      ``MARGIN``) at a core's share; 2 with no history;
     - ``high``: the most slots it takes: those that ``alone`` threads stand for at
       ``ratio`` threads a core, at least ``low``;
-    - ``explore`` (only while exploring): the thread count this link tries.
+    - ``explore`` (only while exploring): the thread count this link tries, and
+      ``share`` (True) when that try is of a core's share when links meet.
     """
     stats = stats if isinstance(stats, dict) else {}
     k = threads_for(low, slots, cores)
@@ -158,21 +159,27 @@ def plan(stats: dict[str, Any] | None, wanted: int, low: int, slots: int,
             alone = nxt
             continue
         break
-    ratio = 1.0
+    ratio, share = 1.0, False
     double = min(2 * k, alone)
     if double > k:
-        mine, other = stats.get(str(k)), stats.get(str(double))
+        # Twice the threads of its share, unless links that met measured a core's share
+        # cheaper: the incumbent, because a link that outlives the others still keeps
+        # every core busy (docs/policy.md, "Why twice the threads when links meet").
+        ratio = double / k
+        mine, other = stats.get(str(double)), stats.get(str(k))
         if _n(mine, "sn") >= MIN_SAMPLES:
             if _n(other, "sn") >= MIN_SAMPLES:
                 a, b = _value(mine, "scpu"), _value(other, "scpu")
                 if a and b and b < a * (1 - MARGIN):
-                    ratio = double / k
-            elif explore is None and _n(other, "tries") < MAX_TRIES:
-                explore, ratio = double, double / k
+                    ratio = 1.0
+            elif explore is None and _n(other, "stries") < MAX_TRIES:
+                explore, ratio, share = k, 1.0, True
     high = max(low, min(slots, _ceil_div(alone * slots, ratio * max(cores, 1e-9))))
     out: dict[str, Any] = {"alone": alone, "ratio": ratio, "high": high}
     if explore is not None:
         out["explore"] = explore
+        if share:
+            out["share"] = True  # the try is of the threads when links meet
     return out
 
 
@@ -204,16 +211,18 @@ def _round(x: float) -> float:
 
 
 def learn(stats: dict[str, Any], threads: int, input_bytes: int, cpu_s: float, run_s: float,
-          alone: bool, explored: int | None = None) -> dict[str, Any]:
+          alone: bool, explored: int | None = None, share: bool = False) -> dict[str, Any]:
     """Fold one finished link into ``stats``, the summary of its flavour and size class
     (changed in place and returned): its CPU seconds per GiB of input under ``threads``
     as a link that met others, or its wall time (and CPU) per GiB as a lone link; a link
-    planned to try ``explored`` threads counts as a try of that count."""
+    planned to try ``explored`` threads counts as a try of that count (alone, or when
+    links meet if ``share``: the plan's ``share``)."""
     if explored:
         tried = stats.get(str(explored))
         if not isinstance(tried, dict):
             tried = stats[str(explored)] = {}
-        tried["tries"] = _n(tried, "tries") + 1
+        field = "stries" if share else "tries"
+        tried[field] = _n(tried, field) + 1
     gib = input_bytes / (1 << 30)
     if threads < 1 or gib <= 0 or cpu_s <= 0 or run_s <= 0:
         return stats

@@ -14,6 +14,7 @@ subreaper of the job, so it can wait for that child and measure it.
 from __future__ import annotations
 
 import _signal as signal  # the signal module itself wraps this in enums: +4-6 ms
+import fcntl
 import os
 import time
 
@@ -249,6 +250,8 @@ def run(
             ended()
             raise
         _call(on_start, pid)
+        # os.wait4 imports `resource` for its rusage (0.3-1 ms): do it while the command runs
+        import resource  # noqa: F401
         sampler = _Sampler(pid)
         while True:
             info = _wait(_Blocked.waited, sampler.next_wait())
@@ -264,6 +267,86 @@ def run(
                 ended()
                 return Usage(status, time.monotonic() - start, 0.0,
                              ru.ru_utime + ru.ru_stime, ru.ru_maxrss, sampler.peak_kb)
+
+
+class Recorder:
+    """The bookkeeping of a job, done after the wrapper has answered: a process forked
+    while the command runs (:meth:`start`), which waits for the command's :class:`Usage`
+    (:meth:`hand`, the one thing left on the path after the command's exit: a few
+    syscalls) and then calls ``work`` with it, its standard descriptors on /dev/null (but
+    stderr, if ``keep_stderr``: a check the user asked to see) and without the slots."""
+
+    def __init__(self) -> None:
+        self.wfd: int | None = None
+        self.pending: int | None = None
+
+    def start(self, close: Sequence[int], pending: int | None, keep_stderr: bool,
+              work: Callable[[Usage], object]) -> None:
+        """Fork the recorder. ``close``: descriptors it must not hold (the slots);
+        ``pending``: a descriptor it inherits, that :meth:`hand` locks for it (see
+        ``History.pending``). On failure there is no recorder, and :meth:`hand` says so."""
+        try:
+            rfd, wfd = os.pipe()
+        except OSError:
+            return
+        try:
+            pid = os.fork()
+        except OSError:
+            os.close(rfd)
+            os.close(wfd)
+            return
+        if pid == 0:  # the recorder: whatever happens, it never returns into the wrapper
+            try:
+                # Low priority: woken while the wrapper still answers, it must not take the
+                # wrapper's core (on a busy machine, a woken task at the same priority
+                # preempts it)
+                try:
+                    os.nice(19)
+                except OSError:
+                    pass
+                at_end.clear()  # the wrapper gives back what the command held (tokens)
+                os.close(wfd)
+                for fd in close:
+                    os.close(fd)
+                null = os.open(os.devnull, os.O_RDWR)
+                for fd in (0, 1) if keep_stderr else (0, 1, 2):
+                    os.dup2(null, fd)  # the build's pipes reach EOF when the wrapper exits
+                data = b""
+                while True:  # until EOF: the wrapper's exit (it keeps its end open)
+                    chunk = os.read(rfd, 4096)
+                    if not chunk:
+                        break
+                    data += chunk
+                fields = data.split()
+                if len(fields) == 6:  # else the wrapper died before the command ended
+                    work(Usage(int(fields[0]), float(fields[1]), float(fields[2]),
+                               float(fields[3]), int(fields[4]), int(fields[5])))
+            finally:
+                os._exit(0)
+        os.close(rfd)
+        self.wfd, self.pending = wfd, pending
+
+    def hand(self, usage: Usage) -> bool:
+        """Give the recorder ``usage``; False if there is none (record it here)."""
+        if self.wfd is None:
+            return False
+        if self.pending is not None:
+            try:  # never wait on the path: a reader's lock of a moment only costs its wait
+                fcntl.flock(self.pending, fcntl.LOCK_SH | fcntl.LOCK_NB)
+            except OSError:
+                pass
+        try:
+            os.write(self.wfd, f"{usage.status} {usage.run_s!r} {usage.tail_s!r} "
+                     f"{usage.cpu_s!r} {usage.max_rss_kb} {usage.anon_peak_kb}\n".encode())
+        except OSError:
+            os.close(self.wfd)
+            return False  # the recorder is gone: record here
+        finally:
+            if self.pending is not None:
+                os.close(self.pending)
+            self.pending = None
+        # self.wfd stays open: the recorder starts once the wrapper has exited (EOF)
+        return True
 
 
 def _call(on_start: Callable[[int], None] | None, pid: int) -> None:
@@ -285,6 +368,7 @@ def run_forking(
     env: dict[str, str] | None,
     on_start: Callable[[int], None],
     on_end: Callable[[Usage], object],
+    pending: int | None = None,
 ) -> NoReturn:
     """Run ``argv`` for a linker that leaves a child behind; exit with its status.
 
@@ -292,17 +376,17 @@ def run_forking(
     The wrapper forwards signals to the command and exits with its status the moment the
     command's first process exits. The bookkeeper detaches from the caller's stdio, waits
     for every remaining descendant (they keep the slots, inherited), then calls
-    ``on_end`` with the totals and exits. Never returns.
+    ``on_end`` with the totals and exits. Never returns. ``pending``: a descriptor the
+    bookkeeper locks (shared) before it answers, held until ``on_end`` is done
+    (``History.pending``).
     """
-    import fcntl
-
     global child
     with _Blocked() as mask:
         rfd, wfd = os.pipe()
         child = os.fork()
         if child == 0:  # the bookkeeper
             os.close(rfd)
-            _bookkeeper(argv, pass_fds, env, mask, wfd, on_end)
+            _bookkeeper(argv, pass_fds, env, mask, wfd, on_end, pending)
         os.close(wfd)
         # Sleep in sigwaitinfo for both: a forwarded signal, or SIGIO when the bookkeeper
         # writes (no thread: importing threading alone costs milliseconds).
@@ -348,6 +432,7 @@ def _bookkeeper(
     mask: set[int],
     wfd: int,
     on_end: Callable[[Usage], object],
+    pending: int | None = None,
 ) -> NoReturn:
     code = 0
     try:
@@ -375,6 +460,11 @@ def _bookkeeper(
             if done == pid:
                 break
         first = time.monotonic()
+        if pending is not None:
+            try:  # readers of the history wait for on_end from here (never blocks)
+                fcntl.flock(pending, fcntl.LOCK_SH | fcntl.LOCK_NB)
+            except OSError:
+                pass
         os.write(wfd, f"{exit_status(status)}\n".encode())
         os.close(wfd)
         null = os.open(os.devnull, os.O_RDWR)

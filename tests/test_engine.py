@@ -10,6 +10,7 @@ import sys
 import textwrap
 import time
 from pathlib import Path
+from typing import Any
 
 import pytest
 
@@ -201,47 +202,77 @@ def big(tmp_path_factory: pytest.TempPathFactory) -> Path:
     return d
 
 
-def test_a_lone_link_takes_every_core_whatever_else_runs(big: Path, tmp_path: Path) -> None:
-    """Least weight 1, most 2: alone in the pool it holds both slots and runs the user's
-    command unchanged (lld takes every core by itself), on an idle machine as on a busy
-    one: the rule does not read the machine's load (docs/policy.md, "A lone link while
-    compiles run"). A busy loop keeps a core busy throughout, as a build's compile would,
-    on top of whatever else this machine runs."""
+#: A summary in which lld links of this size (20 MB: class 16M) that met others measured a
+#: core's share (1 thread here) cheaper than twice it: the policy then runs a core's share
+#: when links meet, so a lone link takes the slots of every core (docs/policy.md).
+SHARE_CHEAPER = {"1": {"sn": 3, "scpu": 3.0}, "2": {"sn": 3, "scpu": 4.0}}
+
+
+def seed_summary(pool: Path, stats: dict[str, Any]) -> None:
+    (pool / "policy").mkdir(exist_ok=True)
+    (pool / "policy" / "lld-16M.json").write_text(json.dumps(stats))
+
+
+@pytest.mark.parametrize("summary", [None, SHARE_CHEAPER], ids=["fresh", "share-cheaper"])
+def test_a_lone_link_takes_every_core_whatever_else_runs(big: Path, tmp_path: Path,
+                                                         summary: dict[str, Any] | None
+                                                         ) -> None:
+    """Alone in the pool a link runs the user's command unchanged (lld takes every core by
+    itself), on an idle machine as on a busy one: the rule does not read the machine's
+    load (docs/policy.md, "A lone link while compiles run"). With no history it holds one
+    slot (twice a core's share is every core on two); where a core's share measured
+    cheaper, both slots. A busy loop keeps a core busy throughout, as a build's compile
+    would, on top of whatever else this machine runs."""
     cores = len(os.sched_getaffinity(0))
     pool = make_pool(tmp_path / "pool", 2)
+    if summary is not None:
+        seed_summary(pool, summary)
+    weight = 1 if summary is None else 2
     shim, log = shim_linker(tmp_path, "lld")
     spin = subprocess.Popen(["sh", "-c", "while :; do :; done"])
     try:
         time.sleep(0.2)
-        for _ in range(2):  # a fresh summary, then one that has seen a lone link
+        for _ in range(2):  # as given, then one that has seen a lone link
             r = lp("run", "--pool", str(pool), "--", "gcc", f"-B{shim}", "-fuse-ld=lld",
                    "big.o", "-o", str(tmp_path / "app"), cwd=big)
             assert r.returncode == 0, r.stderr
             rec = history(pool)[-1]
             threads_arg = [a for a in log.read_text().split("\n") if a.startswith("--threads")]
-            assert (rec["weight"], rec["threads"], threads_arg) == (2, cores, [])
+            assert (rec["weight"], rec["threads"], threads_arg) == (weight, cores, [])
             assert rec["met"] is False
     finally:
         spin.kill()
         spin.wait()
 
 
-def test_a_link_beside_a_holder_takes_its_least_weight(big: Path, tmp_path: Path) -> None:
+@pytest.mark.parametrize("summary", [None, SHARE_CHEAPER], ids=["fresh", "share-cheaper"])
+def test_a_link_beside_a_holder_takes_its_least_weight(big: Path, tmp_path: Path,
+                                                       summary: dict[str, Any] | None
+                                                       ) -> None:
+    """Its least weight, one slot, and on it twice a core's share (every core of two, no
+    option) or, where a core's share measured cheaper, ``--threads=1``."""
     pool = make_pool(tmp_path / "pool", 2)
+    if summary is not None:
+        seed_summary(pool, summary)
     shim, log = shim_linker(tmp_path, "lld")
     with Pool.open(str(pool)) as p, p.acquire(1):
         r = lp("run", "--pool", str(pool), "--", "gcc", f"-B{shim}", "-fuse-ld=lld", "big.o",
                "-o", str(tmp_path / "app"), cwd=big)
     assert r.returncode == 0, r.stderr
     rec = history(pool)[-1]
-    assert (rec["weight"], rec["threads"]) == (1, 1)
-    assert "--threads=1" in log.read_text().split("\n")
+    args = [a for a in log.read_text().split("\n") if a.startswith("--threads")]
+    if summary is None:
+        assert (rec["weight"], rec["threads"], args) == (1, 2, [])
+    else:
+        assert (rec["weight"], rec["threads"], args) == (1, 1, ["--threads=1"])
 
 
 def test_a_link_with_a_waiter_behind_takes_no_more(big: Path, tmp_path: Path) -> None:
     """Both slots come free at once, the machine is idle, but another job waits behind
-    the link: it takes its least weight and leaves the other slot to that job."""
+    the link: it takes its least weight and leaves the other slot to that job (a link
+    that would take both when alone: a core's share measured cheaper)."""
     pool = make_pool(tmp_path / "pool", 2)
+    seed_summary(pool, SHARE_CHEAPER)
     shim, log = shim_linker(tmp_path, "lld")
     p = Pool.open(str(pool))
     lease = p.acquire(2)

@@ -31,7 +31,6 @@ from linkpool.policy import (
     size_class,
     threads_for,
     threads_planned,
-    weight_range,
 )
 
 from conftest import lp, make_pool, status, wait_for
@@ -110,43 +109,54 @@ def test_threads_and_weights_picked_alone_and_when_links_meet(shape: str) -> Non
 
 
 def test_no_history_is_the_built_in_rule() -> None:
-    """Missing summary: the weight range and threads of the constant policy."""
-    for slots, cores, wanted, low in ((2, 2.0, 2, 1), (16, 16.0, 16, 1), (64, 64.0, 32, 4),
-                                      (4, 16.0, 16, 1)):
-        _, hi = weight_range(wanted, 0, slots, cores, None)
+    """Missing summary: every thread alone, twice a core's share each when links meet, and
+    the slots that ``wanted`` threads stand for at two threads a core (at least ``low``)."""
+    for slots, cores, wanted, low, high in ((2, 2.0, 2, 1, 1), (16, 16.0, 16, 1, 8),
+                                            (64, 64.0, 32, 4, 16), (4, 16.0, 16, 1, 2)):
         p = plan(None, wanted, low, slots, cores)
         assert p is not None and "explore" not in p
-        assert (p["alone"], p["ratio"], p["high"]) == (wanted, 1.0, max(low, hi))
-        for held in range(low, p["high"] + 1):
-            expected = wanted if held >= p["high"] else threads_for(held, slots, cores)
+        assert (p["alone"], p["ratio"], p["high"]) == (wanted, 2.0, high)
+        for held in range(low, slots + 1):
+            expected = wanted if held >= high else 2 * threads_for(held, slots, cores)
             assert threads_planned(p, held, slots, cores) == min(expected, wanted)
         assert threads_planned(None, low, slots, cores) == threads_for(low, slots, cores)
+    # twice the share, never more than the linker uses: 3 threads on a share of 2 cores
+    p = plan(None, 3, 1, 2, 4.0)
+    assert p is not None and (p["ratio"], p["high"]) == (1.5, 1)
     # nothing to choose: its least weight's cores cover its threads
     assert plan(None, 1, 1, 2, 2.0) is None
     assert plan(None, 8, 16, 16, 16.0) is None
 
 
 def test_the_first_links_run_the_default_then_explore_in_turn() -> None:
-    """Lone and meeting links in turn: the default (every core alone, a core's share when
-    meeting) runs until it has MIN_SAMPLES lone measurements; then the links are planned
-    to try half the threads alone (a planned try counts, whether the link then runs alone
-    or not: MAX_TRIES), then twice the share when meeting; then no more exploring."""
+    """Lone and meeting links in turn: the default (every core alone, twice a core's share
+    when meeting) runs until it has MIN_SAMPLES lone measurements; then the links are
+    planned to try half the threads alone (a planned try counts, whether the link then
+    runs alone or not: MAX_TRIES), then a core's share when meeting; then no more
+    exploring."""
     _, plans = simulate(SHAPES["lld-like"], 16)
-    explored = [p.get("explore") for p in plans]
-    first = explored.index(1)
+    explored = [(p.get("explore"), bool(p.get("share"))) for p in plans]
+    first = explored.index((1, False))
     assert first == 2 * MIN_SAMPLES - 1  # right after the second lone link
-    assert explored[first:first + MAX_TRIES] == [1] * MAX_TRIES
+    assert all(e == (None, False) for e in explored[:first])
+    assert explored[first:first + MAX_TRIES] == [(1, False)] * MAX_TRIES
+    # A core's share when meeting is tried only while the links that met have not
+    # measured it (the tries of one thread alone that met others count), MAX_TRIES at most
     rest = explored[first + MAX_TRIES:]
-    assert rest[:MAX_TRIES] == [2] * MAX_TRIES or rest.count(2) >= MIN_SAMPLES
-    assert all(e is None for e in explored[first + 2 * MAX_TRIES:])
+    assert set(rest) <= {(None, False), (1, True)} and rest.count((1, True)) <= MAX_TRIES
+    assert all(e == (None, False) for e in explored[first + 2 * MAX_TRIES:])
+    summary, _ = simulate(SHAPES["lld-like"], 16)
+    assert summary["1"]["sn"] >= MIN_SAMPLES and summary["2"]["sn"] >= MIN_SAMPLES
 
 
 def test_a_linker_that_keeps_its_cores_busy_is_never_tried_with_fewer() -> None:
     """Lone links that kept more than 1.2 cores busy with 2 threads: one thread could not
-    be as fast, so it is never tried alone (mold, lld on an idle machine)."""
+    be as fast, so it is never tried alone (mold, lld on an idle machine); a core's share
+    when links meet is still tried."""
     for shape in ("scales", "mold-like"):
         _, plans = simulate(SHAPES[shape], 20)
-        assert not any(p.get("explore") == 1 for p in plans)
+        assert not any(p.get("explore") == 1 and not p.get("share") for p in plans)
+        assert any(p.get("explore") == 1 and p.get("share") for p in plans)
 
 
 def test_exploring_gives_up_when_links_never_run_alone() -> None:
@@ -298,9 +308,10 @@ def test_real_links_follow_a_seeded_summary(big: Path, tmp_path: Path) -> None:
 
     - threads do not make this lld faster alone (wall per GiB alike at C and C/2): a lone
       link holds one slot and gets ``--threads=C/2``;
-    - lld links that met ran with fewer CPU-seconds at C threads than at C/2: with the
-      other slot held, the link still runs C threads (no option) on its one slot;
-    - fresh summary, the other slot held: ``--threads=C/2`` (the built-in rule).
+    - lld links that met ran with fewer CPU-seconds at a core's share (C/2 threads) than
+      at C: with the other slot held, the link runs ``--threads=C/2`` on its one slot;
+    - fresh summary, the other slot held: twice its share, C threads (no option: lld's
+      own default), the built-in rule.
     """
     cores = len(os.sched_getaffinity(0))
     if cores < 2:
@@ -319,22 +330,22 @@ def test_real_links_follow_a_seeded_summary(big: Path, tmp_path: Path) -> None:
 
     from linkpool.pool import Pool
 
-    pool = make_pool(tmp_path / "oversubscribe", 2)
-    seed(pool, {str(half): {"sn": 3, "scpu": 4.0, "an": 3, "awall": 2.0},
-                str(cores): {"sn": 3, "scpu": 3.0, "an": 3, "awall": 1.0}})
+    pool = make_pool(tmp_path / "share", 2)
+    seed(pool, {str(half): {"sn": 3, "scpu": 3.0, "an": 3, "awall": 2.0},
+                str(cores): {"sn": 3, "scpu": 4.0, "an": 3, "awall": 1.0}})
+    with Pool.open(str(pool)) as p, p.acquire(1):
+        rec = link(pool, big, shim, out)
+    assert (rec["weight"], rec["threads"]) == (1, half)
+    assert threads_args(log) == [f"--threads={half}"]
+    assert rec["met"] is True and rec["plan"]["ratio"] == 1.0
+
+    pool = make_pool(tmp_path / "fresh", 2)
     with Pool.open(str(pool)) as p, p.acquire(1):
         rec = link(pool, big, shim, out)
     assert (rec["weight"], rec["threads"]) == (1, cores)
     assert threads_args(log) == []  # every core: lld's own default
     assert rec["met"] is True and rec["plan"]["ratio"] == 2.0
-
-    pool = make_pool(tmp_path / "fresh", 2)
-    with Pool.open(str(pool)) as p, p.acquire(1):
-        rec = link(pool, big, shim, out)
-    assert (rec["weight"], rec["threads"]) == (1, half)
-    assert threads_args(log) == ([f"--threads={half}"])
-    assert rec["met"] is True
-    entry = History(str(pool)).summary("lld/16M")[str(half)]
+    entry = History(str(pool)).summary("lld/16M")[str(cores)]
     assert entry["sn"] == 1 and entry["scpu"] > 0
 
 
@@ -343,6 +354,8 @@ def test_a_link_that_met_a_waiter_is_not_a_lone_measurement(big: Path, tmp_path:
     """The link runs alone at first; a job comes to wait behind it while it runs: its
     record says it met others, and its wall time is not counted as a lone link's."""
     pool = make_pool(tmp_path / "pool", 2)
+    # Links that met measured a core's share cheaper: alone, it may hold both slots
+    seed(pool, {"1": {"sn": 3, "scpu": 3.0}, "2": {"sn": 3, "scpu": 4.0}})
     shim, _ = shim_linker(tmp_path, "lld")
     slow = shim / "ld.lld"
     slow.write_text(slow.read_text().replace("exec ", "sleep 3; exec "))
@@ -360,7 +373,7 @@ def test_a_link_that_met_a_waiter_is_not_a_lone_measurement(big: Path, tmp_path:
     [rec] = [r for r in records if r.get("plan")]
     assert rec["met"] is True and rec["weight"] == 2
     entry = History(str(pool)).summary("lld/16M")[str(rec["threads"])]
-    assert entry.get("an", 0) == 0 and entry["sn"] == 1
+    assert entry.get("an", 0) == 0 and entry["sn"] == 3 + 1  # the seeded three, and this one
 
 
 def test_without_the_threads_plugin_nothing_is_planned(big: Path, tmp_path: Path) -> None:

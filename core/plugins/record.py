@@ -62,8 +62,13 @@ def linkpool_after_link(job: Job, result: Result) -> None:
     if job.pool_dir is None or job.kind not in ("link", "unknown"):
         return
     cost = job.cost
+    start = job.extra.get("admitted")
+    # When it held its slots, and when it ended: the time of this call is later (it is
+    # made once the build has its answer)
+    start = float(start) if isinstance(start, (int, float)) else None
+    end = start + result.run_s + result.tail_s if start is not None else time.time()
     record = {
-        "time": round(time.time(), 3),
+        "time": round(end, 3),
         "output": job.output,
         "cwd": job.cwd,
         "kind": job.kind,
@@ -84,10 +89,6 @@ def linkpool_after_link(job: Job, result: Result) -> None:
     }
     history = _history(job)
     plan = job.extra.get("plan")
-    start = job.extra.get("admitted")
-    # When it held its slots (the time of this call may be later: it is off the path)
-    start = float(start) if isinstance(start, (int, float)) else None
-    end = (start or time.time()) + result.run_s + result.tail_s
     if isinstance(plan, dict) and result.status == 0 and job.threads and start is not None:
         record["met"] = _met(job, history, start, end)
     history.append(record)
@@ -137,6 +138,7 @@ def _learn(job: Job, result: Result, history: History, met: object, start: float
         if isinstance(plan, dict) and met is not None:
             history.update_summary(str(plan.get("key")), lambda stats: learn(
                 stats, int(job.threads or 0), int(plan.get("input_bytes") or 0), result.cpu_s,
-                result.run_s, alone=not met, explored=plan.get("explore")))
+                result.run_s, alone=not met, explored=plan.get("explore"),
+                share=bool(plan.get("share"))))
     except OSError:
         pass  # a lost measurement, not the build's business
