@@ -237,7 +237,4 @@ class Engine:
     def _keeps_stderr(self) -> bool:
         """Whether the recorder keeps the build's stderr: ``check_output`` may have a
         warning to print there (and the build then waits for the check)."""
-        from .config import flag
-
-        setting = os.environ.get("LINKPOOL_CHECK_OUTPUT")
-        return flag(setting if setting is not None else self.job.config.get("check_output", ""))
+        return bool(self.settings.check_output)
