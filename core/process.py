@@ -297,13 +297,6 @@ class Recorder:
             return
         if pid == 0:  # the recorder: whatever happens, it never returns into the wrapper
             try:
-                # Low priority: woken while the wrapper still answers, it must not take the
-                # wrapper's core (on a busy machine, a woken task at the same priority
-                # preempts it)
-                try:
-                    os.nice(19)
-                except OSError:
-                    pass
                 at_end.clear()  # the wrapper gives back what the command held (tokens)
                 os.close(wfd)
                 for fd in close:

@@ -364,7 +364,7 @@ def test_a_link_that_met_a_waiter_is_not_a_lone_measurement(big: Path, tmp_path:
                                   str(tmp_path / "app")], cwd=big)
     wait_for(lambda: status(pool)["in_use"] == 2, what="the lone link to hold both slots")
     behind = subprocess.Popen(["linkpool", "run", "--pool", str(pool), "--weight", "1",
-                               "--", "true"])
+                               "--", "sleep", "1"])
     wait_for(lambda: status(pool)["waiting"] == 1 or link_proc.poll() is not None,
              what="a job to wait behind the link")
     assert link_proc.poll() is None, "the link ended before anyone came (a slow machine)"

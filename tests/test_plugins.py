@@ -114,6 +114,7 @@ def test_builtins_behave_the_same_under_pluggy_and_the_relay(objs: Path) -> None
         for _ in range(2):  # the second link is estimated from the first one's history
             assert lp("run", "--pool", str(pool), "--", "gcc", "-fuse-ld=lld", "main.o", "-o",
                       "app", cwd=objs, env=env).returncode == 0
+            records(pool)  # (it waits for the record, written once the link has answered)
         results.append([(r["linker"], r["weight"], r["threads"], r["estimate"]["source"])
                         for r in records(pool)])
     assert results[0] == results[1] == [("lld", 1, 1, "inputs"), ("lld", 1, 1, "history")]

@@ -117,8 +117,12 @@ def _met(job: Job, history: History, start: float, end: float) -> bool:
         return True
 
     def before_end(info: dict[str, Any]) -> bool:
-        since = info.get("since")
-        return not isinstance(since, (int, float)) or since < end
+        # when it came: a holder's since is when it got its slots, after its wait (this
+        # runs once the build has its answer, so one that waited behind us may hold now)
+        since, waited = info.get("since"), info.get("waited")
+        if not isinstance(since, (int, float)):
+            return True
+        return since - (waited if isinstance(waited, (int, float)) else 0.0) < end
 
     return bool(st["unknown_holders"]) or any(before_end(w) for w in st["waiters"]) or any(
         before_end(h) and not set(h.get("slot_indices") or []) <= ours
@@ -134,7 +138,9 @@ def _learn(job: Job, result: Result, history: History, met: object, start: float
     plan = job.extra.get("plan")
     try:
         if start is not None:
-            history.update_summary(RECENT, lambda summary: remember(summary, start, end))
+            # from when it came, its wait included: a link it waited behind met it
+            came = start - max(0.0, result.wait_s)
+            history.update_summary(RECENT, lambda summary: remember(summary, came, end))
         if isinstance(plan, dict) and met is not None:
             history.update_summary(str(plan.get("key")), lambda stats: learn(
                 stats, int(job.threads or 0), int(plan.get("input_bytes") or 0), result.cpu_s,
