@@ -106,6 +106,12 @@ def _met(job: Job, history: History, start: float, end: float) -> bool:
     from ..pool import Pool
 
     ours = set(job.extra.get("slots") or [])
+
+    def is_ours(holder: dict[str, Any]) -> bool:
+        # our own lease, if still held (a record made before the answer): our slots, our
+        # admission; a job that took our slots since came later
+        return set(holder.get("slot_indices") or []) <= ours and \
+            holder.get("since") == job.extra.get("admitted")
     assert job.pool_dir is not None
     try:
         pool = Pool.open(job.pool_dir, create=False)
@@ -125,7 +131,7 @@ def _met(job: Job, history: History, start: float, end: float) -> bool:
         return since - (waited if isinstance(waited, (int, float)) else 0.0) < end
 
     return bool(st["unknown_holders"]) or any(before_end(w) for w in st["waiters"]) or any(
-        before_end(h) and not set(h.get("slot_indices") or []) <= ours
+        before_end(h) and not is_ours(h)
         for h in st["holders"])
 
 
