@@ -236,7 +236,7 @@ class Waiter:
         if polling:  # forced, e.g. to test the fallback
             return "polling (forced)"
         fs = fs_type(path)
-        return f"polling ({fs})" if fs in NETWORK_FS or fs.startswith("fuse") else "inotify"
+        return f"polling ({fs})" if network_fs(fs) else "inotify"
 
     @classmethod
     def for_dir(cls, path: str, dirfd: int, polling: bool) -> Waiter:
@@ -333,6 +333,11 @@ def probe_inotify(polling: bool) -> tuple[bool, str]:
             return False, "every instance this user may have is in use (max_user_instances)"
         return False, f"inotify_init1 failed: {e.strerror}"
     return True, "works"
+
+
+def network_fs(fs: str) -> bool:
+    """Whether a filesystem type is one whose other clients' closes inotify does not see."""
+    return fs in NETWORK_FS or fs.startswith("fuse")
 
 
 def fs_type(path: str) -> str:
