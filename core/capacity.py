@@ -23,6 +23,7 @@ __all__ = [
     "affinity_cores",
     "default_slots",
     "memory_per_slot",
+    "mounts",
     "read_machine",
 ]
 
@@ -167,16 +168,24 @@ def _unescape(field: str) -> str:
     return field
 
 
-def _cgroup_mounts(root: str) -> list[tuple[str, str, str, list[str]]]:
-    """(fstype, mount root, mount point, super options) of every cgroup mount."""
-    mounts = []
+def mounts(root: str = "/") -> list[tuple[str, str, str, list[str]]]:
+    """(fstype, mount root, mount point, super options) of every mount this process sees,
+    in /proc/self/mountinfo's order (a later mount on the same point hides an earlier one).
+    The one mountinfo reader: the pool's waiting room asks it for a filesystem's type."""
+    found = []
     for line in (_read(root, "/proc/self/mountinfo") or "").splitlines():
-        # "41 31 0:38 / /sys/fs/cgroup/unified rw,relatime - cgroup2 cgroup2 rw"
+        # "41 31 0:38 / /sys/fs/cgroup/unified rw,relatime - cgroup2 cgroup2 rw": optional
+        # fields may sit between the options and " - ", so the tail is found by that mark
         before, sep, after = line.partition(" - ")
         fields, tail = before.split(), after.split()
-        if sep and len(fields) >= 5 and len(tail) >= 3 and tail[0] in ("cgroup", "cgroup2"):
-            mounts.append((tail[0], _unescape(fields[3]), _unescape(fields[4]), tail[2].split(",")))
-    return mounts
+        if sep and len(fields) >= 5 and len(tail) >= 3:
+            found.append((tail[0], _unescape(fields[3]), _unescape(fields[4]), tail[2].split(",")))
+    return found
+
+
+def _cgroup_mounts(root: str) -> list[tuple[str, str, str, list[str]]]:
+    """(fstype, mount root, mount point, super options) of every cgroup mount."""
+    return [m for m in mounts(root) if m[0] in ("cgroup", "cgroup2")]
 
 
 def _relative(path: str, mount_root: str) -> list[str] | None:

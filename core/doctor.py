@@ -11,7 +11,6 @@ the pool directory is only listed, its files only probed with a shared non-block
 
 from __future__ import annotations
 
-import errno
 import os
 import stat
 import sys
@@ -43,28 +42,13 @@ class Checks:
 
 
 def probe_inotify(polling: bool = False) -> tuple[bool, str]:
-    """Whether this process can have an inotify instance, and why not.
+    """Whether this process can have an inotify instance, and why not (the waiting room's
+    own probe). ``polling`` (the ``wakeup`` setting: ``LINKPOOL_WAKEUP=polling``, which
+    also makes every waiter poll) makes it report none: that is how to see, and test, a
+    machine without inotify."""
+    from .waiting import probe_inotify as probe
 
-    ``polling`` (the ``wakeup`` setting ``LINKPOOL_WAKEUP=polling``, which also makes every
-    waiter poll) makes it report none: that is how to see, and test, a machine without
-    inotify.
-    """
-    if polling:
-        return False, "switched off by LINKPOOL_WAKEUP=polling"
-    try:
-        import ctypes
-
-        libc = ctypes.CDLL(None, use_errno=True)
-        fd = libc.inotify_init1(os.O_NONBLOCK | os.O_CLOEXEC)
-    except (OSError, AttributeError) as e:
-        return False, f"no inotify_init1 in the C library ({e})"
-    if fd < 0:
-        err = ctypes.get_errno()
-        if err == errno.EMFILE:
-            return False, "every instance this user may have is in use (max_user_instances)"
-        return False, f"inotify_init1 failed: {os.strerror(err)}"
-    os.close(fd)
-    return True, "works"
+    return probe(polling)
 
 
 def _read(path: str) -> str:
@@ -85,139 +69,108 @@ def _user(uid: int) -> str:
 
 
 def check_pool(c: Checks, path: str, source: str) -> dict[str, Any] | None:
-    """The directory, its pool.json and its files; the pool's config if it has one."""
+    """The directory, its pool.json and its files, judged by the pool's own rules
+    (:mod:`linkpool.pooldir`, :func:`linkpool.pool.read_config`); the pool's config if it
+    has one."""
+    from .pooldir import PoolBroken, PoolError, open_dir
+
     where = f"{path} ({source})"
     try:
-        st = os.lstat(path)
-    except FileNotFoundError:
-        parent = os.path.dirname(path)
-        while parent and not os.path.isdir(parent):
-            parent = os.path.dirname(parent)
-        if parent and not os.access(parent, os.W_OK):
-            c.add(FAIL, "pool", f"{where} does not exist and cannot be made in {parent} "
-                                f"(not writable): choose another --pool or $LINKPOOL_DIR")
-        else:
-            c.add(OK, "pool", f"{where} does not exist yet: the first link makes it "
-                              f"(or `linkpool init --pool {path}`)")
+        dirfd = open_dir(path, create=False, shared=False)
+    except PoolBroken as e:  # a symlink, not a directory
+        c.add(FAIL, "pool", f"{where}: {e}{_symlink_advice(path)}")
         return None
-    if stat.S_ISLNK(st.st_mode):
-        real = os.path.realpath(path)
-        c.add(FAIL, "pool", f"{where} is a symlink to {real}, and a symlinked pool is refused "
-                            f"(whoever can change the link can redirect your locks): use "
-                            f"`--pool {real}`, or `rm {path}` and `linkpool init --pool {path}`")
+    except PoolError:  # missing
+        _report_missing(c, path, where)
         return None
-    if not stat.S_ISDIR(st.st_mode):
-        c.add(FAIL, "pool", f"{where} is not a directory: remove it or choose another --pool")
+    except OSError as e:
+        c.add(FAIL, "pool", f"{where} cannot be opened ({e.strerror}): check its permissions")
         return None
-    seen = Checks()  # pool.json is read first (it says private or shared), shown second
-    conf = _check_config(seen, path)
-    shared = bool(conf and conf.get("shared"))
-    mode, owner = stat.S_IMODE(st.st_mode), _user(st.st_uid)
-    what = f"{where}: {'shared' if shared else 'private'}, owner {owner}, mode {mode:04o}"
-    if shared and mode & 0o002 and not mode & stat.S_ISVTX:
-        c.add(FAIL, "pool", f"{what}: world-writable without the sticky bit, so anyone may "
-                            f"delete others' files: `chmod 1777 {path}`")
-    elif shared and not mode & 0o002:
-        c.add(WARN, "pool", f"{what}: other users cannot add their tickets: `chmod 1777 {path}`")
-    elif not shared and st.st_uid != os.geteuid():
-        c.add(FAIL, "pool", f"{what}: a private pool of another user is refused: use a pool of "
-                            f"your own, or its owner makes it shared with "
-                            f"`linkpool init --shared {path}`")
-    elif not shared and mode & 0o022:
-        c.add(FAIL, "pool", f"{what}: a private pool writable by others is refused: "
-                            f"`chmod 700 {path}`")
-    else:
-        c.add(OK, "pool", what)
-    c.lines += seen.lines
-    _check_files(c, path, shared)
+    try:
+        seen = Checks()  # pool.json is read first (it says private or shared), shown second
+        conf = _check_config(seen, dirfd, path)
+        shared = bool(conf and conf["shared"])
+        _check_dir(c, path, where, os.fstat(dirfd), shared)
+        c.lines += seen.lines
+        _check_files(c, dirfd, path, shared)
+    finally:
+        os.close(dirfd)
     if conf is not None and c.usable:
         _check_status(c, path)
     return conf
 
 
-def _check_config(c: Checks, path: str) -> dict[str, Any] | None:
-    import json
+def _symlink_advice(path: str) -> str:
+    if not os.path.islink(path):
+        return ""
+    real = os.path.realpath(path)
+    return (f"; it points to {real}: use `--pool {real}`, or `rm {path}` and `linkpool init "
+            f"--pool {path}` (whoever can change a link can redirect your locks)")
 
-    from .pool import PROTOCOL
 
-    name = os.path.join(path, "pool.json")
+def _report_missing(c: Checks, path: str, where: str) -> None:
+    parent = os.path.dirname(path)
+    while parent and not os.path.isdir(parent):
+        parent = os.path.dirname(parent)
+    if parent and not os.access(parent, os.W_OK):
+        c.add(FAIL, "pool", f"{where} does not exist and cannot be made in {parent} "
+                            f"(not writable): choose another --pool or $LINKPOOL_DIR")
+    else:
+        c.add(OK, "pool", f"{where} does not exist yet: the first link makes it "
+                          f"(or `linkpool init --pool {path}`)")
+
+
+def _check_dir(c: Checks, path: str, where: str, st: os.stat_result, shared: bool) -> None:
+    """The pool's verdict on the directory and its folder, with what doctor saw."""
+    from .pooldir import PoolBroken, check_dir, check_parent
+
+    mode, owner = stat.S_IMODE(st.st_mode), _user(st.st_uid)
+    what = f"{where}: {'shared' if shared else 'private'}, owner {owner}, mode {mode:04o}"
     try:
-        fd = os.open(name, os.O_RDONLY | os.O_NOFOLLOW | os.O_CLOEXEC)
-    except FileNotFoundError:
-        c.add(WARN, "pool.json", "missing: the first link writes one with the default "
-                                 f"capacity (or `linkpool init --pool {path} --slots N`)")
+        check_parent(path)
+        check_dir(path, st, shared)
+    except PoolBroken as e:
+        c.add(FAIL, "pool", f"{what}: refused: {e}")
+        return
+    if shared and not mode & 0o002:
+        c.add(WARN, "pool", f"{what}: other users cannot add their tickets: `chmod 1777 {path}`")
+    else:
+        c.add(OK, "pool", what)
+
+
+def _check_config(c: Checks, dirfd: int, path: str) -> dict[str, Any] | None:
+    """pool.json, read and judged by the pool's own reader."""
+    from .pool import CONFIG, MissingConfig, PoolBroken, read_config
+
+    try:
+        conf = read_config(dirfd, path)
+    except MissingConfig:
+        c.add(WARN, CONFIG, "missing: the first link writes one with the default "
+                            f"capacity (or `linkpool init --pool {path} --slots N`)")
+        return None
+    except PoolBroken as e:  # corrupt, a symlink, a newer protocol
+        c.add(FAIL, CONFIG, str(e))
         return None
     except OSError as e:
-        fix = f"`rm {name}`" if e.errno == errno.ELOOP else f"check {name}"
-        c.add(FAIL, "pool.json", f"cannot be read ({os.strerror(e.errno or 0)}): {fix}")
+        c.add(FAIL, CONFIG, f"cannot be read ({e.strerror}): check {path}/{CONFIG}")
         return None
-    with os.fdopen(fd, "rb") as f:
-        raw = f.read(65536)
+    c.add(OK, CONFIG, f"{conf['slots']} slots, protocol {conf['protocol']}")
+    return conf
+
+
+def _check_files(c: Checks, dirfd: int, path: str, shared: bool) -> None:
+    """Every name in the pool directory: linkpool's own, foreign, stale or refused."""
     try:
-        conf = json.loads(raw)
-        slots = conf["slots"]
-        if type(slots) is not int or slots < 1:
-            raise ValueError(slots)
-    except (ValueError, TypeError, KeyError):
-        c.add(FAIL, "pool.json", f"corrupt: repair it with `linkpool init --pool {path} "
-                                 f"--slots N`")
-        return None
-    if conf.get("protocol", PROTOCOL) > PROTOCOL:
-        c.add(FAIL, "pool.json", f"protocol {conf['protocol']} is newer than this linkpool's "
-                                 f"{PROTOCOL}: upgrade linkpool")
-        return None
-    c.add(OK, "pool.json", f"{slots} slots, protocol {conf.get('protocol', PROTOCOL)}")
-    return dict(conf)
-
-
-def _check_files(c: Checks, path: str, shared: bool) -> None:
-    import fcntl
-
-    try:
-        names = sorted(os.listdir(path))
+        names = sorted(os.listdir(dirfd))
     except OSError as e:
         c.add(FAIL, "files", f"cannot list {path} ({e.strerror}): check its permissions")
         return
-    foreign, stale, bad = [], [], []
-    slots = 0
+    found: dict[str, list[str]] = {"slot": [], "bad": [], "foreign": [], "stale": []}
     for name in names:
-        full = os.path.join(path, name)
-        head, _, number = name.partition(".")
-        numbered = head in ("slot", "wait") and number.isdigit()
-        if name.startswith("pool.json.") and name.endswith(".tmp"):
-            pid = name[len("pool.json."):-len(".tmp")]
-            if pid.isdigit() and not _alive(int(pid)):
-                stale.append(name)
-            continue
-        if not numbered and name not in OWN:
-            foreign.append(name)
-            continue
-        try:
-            st = os.lstat(full)
-        except OSError:
-            continue  # it went away meanwhile (a ticket that was served)
-        if name in FOLDERS:
-            if not stat.S_ISDIR(st.st_mode):
-                bad.append(f"{name} is not a directory")
-            continue
-        if stat.S_ISLNK(st.st_mode) or not stat.S_ISREG(st.st_mode):
-            bad.append(f"{name} is {'a symlink' if stat.S_ISLNK(st.st_mode) else 'not a file'}")
-        elif not shared and st.st_uid != os.geteuid():
-            bad.append(f"{name} is owned by {_user(st.st_uid)}")
-        elif head == "slot":
-            slots += 1
-        elif head == "wait":
-            try:
-                fd = os.open(full, os.O_RDONLY | os.O_NOFOLLOW | os.O_CLOEXEC)
-            except OSError:
-                continue
-            try:
-                fcntl.flock(fd, fcntl.LOCK_SH | fcntl.LOCK_NB)
-                stale.append(name)  # nobody holds it: its waiter died in line
-            except BlockingIOError:
-                pass
-            finally:
-                os.close(fd)
+        kind, text = _look_at(dirfd, name, shared)
+        if kind in found:
+            found[kind].append(text)
+    bad, foreign, stale = found["bad"], found["foreign"], found["stale"]
     if bad:
         c.add(FAIL, "files", f"{'; '.join(bad)}: linkpool refuses such files; remove them "
                              f"(`rm` in {path})")
@@ -229,7 +182,59 @@ def _check_files(c: Checks, path: str, shared: bool) -> None:
         c.add(WARN, "files", f"stale: {', '.join(stale)}, left by a process that died; the next "
                              f"waiter clears tickets itself, or remove them with `rm`")
     if not (bad or foreign or stale):
-        c.add(OK, "files", f"only linkpool's own ({slots} slot files)")
+        c.add(OK, "files", f"only linkpool's own ({len(found['slot'])} slot files)")
+
+
+def _kind(name: str) -> str:
+    """What a name in the pool is for: slot, ticket, temp, folder, own or foreign."""
+    from .pool import CONFIG, SLOT, TICKET
+
+    for prefix, kind in ((SLOT, "slot"), (TICKET, "ticket")):
+        if name.startswith(prefix) and name[len(prefix):].isdigit():
+            return kind
+    if name.startswith(f"{CONFIG}.") and name.endswith(".tmp"):
+        return "temp"
+    if name in FOLDERS:
+        return "folder"
+    return "own" if name in OWN else "foreign"
+
+
+def _look_at(dirfd: int, name: str, shared: bool) -> tuple[str, str]:
+    """(kind, what to say): kind is "slot", "bad", "foreign", "stale", or another kind
+    that needs no word (one of linkpool's own files, or one gone meanwhile)."""
+    from .pooldir import CONFIG, file_problem
+
+    kind = _kind(name)
+    if kind == "foreign":
+        return kind, name
+    if kind == "temp":  # pool.json.<pid>.tmp: a pool.json being written, or left by a death
+        pid = name[len(CONFIG) + 1:-len(".tmp")]
+        return ("stale" if pid.isdigit() and not _alive(int(pid)) else "own"), name
+    try:
+        st = os.stat(name, dir_fd=dirfd, follow_symlinks=False)
+    except OSError:
+        return "gone", name  # it went away meanwhile (a ticket that was served)
+    if kind == "folder":
+        return ("own", name) if stat.S_ISDIR(st.st_mode) else ("bad", f"{name} is not a directory")
+    problem = file_problem(st, shared)  # the rule the pool opens its files by
+    if problem:
+        return "bad", f"{name} {problem}"
+    if kind == "ticket" and _stale_ticket(dirfd, name):
+        return "stale", name
+    return kind, name
+
+
+def _stale_ticket(dirfd: int, name: str) -> bool:
+    """A ticket nobody holds, still there: its waiter died in line."""
+    from .pool import peek
+
+    if peek(dirfd, name)[0]:
+        return False
+    try:
+        os.stat(name, dir_fd=dirfd, follow_symlinks=False)
+    except OSError:
+        return False  # served and removed meanwhile
+    return True
 
 
 def _alive(pid: int) -> bool:
@@ -255,13 +260,14 @@ def _check_status(c: Checks, path: str) -> None:
 
 
 def check_wakeup(c: Checks, path: str, polling: bool) -> None:
-    from .waiting import NETWORK_FS, Waiter, fs_type
+    """The filesystem under the pool, inotify, and how a waiter wakes (``polling``: forced)."""
+    from .waiting import Waiter, fs_type, network_fs
 
     probe = path
     while probe and not os.path.exists(probe):
         probe = os.path.dirname(probe)
     fs = fs_type(os.path.realpath(probe or "/"))
-    if fs in NETWORK_FS or fs.startswith("fuse"):
+    if network_fs(fs):
         c.add(WARN, "filesystem", f"{fs}: closes by other machines are not reported, so waiters "
                                   f"poll (up to 50 ms late); put the pool on a local "
                                   f"filesystem such as /tmp unless hosts share it on purpose")
@@ -453,7 +459,7 @@ def run(pool: str | None) -> tuple[str, Checks]:
     c = Checks()
     settings, pool_right = check_settings(c, pool)
     if not pool_right:
-        from .pool import default_path
+        from .pooldir import default_path
 
         path = default_path()  # for the checks of the filesystem and the machine
         c.add(FAIL, "pool", "not checked: the `pool` setting is wrong (see above), so links "

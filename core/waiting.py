@@ -1,18 +1,30 @@
-"""Waiting without burning CPU: inotify on the pool directory, a polling fallback, and
-flock() with a deadline.
+"""The waiting room: the line of tickets in front of a pool's slots, and how its head
+sleeps and wakes.
 
-The head of a pool's line sleeps here until something in the directory is closed (any
-release of a slot, including the implicit one at a process's death, is a close) or the
-pool is resized (a rename onto pool.json). Where inotify cannot be had (no free instance,
-a network filesystem that does not report other clients' closes, or
-``polling``, which ``$LINKPOOL_WAKEUP=polling`` sets) it polls with a short back-off.
+- A waiter draws a ticket (``wait.<n>``, held with ``LOCK_EX``) under ``queue.lock``, then
+  blocks with ``LOCK_SH`` on the ticket just before its own: only the head is awake.
+- The head sleeps until something in the directory is closed (any release of a slot,
+  including the implicit one at a process's death, is a close) or the pool is resized (a
+  rename onto pool.json): inotify, or, where it cannot be had (no free instance, a
+  network filesystem that does not report other clients' closes, or ``polling``), a short
+  back-off poll.
+- flock() with a deadline: SIGALRM in the main thread, polling in the others.
+
+It knows the directory's files (:mod:`linkpool.pooldir`), not what the slots are for.
 """
 
 from __future__ import annotations
 
+import errno
 import fcntl
 import os
 import time
+
+from .pooldir import QUEUE, TICKET, PoolError, numbered, open_file, write_note
+
+TYPE_CHECKING = False  # typing costs the wrapper ~5-15 ms to import; only checkers need it
+if TYPE_CHECKING:
+    from typing import Any, Callable
 
 # After a close event the kernel still holds the lock for a moment (fsnotify_close runs
 # before locks_remove_file): retry quickly a few times before a long wait.
@@ -20,6 +32,14 @@ RETRY = (0.0002, 0.001, 0.005, 0.02)
 SAFETY = 1.0  # inotify waiters re-check this often anyway (a missed event costs <= 1 s)
 POLL_MAX = 0.05  # polling waiters back off to this interval
 NETWORK_FS = ("nfs", "nfs4", "cifs", "smb3", "smbfs", "9p", "fuse", "ceph", "glusterfs", "lustre")
+# IN_CLOSE_WRITE | IN_MOVED_TO | IN_DELETE_SELF | IN_MOVE_SELF. Holders open slots
+# read-write, so their release is a CLOSE_WRITE; read-only closes (status probes, pool.json
+# reads, the head's own looks) are not watched, or the head would wake itself.
+WATCH_MASK = 0x8 | 0x80 | 0x400 | 0x800
+
+
+class Timeout(PoolError):
+    """The slots were not granted before the deadline."""
 
 
 class Expired(Exception):
@@ -28,6 +48,125 @@ class Expired(Exception):
 
 class _Alarm(Exception):
     pass
+
+
+# -- the line ---------------------------------------------------------------------------
+
+
+class Ticket:
+    """Our place in the line: ``wait.<number>``, locked by us until we :meth:`leave`."""
+
+    def __init__(self, dirfd: int, path: str, number: int, fd: int) -> None:
+        self.dirfd, self.path, self.number, self.fd = dirfd, path, number, fd
+
+    @classmethod
+    def draw(cls, dirfd: int, path: str, shared: bool, note: bytes,
+             deadline: float | None) -> Ticket:
+        """Take the next number under ``queue.lock``; ``note`` (who we are) is written in it."""
+        qfd = open_file(dirfd, path, QUEUE, os.O_RDWR | os.O_CREAT, shared)
+        try:
+            lock(qfd, fcntl.LOCK_EX, deadline, path)
+            numbers = numbered(dirfd, TICKET)
+            number = max(numbers) + 1 if numbers else 0
+            flags = os.O_RDWR | os.O_CREAT | os.O_EXCL
+            fd = open_file(dirfd, path, f"{TICKET}{number}", flags, shared)
+            fcntl.flock(fd, fcntl.LOCK_EX)  # cannot block: the file is new and ours
+            write_note(fd, note)
+            return cls(dirfd, path, number, fd)
+        finally:
+            os.close(qfd)
+
+    def wait_turn(self, deadline: float | None, notice: Notice) -> None:
+        """Block until no live ticket is older than ours (each waiter watches one other)."""
+        dead: set[int] = set()  # tickets found dead that we may not remove (another user's)
+        while True:
+            older = [n for n in numbered(self.dirfd, TICKET) if n < self.number and n not in dead]
+            if not older:
+                return
+            ahead = max(older)
+            name = f"{TICKET}{ahead}"
+            try:
+                fd = os.open(name, os.O_RDONLY | os.O_NOFOLLOW | os.O_CLOEXEC, dir_fd=self.dirfd)
+            except FileNotFoundError:
+                continue  # it left between listing and opening
+            try:
+                if self._outwait(fd, deadline, notice) and not self._clear(name, fd):
+                    dead.add(ahead)
+            finally:
+                os.close(fd)
+
+    def _outwait(self, fd: int, deadline: float | None, notice: Notice) -> bool:
+        """Block on the ticket ahead until its owner is gone (True), or until ``notice``
+        has spoken (False: wait on, to the real deadline)."""
+        try:
+            lock(fd, fcntl.LOCK_SH, notice.clip(deadline), self.path)
+        except Timeout:
+            if notice.fire_if_due():
+                return False
+            raise
+        return True
+
+    def _clear(self, name: str, fd: int) -> bool:
+        """Remove a dead waiter's ticket (``fd``, which we could lock); False if we may not.
+
+        A finished owner unlinks its ticket before closing it, so a name still bound to
+        the inode we locked belongs to a waiter that died in line."""
+        try:
+            if os.stat(name, dir_fd=self.dirfd, follow_symlinks=False).st_ino == \
+                    os.fstat(fd).st_ino:
+                os.unlink(name, dir_fd=self.dirfd)
+        except FileNotFoundError:
+            pass  # someone else cleared it
+        except OSError:
+            # In a shared (sticky) pool another user's dead ticket cannot be removed by
+            # us: pass over it instead of locking it again and again.
+            return False
+        return True
+
+    def nobody_behind(self) -> bool:
+        return not any(n > self.number for n in numbered(self.dirfd, TICKET))
+
+    def leave(self) -> None:
+        """Unlink the ticket, then close it: a successor that still finds the name must
+        see a live ticket, not a dead one."""
+        try:
+            os.unlink(f"{TICKET}{self.number}", dir_fd=self.dirfd)
+        except FileNotFoundError:
+            pass
+        os.close(self.fd)
+
+
+class Notice:
+    """Calls ``speak()`` once, when a wait has lasted ``after`` seconds."""
+
+    def __init__(self, speak: Callable[[], None] | None, after: float) -> None:
+        self.speak = speak
+        self.at = time.monotonic() + after if speak is not None else None
+
+    def clip(self, deadline: float | None) -> float | None:
+        """The earlier of ``deadline`` and the moment to speak, if still to come."""
+        if self.at is None:
+            return deadline
+        return self.at if deadline is None else min(deadline, self.at)
+
+    def fire_if_due(self) -> bool:
+        if self.at is None or time.monotonic() < self.at:
+            return False
+        self.at = None
+        if self.speak is not None:
+            self.speak()
+        return True
+
+
+def lock(fd: int, op: int, deadline: float | None, path: str) -> None:
+    """flock(``op``) by ``deadline``, else :class:`Timeout` naming the pool at ``path``."""
+    if deadline is None:
+        fcntl.flock(fd, op)  # the common case
+        return
+    try:
+        flock_until(fd, op, deadline)
+    except Expired:
+        raise Timeout(f"no free slots in {path} in time") from None
 
 
 def flock_until(fd: int, op: int, deadline: float | None) -> None:
@@ -44,17 +183,8 @@ def flock_until(fd: int, op: int, deadline: float | None) -> None:
     import threading
 
     if threading.current_thread() is not threading.main_thread():
-        delay = 0.001
-        while True:
-            if time.monotonic() >= deadline:
-                raise Expired
-            time.sleep(min(delay, max(0.0, deadline - time.monotonic())))
-            delay = min(delay * 2, POLL_MAX)
-            try:
-                fcntl.flock(fd, op | fcntl.LOCK_NB)
-                return
-            except BlockingIOError:
-                pass
+        _poll_flock(fd, op, deadline)  # signals are delivered to the main thread only
+        return
 
     def on_alarm(signum: int, frame: object) -> None:
         raise _Alarm
@@ -65,7 +195,7 @@ def flock_until(fd: int, op: int, deadline: float | None) -> None:
         if left <= 0:
             raise _Alarm
         signal.setitimer(signal.ITIMER_REAL, left)
-        fcntl.flock(fd, op)
+        fcntl.flock(fd, op)  # EINTR from the alarm: Python runs on_alarm, which raises
         signal.setitimer(signal.ITIMER_REAL, 0)
     except _Alarm:
         raise Expired from None
@@ -74,27 +204,61 @@ def flock_until(fd: int, op: int, deadline: float | None) -> None:
         signal.signal(signal.SIGALRM, old)
 
 
+def _poll_flock(fd: int, op: int, deadline: float) -> None:
+    delay = 0.001
+    while True:
+        if time.monotonic() >= deadline:
+            raise Expired
+        time.sleep(min(delay, max(0.0, deadline - time.monotonic())))
+        delay = min(delay * 2, POLL_MAX)
+        try:
+            fcntl.flock(fd, op | fcntl.LOCK_NB)
+            return
+        except BlockingIOError:
+            pass
+
+
+# -- the head's sleep -------------------------------------------------------------------
+
+
 class Waiter:
-    """Sleep until something in the pool directory is closed (inotify), or poll."""
+    """The head's sleep between two looks at the slots: until something in the pool
+    directory is closed (inotify), or a short poll."""
 
     def __init__(self, fd: int) -> None:
-        self.fd = fd
-        self.delay = RETRY[0]
+        self.fd = fd  # the inotify descriptor; -1: poll
+        self.delay = RETRY[0]  # the polling back-off
+        self.quick: list[float] = []  # the short waits left after a wake-up (see RETRY)
 
     @staticmethod
     def mode_for(path: str, polling: bool = False) -> str:
-        if polling:  # forced ($LINKPOOL_WAKEUP=polling), e.g. to test the fallback
+        """How a head of the pool at ``path`` wakes: "inotify" or "polling (why)"."""
+        if polling:  # forced, e.g. to test the fallback
             return "polling (forced)"
         fs = fs_type(path)
-        return f"polling ({fs})" if fs in NETWORK_FS or fs.startswith("fuse") else "inotify"
+        return f"polling ({fs})" if network_fs(fs) else "inotify"
 
     @classmethod
-    def for_dir(cls, path: str, dirfd: int, polling: bool = False) -> Waiter:
+    def for_dir(cls, path: str, dirfd: int, polling: bool) -> Waiter:
         if Waiter.mode_for(path, polling) != "inotify":
             return cls(-1)
-        return cls(_inotify(dirfd))
+        return cls(_watch(dirfd))
 
-    def wait(self, timeout: float) -> bool:
+    def sleep(self, deadline: float | None, notice: Notice, late: str) -> None:
+        """Sleep until woken, until a quick retry is due, or until ``notice`` must speak;
+        raise :class:`Timeout` (``late``) once ``deadline`` has passed."""
+        wait = self.quick.pop(0) if self.quick else SAFETY
+        notice.fire_if_due()
+        until = notice.clip(deadline)
+        if until is not None:
+            left = until - time.monotonic()
+            if left <= 0 and until == deadline:
+                raise Timeout(late)
+            wait = max(0.0, min(wait, left))
+        if self._wait(wait):
+            self.quick = list(RETRY)
+
+    def _wait(self, timeout: float) -> bool:
         """True when woken by an event, False when the time ran out."""
         if self.fd < 0:
             time.sleep(min(timeout, self.delay))
@@ -108,7 +272,7 @@ class Waiter:
         try:
             while os.read(self.fd, 65536):
                 pass
-        except BlockingIOError:
+        except BlockingIOError:  # drained: the descriptor is non-blocking
             pass
         return True
 
@@ -118,40 +282,71 @@ class Waiter:
             self.fd = -1
 
 
-def _inotify(dirfd: int) -> int:
-    """An inotify descriptor watching the pool for closes and renames; -1 if unavailable."""
+def _libc() -> Any:
     try:
         import ctypes
 
-        libc = ctypes.CDLL(None, use_errno=True)
-        fd = libc.inotify_init1(os.O_NONBLOCK | os.O_CLOEXEC)
-        if fd < 0:
-            return -1  # EMFILE past max_user_instances: polling still works
-        # IN_CLOSE_WRITE | IN_MOVED_TO | IN_DELETE_SELF | IN_MOVE_SELF. Holders open slots
-        # read-write, so their release is a CLOSE_WRITE; read-only closes (status probes,
-        # pool.json reads, the head's own looks) are not watched, or the head would wake
-        # itself.
-        mask = 0x8 | 0x80 | 0x400 | 0x800
-        if libc.inotify_add_watch(fd, f"/proc/self/fd/{dirfd}".encode(), mask) < 0:
-            os.close(fd)
-            return -1
-        return fd
-    except (OSError, AttributeError, ImportError):
-        return -1
+        return ctypes.CDLL(None, use_errno=True)
+    except (ImportError, OSError) as e:
+        raise OSError(errno.ENOSYS, f"no C library to call ({e})") from None
+
+
+def open_inotify() -> int:
+    """A new non-blocking inotify descriptor. OSError: EMFILE past max_user_instances,
+    ENOSYS without inotify_init1."""
+    libc = _libc()
+    try:
+        init = libc.inotify_init1
+    except AttributeError:
+        raise OSError(errno.ENOSYS, "no inotify_init1 in the C library") from None
+    fd = int(init(os.O_NONBLOCK | os.O_CLOEXEC))
+    if fd < 0:
+        import ctypes
+
+        err = ctypes.get_errno()
+        raise OSError(err, os.strerror(err))
+    return fd
+
+
+def _watch(dirfd: int) -> int:
+    """An inotify descriptor watching the pool for closes and renames; -1 if unavailable."""
+    try:
+        fd = open_inotify()
+    except OSError:
+        return -1  # EMFILE past max_user_instances: polling still works
+    # The watch is on the open directory, not its name: a pool renamed meanwhile is still
+    # the one we hold.
+    if _libc().inotify_add_watch(fd, f"/proc/self/fd/{dirfd}".encode(), WATCH_MASK) < 0:
+        os.close(fd)
+        return -1  # ENOSPC past max_user_watches: poll
+    return fd
+
+
+def probe_inotify(polling: bool) -> tuple[bool, str]:
+    """Whether this process can have an inotify instance, and why not (for doctor)."""
+    if polling:
+        return False, "switched off by LINKPOOL_WAKEUP=polling"
+    try:
+        os.close(open_inotify())
+    except OSError as e:
+        if e.errno == errno.EMFILE:
+            return False, "every instance this user may have is in use (max_user_instances)"
+        return False, f"inotify_init1 failed: {e.strerror}"
+    return True, "works"
+
+
+def network_fs(fs: str) -> bool:
+    """Whether a filesystem type is one whose other clients' closes inotify does not see."""
+    return fs in NETWORK_FS or fs.startswith("fuse")
 
 
 def fs_type(path: str) -> str:
     """The filesystem type under ``path``, from /proc/self/mountinfo ("" if unknown)."""
+    from .capacity import mounts  # the one mountinfo reader; capacity reads cgroups with it
+
     best, fstype = "", ""
-    try:
-        with open("/proc/self/mountinfo", encoding="utf-8", errors="replace") as f:
-            for line in f:
-                fields = line.split()
-                mount = fields[4].replace("\\040", " ")
-                sep = fields.index("-")
-                inside = path == mount or path.startswith(mount.rstrip("/") + "/")
-                if inside and len(mount) >= len(best):
-                    best, fstype = mount, fields[sep + 1]
-    except (OSError, ValueError, IndexError):
-        pass
+    for kind, _, point, _ in mounts():
+        inside = path == point or path.startswith(point.rstrip("/") + "/")
+        if inside and len(point) >= len(best):  # a later mount on the same point hides earlier
+            best, fstype = point, kind
     return fstype
