@@ -22,7 +22,7 @@ from __future__ import annotations
 import os
 import stat
 
-from .names import program_name, split_launchers
+from .names import LINKERS, program_name, split_launchers
 
 __all__ = ["Command", "CommandError", "add_linker_args", "expand_response_files", "parse"]
 
@@ -32,7 +32,6 @@ MAX_FILE_BYTES = 64 << 20  # a "response file" bigger than this is not one (/pro
 
 DRIVERS = {"gcc": "gcc", "g++": "gcc", "cc": "gcc", "c++": "gcc", "clang": "clang",
            "clang++": "clang"}
-LINKERS = frozenset({"ld", "ld.bfd", "ld.gold", "ld.lld", "lld", "ld.mold", "mold"})
 
 # Driver options whose value may be the next argument (gcc and clang spellings).
 _DRIVER_SEPARATE = frozenset({

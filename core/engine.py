@@ -10,10 +10,10 @@ weight 1, or without the pool when the pool itself is unusable, unless strict).
 from __future__ import annotations
 
 import os
-import sys
 
 from . import process
 from .job import Job, Result
+from .names import say
 
 TYPE_CHECKING = False  # typing costs the wrapper ~5-15 ms to import; only checkers need it
 if TYPE_CHECKING:
@@ -21,14 +21,6 @@ if TYPE_CHECKING:
 
 
 EX_USAGE, EX_UNAVAILABLE, EX_TEMPFAIL = 2, 69, 75
-
-
-def say(message: str) -> None:
-    try:
-        sys.stderr.write(f"linkpool: {message}\n")
-        sys.stderr.flush()
-    except Exception:
-        pass  # stderr closed or gone: the command's outcome is what counts
 
 
 class Engine:

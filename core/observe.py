@@ -22,6 +22,7 @@ import sys
 import time
 
 from .config import UsageError as UserError  # a mistake on the command line: exit 2
+from .names import say
 from .timeline import QUEUED, Span, lanes
 
 TYPE_CHECKING = False
@@ -330,13 +331,13 @@ def main(args: Sequence[str]) -> int:
         since = parse_since(ns.since)
         path, slots, spans = load(ns.pool, since)
     except UserError as e:
-        _say(f"{e} (see `linkpool {command or 'stats'} --help`)")
+        say(f"{e} (see `linkpool {command or 'stats'} --help`)")
         return 2
     except ConfigError as e:
-        _say(str(e))
+        say(str(e))
         return 2
     except PoolError as e:
-        _say(str(e))
+        say(str(e))
         return 1
     if command == "trace":
         import json
@@ -362,7 +363,7 @@ def main(args: Sequence[str]) -> int:
         try:
             chart.png(path, slots, spans, ns.output)
         except OSError as e:
-            _say(f"cannot write {ns.output}: {e.strerror or e}")
+            say(f"cannot write {ns.output}: {e.strerror or e}")
             return 1
         return 0
     html = kind in (".html", ".htm")
@@ -378,10 +379,7 @@ def _write(output: str | None, text: str) -> int:
         with open(output, "w", encoding="utf-8") as f:
             f.write(text)
     except OSError as e:
-        _say(f"cannot write {output}: {e.strerror or e}")
+        say(f"cannot write {output}: {e.strerror or e}")
         return 1
     return 0
 
-
-def _say(message: str) -> None:
-    sys.stderr.write(f"linkpool: {message}\n")

@@ -26,10 +26,10 @@ nothing but ``linkpool.config`` until ``linkpool config`` itself runs.
 from __future__ import annotations
 
 import os
-import sys
 
 from .config import FALSE, TRUE, ConfigError, config_file, merged
 from .config import layers as read_layers
+from .names import say
 
 TYPE_CHECKING = False
 if TYPE_CHECKING:
@@ -397,10 +397,10 @@ def main(args: Sequence[str]) -> int:
         settings = resolve({"pool": ns.pool, "strict": ns.strict, "quiet": ns.quiet},
                            layers=layers)
     except UsageError as e:
-        sys.stderr.write(f"linkpool: {e} (see `linkpool config --help`)\n")
+        say(f"{e} (see `linkpool config --help`)")
         return 2
     except ConfigError as e:
-        sys.stderr.write(f"linkpool: {e}\n")
+        say(str(e))
         return 2
     _shown_wakeup(settings)
     path = config_file()
