@@ -316,18 +316,7 @@ def main(args: Sequence[str]) -> int:
 
     command = args[0] if args else ""
     try:
-        if command not in ("stats", "trace", "report"):
-            raise UserError("usage: linkpool stats|trace|report [--pool DIR] [--since ...]")
-        ns = _parser(command).parse_args(list(args[1:]))
-        kind = os.path.splitext(ns.output)[1].lower() if command == "report" else ""
-        if command == "report" and kind not in (".svg", ".html", ".htm", ".png"):
-            raise UserError(f"report: --output must end in .svg, .html or .png, not {ns.output!r}")
-        if kind == ".png":
-            try:
-                import matplotlib  # noqa: F401
-            except ImportError:
-                raise UserError("report: a .png needs matplotlib: `pip install linkpool[chart]` "
-                                "(or write .svg or .html, which need nothing)") from None
+        ns = _arguments(command, args[1:])
         since = parse_since(ns.since)
         path, slots, spans = load(ns.pool, since)
     except UserError as e:
@@ -344,11 +333,7 @@ def main(args: Sequence[str]) -> int:
 
         text = json.dumps(trace(path, slots, spans), separators=(",", ":")) + "\n"
         return _write(ns.output, text)
-    from .capacity import read_machine
-    from .settings import resolve
-
-    budget = float(resolve({"pool": path})["memory_budget"].value)  # checked by load() already
-    st = stats(path, slots, spans, since, read_machine(), budget)
+    st = _figures(path, slots, spans, since)
     if command == "stats":
         if ns.json:
             import json
@@ -357,18 +342,50 @@ def main(args: Sequence[str]) -> int:
         else:
             print(format_stats(st))
         return 0
-    from . import chart
+    return _report(ns.output, path, slots, spans, st)
 
+
+def _arguments(command: str, args: Sequence[str]) -> Any:
+    """The options of ``command`` (stats, trace or report), checked: UserError if wrong."""
+    if command not in DESCRIPTIONS:
+        raise UserError("usage: linkpool stats|trace|report [--pool DIR] [--since ...]")
+    ns = _parser(command).parse_args(list(args))
+    kind = os.path.splitext(ns.output)[1].lower() if command == "report" else ""
+    if command == "report" and kind not in (".svg", ".html", ".htm", ".png"):
+        raise UserError(f"report: --output must end in .svg, .html or .png, not {ns.output!r}")
     if kind == ".png":
         try:
-            chart.png(path, slots, spans, ns.output)
+            import matplotlib  # noqa: F401
+        except ImportError:
+            raise UserError("report: a .png needs matplotlib: `pip install linkpool[chart]` "
+                            "(or write .svg or .html, which need nothing)") from None
+    return ns
+
+
+def _figures(path: str, slots: int, spans: list[Span], since: float | None) -> dict[str, Any]:
+    """The ``stats`` of these jobs, with this machine and the pool's memory budget."""
+    from .capacity import read_machine
+    from .settings import resolve
+
+    budget = float(resolve({"pool": path})["memory_budget"].value)  # checked by load() already
+    return stats(path, slots, spans, since, read_machine(), budget)
+
+
+def _report(output: str, path: str, slots: int, spans: list[Span], st: dict[str, Any]) -> int:
+    """Draw the chart ``report --output`` asks for: its suffix says .png, .html or .svg."""
+    from . import chart
+
+    kind = os.path.splitext(output)[1].lower()
+    if kind == ".png":
+        try:
+            chart.png(path, slots, spans, output)
         except OSError as e:
-            say(f"cannot write {ns.output}: {e.strerror or e}")
+            say(f"cannot write {output}: {e.strerror or e}")
             return 1
         return 0
-    html = kind in (".html", ".htm")
-    return _write(ns.output, chart.html(path, slots, spans, format_stats(st)) if html
-                  else chart.svg(path, slots, spans) + "\n")
+    if kind in (".html", ".htm"):
+        return _write(output, chart.html(path, slots, spans, format_stats(st)))
+    return _write(output, chart.svg(path, slots, spans) + "\n")
 
 
 def _write(output: str | None, text: str) -> int:
