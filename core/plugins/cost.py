@@ -79,7 +79,7 @@ def linkpool_weigh(job: Job, cost: Cost) -> int:
     key = learning_key(job, size)
     if key is None:
         return low
-    from ..hooks import disabled
+    from ..settings import disabled
 
     if "threads" in disabled(job.config):
         return low  # nobody will tune its threads: its weight is the built-in range
