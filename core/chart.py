@@ -1,6 +1,7 @@
 """The timeline of ``linkpool report`` drawn as a chart: SVG and HTML written by hand,
 PNG through matplotlib (the optional ``chart`` extra). One lane per slot, the waits
-below; ``linkpool.observe`` reads the history and lays out the lanes.
+below, laid out by ``linkpool.timeline``; ``linkpool.observe`` reads the history and
+calls this module, never the other way round.
 """
 
 from __future__ import annotations
@@ -8,7 +9,7 @@ from __future__ import annotations
 import math
 import time
 
-from .observe import Span, format_stats, lanes
+from .timeline import Span, lanes
 
 TYPE_CHECKING = False
 if TYPE_CHECKING:
@@ -82,7 +83,8 @@ def svg(path: str, slots: int, spans: list[Span]) -> str:
     return "\n".join(out)
 
 
-def html(path: str, slots: int, spans: list[Span], st: dict[str, Any]) -> str:
+def html(path: str, slots: int, spans: list[Span], summary: str) -> str:
+    """A page: the ``summary`` text (``linkpool stats``), the SVG timeline, a table of jobs."""
     rows = "\n".join(
         f"<tr><td>{_esc(s.record.get('output') or s.label)}</td><td>{_esc(s.slots)}</td>"
         f"<td>{s.waited:.3f}</td><td>{s.end - s.start:.3f}</td><td>{s.record.get('exit')}</td></tr>"
@@ -90,7 +92,7 @@ def html(path: str, slots: int, spans: list[Span], st: dict[str, Any]) -> str:
     return (f'<!doctype html>\n<html><head><meta charset="utf-8"><title>linkpool '
             f'{_esc(path)}</title><style>body{{font-family:sans-serif}} td,th{{padding:0 8px;'
             f'text-align:left}}</style></head><body>\n<h1>linkpool {_esc(path)}</h1>\n'
-            f"<pre>{_esc(format_stats(st))}</pre>\n{svg(path, slots, spans)}\n"
+            f"<pre>{_esc(summary)}</pre>\n{svg(path, slots, spans)}\n"
             f"<table><tr><th>output</th><th>slots</th><th>wait s</th><th>run s</th>"
             f"<th>exit</th></tr>\n{rows}\n</table>\n</body></html>\n")
 

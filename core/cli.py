@@ -14,6 +14,7 @@ import os
 import sys
 
 from .configfile import ConfigError, UsageError
+from .names import find_program, say
 
 TYPE_CHECKING = False  # typing costs the wrapper ~5-15 ms to import; only checkers need it
 if TYPE_CHECKING:
@@ -103,15 +104,6 @@ If the pool cannot be used, linkpool says so in one line and runs COMMAND withou
 with an unusable pool; 75 when --timeout ran out; 126/127 when COMMAND cannot be run;
 130 after Ctrl-C while waiting.
 """
-
-
-def say(message: str) -> None:
-    """One line on stderr, prefixed as every linkpool message is (nothing if it is closed)."""
-    try:
-        sys.stderr.write(f"linkpool: {message}\n")
-        sys.stderr.flush()
-    except Exception:
-        pass
 
 
 def entry(argv: Sequence[str] | None = None) -> NoReturn:
@@ -241,7 +233,7 @@ def _dispatch(args: list[str]) -> int:
         raise UsageError(f"unknown option {first}")
     if "/" not in first:  # the launcher form; but first, is it a mistyped subcommand?
         close = near(first)
-        if close and not on_path(first):
+        if close and find_program(first) is None:
             return _unknown(first, close)
     return cmd_run(["--", *args])  # launcher form
 
@@ -286,16 +278,6 @@ def _distance(a: str, b: str) -> int:
                 row[j] = min(row[j], before[j - 2] + 1)
         before = prev
     return row[len(b)]
-
-
-def on_path(word: str) -> bool:
-    """Whether ``word`` names an executable file in a ``$PATH`` directory (as execvp
-    finds it; an empty entry is the working directory)."""
-    for folder in os.environ.get("PATH", os.defpath).split(os.pathsep):
-        path = os.path.join(folder or ".", word)
-        if os.path.isfile(path) and os.access(path, os.X_OK):
-            return True
-    return False
 
 
 # -- run -----------------------------------------------------------------------------------

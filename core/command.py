@@ -22,7 +22,7 @@ from __future__ import annotations
 import os
 import stat
 
-from .names import program_name, split_launchers
+from .names import LINKERS, program_name, split_launchers
 
 __all__ = ["Command", "CommandError", "add_linker_args", "expand_response_files", "parse"]
 
@@ -32,7 +32,6 @@ MAX_FILE_BYTES = 64 << 20  # a "response file" bigger than this is not one (/pro
 
 DRIVERS = {"gcc": "gcc", "g++": "gcc", "cc": "gcc", "c++": "gcc", "clang": "clang",
            "clang++": "clang"}
-LINKERS = frozenset({"ld", "ld.bfd", "ld.gold", "ld.lld", "lld", "ld.mold", "mold"})
 
 # Driver options whose value may be the next argument (gcc and clang spellings).
 _DRIVER_SEPARATE = frozenset({
@@ -260,92 +259,119 @@ def split_response(text: str) -> list[str]:
 
 # -- drivers ---------------------------------------------------------------------------
 
+class _Driver:
+    """What a driver's arguments say beyond ``Command``'s fields, as they are read."""
+
+    __slots__ = ("compile_only", "deps_only", "deps_too", "has_input", "info", "language",
+                 "output", "stream")
+
+    def __init__(self) -> None:
+        self.stream: list[str] = []  # what the driver hands the linker, in order
+        self.info = self.compile_only = self.deps_only = self.deps_too = False
+        self.has_input = False
+        self.output: str | None = None
+        self.language = ""  # -x LANG in force ("none" resets it)
+
+
 def _parse_driver(cmd: Command, args: list[str], cwd: str | None) -> None:
-    stream: list[str] = []  # what the driver hands the linker, in order
-    info = compile_only = deps_only = deps_too = has_input = False
-    output: str | None = None
-    language = ""  # -x LANG in force ("none" resets it)
+    seen = _read_driver_args(cmd, args, cwd)
+    scan = _scan(seen.stream, cwd)
+    cmd.inputs, cmd.libs_unresolved = scan.inputs, scan.unresolved
+    if not seen.compile_only and _LINKER_INFO & {a.lstrip("-") for a in cmd.linker_args}:
+        seen.info = True  # -Wl,--version: the linker prints and exits, links nothing
+    if seen.info or not seen.has_input:
+        cmd.kind = "info"  # prints and exits without compiling or linking (so does -v alone)
+    elif seen.compile_only or (seen.deps_only and not seen.deps_too):
+        cmd.kind = "compile"  # -M and -MM without -MD/-MMD imply -E
+    else:
+        cmd.kind = "link"
+    cmd.output = "a.out" if seen.output is None and cmd.kind == "link" else seen.output
+
+
+def _read_driver_args(cmd: Command, args: list[str], cwd: str | None) -> _Driver:
+    """Read a driver's arguments in order: into ``cmd`` what reaches the linker, the LTO,
+    -B, -fuse-ld= and --ld-path= options; the rest into the result."""
+    seen = _Driver()
     i = 0
     while i < len(args):
         arg = args[i]
         i += 1
         if not arg.startswith("-") or arg == "-":
             if arg == "-":  # a source read from stdin, only under -x LANG (else an error)
-                has_input = has_input or bool(language)
+                seen.has_input = seen.has_input or bool(seen.language)
             elif arg:
-                stream.append(arg)
-                has_input = True
+                seen.stream.append(arg)
+                seen.has_input = True
             continue
         name, eq, value = arg.partition("=")
         if name in _DRIVER_ALIASES:  # --output=FILE -> -o FILE, then look again
             i -= 1
             args[i:i + 1] = [_DRIVER_ALIASES[name], value] if eq else [_DRIVER_ALIASES[name]]
-            continue
-        opt = arg if arg in _DRIVER_SEPARATE else arg[:2]
-        if arg in _DRIVER_SEPARATE:  # the value is the next argument
+        elif arg in _DRIVER_SEPARATE:  # the value is the next argument
             if i >= len(args):  # "missing argument to -X": the driver stops, links nothing
-                info = True
+                seen.info = True
                 break
-            value = args[i]
+            _driver_option(cmd, seen, arg, arg, args[i], cwd)
             i += 1
-        else:  # or joined: -ofile -lname -Ldir -Bdir -zkey -Tscript
-            value = arg[2:]
-        if opt == "-o" and not arg.startswith("-objc"):  # clang's -objcmt-*
-            output = value
-        elif opt == "-x":
-            language = "" if value == "none" else value
-        elif opt == "-l" and value:
-            stream.append("-l" + value)
-            has_input = True
-        elif opt in ("-L", "-T"):
-            stream.append(opt + value)
-        elif opt == "-B" and value:
-            cmd.b_dirs.append(value)
-        elif opt in ("-Xlinker", "-z") or arg.startswith("-Wl,"):
-            if opt == "-Xlinker":
-                words = expand_response_files([value], cwd)
-            elif opt == "-z":
-                words = ["-z", value]
-            else:
-                words = expand_response_files(arg[4:].split(","), cwd)
-            cmd.linker_args += words
-            stream += words
-            has_input = has_input or opt != "-z"  # gcc counts -Wl words as inputs
-        elif arg in _DRIVER_SEPARATE:
-            continue
-        elif arg in _DRIVER_INFO or arg.startswith(("-print-", "--print-", "--help=")):
-            info = True
-        elif arg in ("-c", "-S", "-E", "-fsyntax-only"):
-            compile_only = True
-        elif arg in ("-M", "-MM"):
-            deps_only = True
-        elif arg in ("-MD", "-MMD"):
-            deps_too = True
-        elif arg in ("-static", "-static-pie"):
-            stream.insert(0, "-static")  # gcc puts it before every input
-        elif arg == "-flto" or arg.startswith("-flto="):
-            cmd.lto = arg  # the last of -flto, -flto=X, -fno-lto wins
-            if cmd.family == "gcc":
-                cmd.lto_jobs = arg[6:] if arg[6:].isdigit() else None
-        elif arg == "-fno-lto":
-            cmd.lto = cmd.lto_jobs = None
-        elif arg.startswith("-flto-jobs=") and cmd.family == "clang":
-            cmd.lto_jobs = arg[11:]  # clang hands it to the linker as -plugin-opt=jobs=
-        elif arg.startswith("-fuse-ld="):
-            cmd.fuse_ld = arg[9:]
-        elif arg.startswith("--ld-path="):
-            cmd.ld_path = arg[10:]
-    scan = _scan(stream, cwd)
-    cmd.inputs, cmd.libs_unresolved = scan.inputs, scan.unresolved
-    if not compile_only and _LINKER_INFO & {a.lstrip("-") for a in cmd.linker_args}:
-        info = True  # -Wl,--version: the linker prints and exits, links nothing
-    if info or not has_input:
-        cmd.kind = "info"  # prints and exits without compiling or linking (so does -v alone)
-    elif compile_only or (deps_only and not deps_too):
-        cmd.kind = "compile"  # -M and -MM without -MD/-MMD imply -E
+        elif not _driver_option(cmd, seen, arg[:2], arg, arg[2:], cwd):
+            _driver_flag(cmd, seen, arg)  # not -ofile -lname -Ldir -Bdir -zkey -Tscript...
+    return seen
+
+
+def _driver_option(cmd: Command, seen: _Driver, opt: str, arg: str, value: str,
+                   cwd: str | None) -> bool:
+    """An option ``opt`` with its ``value`` (``arg`` as given): whether it is one that
+    matters here."""
+    if opt == "-o" and not arg.startswith("-objc"):  # clang's -objcmt-*
+        seen.output = value
+    elif opt == "-x":
+        seen.language = "" if value == "none" else value
+    elif opt == "-l" and value:
+        seen.stream.append("-l" + value)
+        seen.has_input = True
+    elif opt in ("-L", "-T"):
+        seen.stream.append(opt + value)
+    elif opt == "-B" and value:
+        cmd.b_dirs.append(value)
+    elif opt in ("-Xlinker", "-z") or arg.startswith("-Wl,"):
+        if opt == "-Xlinker":
+            words = expand_response_files([value], cwd)
+        elif opt == "-z":
+            words = ["-z", value]
+        else:
+            words = expand_response_files(arg[4:].split(","), cwd)
+        cmd.linker_args += words
+        seen.stream += words
+        seen.has_input = seen.has_input or opt != "-z"  # gcc counts -Wl words as inputs
     else:
-        cmd.kind = "link"
-    cmd.output = "a.out" if output is None and cmd.kind == "link" else output
+        return False
+    return True
+
+
+def _driver_flag(cmd: Command, seen: _Driver, arg: str) -> None:
+    """An option without a value: what the driver will do, LTO, the linker it runs."""
+    if arg in _DRIVER_INFO or arg.startswith(("-print-", "--print-", "--help=")):
+        seen.info = True
+    elif arg in ("-c", "-S", "-E", "-fsyntax-only"):
+        seen.compile_only = True
+    elif arg in ("-M", "-MM"):
+        seen.deps_only = True
+    elif arg in ("-MD", "-MMD"):
+        seen.deps_too = True
+    elif arg in ("-static", "-static-pie"):
+        seen.stream.insert(0, "-static")  # gcc puts it before every input
+    elif arg == "-flto" or arg.startswith("-flto="):
+        cmd.lto = arg  # the last of -flto, -flto=X, -fno-lto wins
+        if cmd.family == "gcc":
+            cmd.lto_jobs = arg[6:] if arg[6:].isdigit() else None
+    elif arg == "-fno-lto":
+        cmd.lto = cmd.lto_jobs = None
+    elif arg.startswith("-flto-jobs=") and cmd.family == "clang":
+        cmd.lto_jobs = arg[11:]  # clang hands it to the linker as -plugin-opt=jobs=
+    elif arg.startswith("-fuse-ld="):
+        cmd.fuse_ld = arg[9:]
+    elif arg.startswith("--ld-path="):
+        cmd.ld_path = arg[10:]
 
 
 def _lto_linker_jobs(linker_args: list[str]) -> str | None:

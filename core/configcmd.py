@@ -9,7 +9,6 @@ resolves them as ``run`` would and shows them.
 from __future__ import annotations
 
 import os
-import sys
 
 from .configfile import (
     ConfigError,
@@ -21,6 +20,7 @@ from .configfile import (
     pool_value,
     system_source,
 )
+from .names import say
 from .settings import KINDS, SETTINGS, Setting, Settings, resolve
 
 TYPE_CHECKING = False
@@ -91,10 +91,10 @@ def main(args: Sequence[str]) -> int:
         ns = parser.parse_args(list(args)[1:] if args and args[0] == "config" else list(args))
         settings = resolve({"pool": ns.pool, "strict": ns.strict, "quiet": ns.quiet})
     except UsageError as e:
-        sys.stderr.write(f"linkpool: {e} (see `linkpool config --help`)\n")
+        say(f"{e} (see `linkpool config --help`)")
         return 2
     except ConfigError as e:
-        sys.stderr.write(f"linkpool: {e}\n")
+        say(str(e))
         return 2
     shown = {e.name: settings[e.name] for e in SETTINGS}
     shown["wakeup"] = _wakeup_shown(settings)

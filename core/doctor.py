@@ -13,7 +13,8 @@ from __future__ import annotations
 
 import os
 import stat
-import sys
+
+from .names import LINKER_NAMES, find_program, say
 
 TYPE_CHECKING = False
 if TYPE_CHECKING:
@@ -21,10 +22,9 @@ if TYPE_CHECKING:
     from typing import Any
 
 OK, WARN, FAIL = "OK", "WARN", "FAIL"
-LINKERS = ("ld.bfd", "ld.gold", "ld.lld", "mold")
+LINKERS = tuple(names[0] for names in LINKER_NAMES.values())  # ld.bfd ... ld.mold
 OWN = ("pool.json", "queue.lock", "history.jsonl", "history.jsonl.1", "outputs", "policy")
 FOLDERS = ("outputs", "policy")  # the history's last record per output; the policy's summary
-VERSION_TIMEOUT = 5.0
 
 
 class Checks:
@@ -327,12 +327,13 @@ def check_machine(c: Checks, path: str, conf: dict[str, Any] | None) -> None:
 
 
 def check_linkers(c: Checks) -> None:
-    import shutil
     import subprocess
+
+    from .linkers import VERSION_TIMEOUT
 
     missing = []
     for name in LINKERS:
-        path = shutil.which(name)
+        path = find_program(name)
         if path is None:
             missing.append(name)
             continue
@@ -345,7 +346,7 @@ def check_linkers(c: Checks) -> None:
             c.add(OK, "linker", f"{name}: {path}: {first.strip()}")
         except (OSError, subprocess.SubprocessError) as e:
             c.add(WARN, "linker", f"{name}: {path} does not run ({e}); fix or remove it")
-    if len(missing) == len(LINKERS) and shutil.which("ld") is None:
+    if len(missing) == len(LINKERS) and find_program("ld") is None:
         c.add(WARN, "linker", "no linker on PATH: links will fail with or without linkpool")
     elif missing:
         c.add(OK, "linker", f"not on PATH: {', '.join(missing)} (optional)")
@@ -502,7 +503,7 @@ def main(args: Sequence[str]) -> int:
     try:
         ns = parser.parse_args(list(args)[1:] if args and args[0] == "doctor" else list(args))
     except UsageError as e:
-        sys.stderr.write(f"linkpool: {e} (see `linkpool doctor --help`)\n")
+        say(f"{e} (see `linkpool doctor --help`)")
         return 2
     path, c = run(ns.pool)
     if ns.json:

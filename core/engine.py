@@ -10,10 +10,10 @@ weight 1, or without the pool when the pool itself is unusable, unless strict).
 from __future__ import annotations
 
 import os
-import sys
 
 from . import process
 from .job import Job, Result
+from .names import say
 
 TYPE_CHECKING = False  # typing costs the wrapper ~5-15 ms to import; only checkers need it
 if TYPE_CHECKING:
@@ -23,14 +23,6 @@ if TYPE_CHECKING:
 
 
 EX_USAGE, EX_UNAVAILABLE, EX_TEMPFAIL = 2, 69, 75
-
-
-def say(message: str) -> None:
-    try:
-        sys.stderr.write(f"linkpool: {message}\n")
-        sys.stderr.flush()
-    except Exception:
-        pass  # stderr closed or gone: the command's outcome is what counts
 
 
 class Engine:
@@ -202,8 +194,7 @@ class Engine:
             lease.settle()  # slow to close: done while the command already runs
 
         def finished(usage: process.Usage) -> Result:
-            result = Result(usage.status, waited, usage.run_s, usage.tail_s, usage.cpu_s,
-                            usage.max_rss_kb, anon_peak_kb=usage.anon_peak_kb)
+            result = Result.of(usage, waited)
             if record:
                 self._step("after_link",
                            lambda: self.hooks.hook.linkpool_after_link(job=job, result=result))
@@ -217,7 +208,7 @@ class Engine:
             say(str(e))
             return Result(e.status, waited, error=str(e))
         if recorder.hand(usage):
-            return Result(usage.status, waited, usage.run_s)  # the recorder calls after_link
+            return Result.of(usage, waited)  # the recorder calls after_link
         if pending is not None:
             os.close(pending)
         return finished(usage)

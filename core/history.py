@@ -25,7 +25,7 @@ from __future__ import annotations
 import fcntl
 import os
 
-from . import jsonlite as json
+from . import jsonlite
 
 TYPE_CHECKING = False  # typing costs the wrapper ~5-15 ms to import; only checkers need it
 if TYPE_CHECKING:
@@ -52,7 +52,7 @@ class History:
                        flags | os.O_NOFOLLOW | os.O_CLOEXEC, self.mode)
 
     def append(self, record: dict[str, Any]) -> None:
-        line = (json.dumps(record) + "\n").encode()
+        line = (jsonlite.dumps(record) + "\n").encode()
         fd = self._open(LOG, os.O_WRONLY | os.O_APPEND | os.O_CREAT)
         try:
             self._share(fd)
@@ -128,7 +128,7 @@ class History:
             with os.fdopen(fd, "rb") as f:
                 for line in f:
                     try:
-                        record = json.loads(line.decode("utf-8", "replace"))
+                        record = jsonlite.loads(line.decode("utf-8", "replace"))
                     except ValueError:
                         continue
                     if isinstance(record, dict):
@@ -167,7 +167,7 @@ class History:
             fd = self._open(tmp, os.O_WRONLY | os.O_CREAT | os.O_TRUNC)
             with os.fdopen(fd, "w") as f:
                 self._share(f.fileno())
-                f.write(json.dumps(data))
+                f.write(jsonlite.dumps(data))
             os.replace(os.path.join(self.directory, tmp), os.path.join(self.directory, name))
         except PermissionError:
             try:
@@ -183,7 +183,7 @@ class History:
             return None
         try:
             with os.fdopen(fd, "rb") as f:
-                record = json.loads(f.read().decode("utf-8", "replace"))
+                record = jsonlite.loads(f.read().decode("utf-8", "replace"))
         except ValueError:
             return None
         return record if isinstance(record, dict) and record.get("output") == output else None
@@ -208,7 +208,7 @@ class History:
                 data = f.read(MAX_SUMMARY + 1)
             if len(data) > MAX_SUMMARY:
                 return {}
-            found = json.loads(data.decode("utf-8", "replace"))
+            found = jsonlite.loads(data.decode("utf-8", "replace"))
         except (OSError, ValueError):
             return {}
         return found if isinstance(found, dict) else {}

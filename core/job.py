@@ -95,17 +95,14 @@ class Cost:
         return f"Cost(memory={self.memory}, threads={self.threads}, source={self.source!r})"
 
 
-class Result:
-    """How the command ended and what it used."""
+class Usage:
+    """How a command ended and what its processes used (``linkpool.process`` measures it)."""
 
-    __slots__ = ("anon_peak_kb", "cpu_s", "error", "max_rss_kb", "run_s", "status", "tail_s",
-                 "wait_s")
+    __slots__ = ("anon_peak_kb", "cpu_s", "max_rss_kb", "run_s", "status", "tail_s")
 
-    def __init__(self, status: int, wait_s: float = 0.0, run_s: float = 0.0,
-                 tail_s: float = 0.0, cpu_s: float = 0.0, max_rss_kb: int = 0,
-                 error: str | None = None, anon_peak_kb: int = 0) -> None:
+    def __init__(self, status: int, run_s: float, tail_s: float, cpu_s: float,
+                 max_rss_kb: int, anon_peak_kb: int = 0) -> None:
         self.status = status  #: shell-style exit status (128 + N for signal N)
-        self.wait_s = wait_s  #: time spent waiting for slots
         self.run_s = run_s  #: from start until the command's first process exited
         self.tail_s = tail_s  #: how long its last descendants (mold's child) lived on
         self.cpu_s = cpu_s  #: user + system CPU of every process of the job
@@ -113,4 +110,23 @@ class Result:
         #: sampled peak of the job's anonymous memory: what it added (RSS also counts the
         #: page cache of its mmapped inputs)
         self.anon_peak_kb = anon_peak_kb
+
+
+class Result(Usage):
+    """How the job ended: its command's ``Usage``, its wait for slots, and the error that
+    kept the command from starting, if any."""
+
+    __slots__ = ("error", "wait_s")
+
+    def __init__(self, status: int, wait_s: float = 0.0, run_s: float = 0.0,
+                 tail_s: float = 0.0, cpu_s: float = 0.0, max_rss_kb: int = 0,
+                 error: str | None = None, anon_peak_kb: int = 0) -> None:
+        super().__init__(status, run_s, tail_s, cpu_s, max_rss_kb, anon_peak_kb)
+        self.wait_s = wait_s  #: time spent waiting for slots
         self.error = error
+
+    @classmethod
+    def of(cls, usage: Usage, wait_s: float) -> Result:
+        """The result of a job whose command ended with ``usage`` after ``wait_s``."""
+        return cls(usage.status, wait_s, usage.run_s, usage.tail_s, usage.cpu_s,
+                   usage.max_rss_kb, anon_peak_kb=usage.anon_peak_kb)

@@ -3,7 +3,8 @@
 A flavour says what it is called, what its ``--version`` banner says, how to set its
 thread count, which user options already chose one, and its quirks. Everything is a
 class attribute or classmethod: ``identify`` returns the class itself. This module
-knows nothing of command lines (command.py) or of slots (pool.py).
+knows nothing of command lines (command.py) or of slots (pool.py); the flavours' program
+names are in ``linkpool.names``, which the command parser reads too.
 
     flavour = identify(resolve_driver_linker("gcc", "mold", None, [], os.environ["PATH"]))
     if not flavour.threads_set(user_linker_args):
@@ -14,7 +15,7 @@ from __future__ import annotations
 
 import os
 
-from .names import program_name
+from .names import LINKER_NAMES, executable, find_program, path_dirs, program_name, search
 
 __all__ = ["FLAVOURS", "Bfd", "Generic", "Gold", "Linker", "Lld", "Mold", "flavour_from_name",
            "gcc_lto_args", "identify", "jobserver_announced", "lto_jobs",
@@ -90,7 +91,7 @@ class Linker:
 class Bfd(Linker):
     """GNU ld (BFD): single-threaded, no thread option at all."""
 
-    id, names, banner = "bfd", ("ld.bfd",), "GNU ld"
+    id, names, banner = "bfd", LINKER_NAMES["bfd"], "GNU ld"
 
     @classmethod
     def max_threads(cls, cores: int) -> int:
@@ -100,7 +101,7 @@ class Bfd(Linker):
 class Gold(Linker):
     """GNU gold: single-threaded unless told (its --help: "--no-threads ... (default)")."""
 
-    id, names, banner = "gold", ("ld.gold", "gold"), "GNU gold"
+    id, names, banner = "gold", LINKER_NAMES["gold"], "GNU gold"
     thread_options = frozenset({"threads", "no-threads", "thread-count", "thread-count-initial",
                                 "thread-count-middle", "thread-count-final"})
 
@@ -119,7 +120,7 @@ class Lld(Linker):
     """LLVM lld. Bare `lld` is ld.lld only as `lld -flavor gnu`. lld 14 has no
     --no-threads (older lld had); `--threads N` and `--threads=N` both work."""
 
-    id, names, banner = "lld", ("ld.lld", "lld"), "LLD"
+    id, names, banner = "lld", LINKER_NAMES["lld"], "LLD"
     thread_options = frozenset({"threads", "no-threads"})
     thinlto_follows_threads = True
 
@@ -133,7 +134,7 @@ class Mold(Linker):
     a child finishes the teardown, so the link's cost outlives the process we started.
     `--threads N` is bare --threads then an input file named N; use --threads=N."""
 
-    id, names, banner = "mold", ("ld.mold", "mold"), "mold"
+    id, names, banner = "mold", LINKER_NAMES["mold"], "mold"
     thread_options = frozenset({"threads", "no-threads", "thread-count"})
     forks_child = True
 
@@ -230,7 +231,7 @@ def identify(path: str) -> type[Linker]:
     if flavour is not None:
         return flavour
     if os.sep not in path:
-        path = _search(path, _path_dirs(None), None) or path
+        path = find_program(path) or path
     for _ in range(40):  # the kernel's own limit on symlinks in a row
         try:
             path = os.path.join(os.path.dirname(path), os.readlink(path))
@@ -276,34 +277,28 @@ def resolve_driver_linker(family: str | None, fuse_ld: str | None, ld_path: str 
     its program dirs, then $PATH. Not modelled: gcc built --with-ld, clang's
     target-prefixed names (x86_64-linux-gnu-ld.lld is tried before ld.lld).
     """
-    path_dirs = _path_dirs(env_path)
+    on_path = path_dirs(env_path)
     if family == "clang":
         prefixes = [_as_prefix(b, cwd) for b in b_dirs] + [_dir(d) for d in program_dirs]
         if ld_path:
             if "/" in ld_path:
-                return _executable(ld_path, cwd)
-            return _search(ld_path, prefixes + path_dirs, cwd)
+                return ld_path if executable(ld_path, cwd) else None
+            return search(ld_path, prefixes + on_path, cwd)
         if fuse_ld and os.path.isabs(fuse_ld):
-            return _executable(fuse_ld, cwd)
+            return fuse_ld if executable(fuse_ld, cwd) else None
         if fuse_ld and "/" in fuse_ld:
             return None
         name = f"ld.{fuse_ld}" if fuse_ld and fuse_ld != "ld" else "ld"
-        return _search(name, prefixes + path_dirs, cwd)
+        return search(name, prefixes + on_path, cwd)
     if ld_path is not None or (fuse_ld is not None and (not fuse_ld or "/" in fuse_ld)):
         return None  # gcc: "unrecognized command-line option"
     name = f"ld.{fuse_ld}" if fuse_ld else "ld"
     compiler_dirs = [_dir(d) for d in [*b_dirs, *program_dirs] if _isdir(d, cwd)]
     for candidate in ("real-ld", "collect-ld", name):
-        found = _search(candidate, compiler_dirs, cwd)
+        found = search(candidate, compiler_dirs, cwd)
         if found:
             return found
-    return _search(name, path_dirs, cwd)
-
-
-def _path_dirs(env_path: str | None) -> list[str]:
-    if env_path is None:
-        env_path = os.environ.get("PATH", os.defpath)
-    return [_dir(d or ".") for d in env_path.split(os.pathsep)]  # "" in $PATH is "."
+    return search(name, on_path, cwd)
 
 
 def _dir(directory: str) -> str:
@@ -320,16 +315,3 @@ def _isdir(directory: str, cwd: str | None) -> bool:
         return os.path.isdir(os.path.join(cwd or "", directory))
     except ValueError:
         return False
-
-
-def _search(name: str, prefixes: list[str], cwd: str | None) -> str | None:
-    return next((prefix + name for prefix in prefixes
-                 if _executable(prefix + name, cwd)), None)
-
-
-def _executable(path: str, cwd: str | None) -> str | None:
-    full = os.path.join(cwd or "", path)
-    try:
-        return path if os.path.isfile(full) and os.access(full, os.X_OK) else None
-    except ValueError:
-        return None

@@ -1,11 +1,35 @@
-"""Program names, shared by the command parser and the linker table (which must not know
-each other): ``x86_64-linux-gnu-gcc-12`` -> ``gcc``, ``ld.lld-14`` -> ``ld.lld``; and the
-compiler launchers (ccache, sccache, distcc, icecc) that may stand in front of a driver.
+"""The ground under every other module: what names a program, where ``$PATH`` finds it,
+and how linkpool says a line.
+
+- Program names, shared by the command parser and the linker table (which must not know
+  each other): ``x86_64-linux-gnu-gcc-12`` -> ``gcc``, ``ld.lld-14`` -> ``ld.lld``; the
+  linkers' names by flavour; and the compiler launchers (ccache, sccache, distcc, icecc)
+  that may stand in front of a driver.
+- The ``$PATH`` search, as the command's own exec will do it.
+- ``say``: the one line every linkpool message is, on stderr.
+
+It imports only ``os`` and ``sys`` (both loaded before any module of ours): the wrapper's
+start-up path reads it.
 """
 
 from __future__ import annotations
 
 import os
+import sys
+
+#: The program names of each linker flavour (less a target prefix and a version suffix),
+#: the first being ``ld.FLAVOUR``: what gcc and clang run for ``-fuse-ld=FLAVOUR``. The
+#: classes of ``linkpool.linkers`` take their names from here.
+LINKER_NAMES: dict[str, tuple[str, ...]] = {
+    "bfd": ("ld.bfd",),
+    "gold": ("ld.gold", "gold"),
+    "lld": ("ld.lld", "lld"),  # bare `lld` is ld.lld only as `lld -flavor gnu`
+    "mold": ("ld.mold", "mold"),
+}
+#: Every linker program name: plain ``ld`` is a linker of some flavour.
+LINKERS = frozenset({"ld", *(name for names in LINKER_NAMES.values() for name in names)})
+#: What a gcc or clang driver looks for as its linker: ``ld``, ``ld.FLAVOUR``.
+DRIVER_LINKERS = ("ld", *(names[0] for names in LINKER_NAMES.values()))
 
 LAUNCHERS = frozenset({"ccache", "sccache", "distcc", "icecc"})
 MAX_LAUNCHERS = 4  # `ccache distcc gcc`: launchers in a row, at most this many
@@ -70,3 +94,48 @@ def split_launchers(argv: list[str]) -> tuple[int, str | None, int]:
             return j, None, n
         i = j
     return i, argv[i], i + 1
+
+
+# -- the $PATH search --------------------------------------------------------------------
+
+def path_dirs(env_path: str | None = None) -> list[str]:
+    """The directories of a ``$PATH`` value (None: ours, else ``os.defpath``), each ending
+    in ``/``. An empty entry is the working directory, as execvp and posix_spawnp take it."""
+    if env_path is None:
+        env_path = os.environ.get("PATH", os.defpath)
+    dirs = [d or "." for d in env_path.split(os.pathsep)]
+    return [d if d.endswith("/") else d + "/" for d in dirs]
+
+
+def search(name: str, prefixes: list[str], cwd: str | None = None) -> str | None:
+    """The first ``prefix + name`` that is an executable file (``cwd``: where relative
+    names are taken from), or None. A prefix is a directory ending in ``/`` or, as clang's
+    ``-B`` allows, the start of a file name."""
+    return next((prefix + name for prefix in prefixes if executable(prefix + name, cwd)),
+                None)
+
+
+def find_program(name: str, env_path: str | None = None, cwd: str | None = None) -> str | None:
+    """Where the command's exec finds ``name`` on ``env_path`` (None: our ``$PATH``)."""
+    return search(name, path_dirs(env_path), cwd)
+
+
+def executable(path: str, cwd: str | None = None) -> bool:
+    """Whether ``path`` (relative to ``cwd``) is a file we may execute."""
+    full = os.path.join(cwd or "", path)
+    try:
+        return os.path.isfile(full) and os.access(full, os.X_OK)
+    except ValueError:  # a NUL in the name
+        return False
+
+
+# -- messages ----------------------------------------------------------------------------
+
+def say(message: str) -> None:
+    """One line on stderr, ``linkpool: MESSAGE``, as every linkpool message is; nothing
+    when stderr is closed or gone: the command's outcome is what counts."""
+    try:
+        sys.stderr.write(f"linkpool: {message}\n")
+        sys.stderr.flush()
+    except Exception:
+        pass

@@ -10,8 +10,8 @@ tail_s] on the slots it names. These three commands only read those records and 
 pool's N; they never touch a slot. The charts are written by hand (SVG, HTML); only
 .png needs matplotlib (``pip install linkpool[chart]``). docs/observe.md shows each.
 
-The three share the spans, the sweep over them and the lanes; the drawing for ``report``
-is in ``linkpool.chart``.
+The jobs as spans and their lanes are ``linkpool.timeline``; the three commands share
+the sweep over them here; the drawing for ``report`` is ``linkpool.chart``.
 """
 
 from __future__ import annotations
@@ -22,51 +22,17 @@ import sys
 import time
 
 from .configfile import UsageError as UserError  # a mistake on the command line: exit 2
+from .names import say
 from .settings import MEMORY_BUDGET
+from .timeline import QUEUED, Span, lanes
 
 TYPE_CHECKING = False
 if TYPE_CHECKING:
     from collections.abc import Sequence
     from typing import Any
 
-    Bars = list[tuple[float, float, "Span"]]  # (start, end, job) on one lane
-    Lanes = list[tuple[str, Bars]]
-
-QUEUED = 0.02  # a shorter wait is the cost of taking a slot (~1 ms; more on a loaded host)
 TOP = 5
 UNITS = {"s": 1, "m": 60, "h": 3600, "d": 86400, "w": 604800}
-
-
-
-
-class Span:
-    """One job of the history: when it waited, when it held its slots, and its record."""
-
-    __slots__ = ("end", "held_until", "record", "slots", "start", "wait_start", "weight")
-
-    def __init__(self, r: dict[str, Any]) -> None:
-        run = float(r.get("run_s") or 0) + float(r.get("tail_s") or 0)
-        done = float(r.get("time") or 0)
-        # Records written before `admitted` existed: admission was about `run` before `time`.
-        self.start = float(r.get("admitted") or done - run)
-        self.end = self.start + run
-        self.wait_start = self.start - float(r.get("wait_s") or 0)
-        # The slots stay held through the bookkeeping, until the record is written.
-        self.held_until = max(self.end, min(done, self.end + 1.0))
-        slots = r.get("slots")
-        self.slots: list[int] | None = [int(i) for i in slots] if isinstance(slots, list) \
-            else None
-        self.weight = len(self.slots) if self.slots else int(r.get("weight") or 1)
-        self.record = r
-
-    @property
-    def waited(self) -> float:
-        return self.start - self.wait_start
-
-    @property
-    def label(self) -> str:
-        r = self.record
-        return os.path.basename(r.get("output") or "") or " ".join(r.get("command") or ["?"])
 
 
 # -- reading -----------------------------------------------------------------------------
@@ -264,48 +230,7 @@ def format_stats(st: dict[str, Any]) -> str:
     return "\n".join(lines)
 
 
-# -- lanes and trace ---------------------------------------------------------------------
-
-
-def lanes(spans: list[Span], slots: int) -> tuple[Lanes, Lanes]:
-    """(slot lanes, waiting lanes): each a name and its (start, end, span) bars, no overlaps.
-
-    A job is drawn on each slot it held; jobs whose record names no slots, and waits, are
-    packed greedily into as many lanes as they need.
-    """
-    by_slot: dict[int, Bars] = {i: [] for i in range(slots)}
-    unknown: Bars = []
-    waits: Bars = []
-    for s in spans:
-        for i in s.slots or []:
-            by_slot.setdefault(i, []).append((s.start, s.end, s))
-        if not s.slots:
-            unknown.append((s.start, s.end, s))
-        if s.waited >= QUEUED:
-            waits.append((s.wait_start, s.start, s))
-    slot_lanes = [(f"slot {i}", _trim(by_slot[i])) for i in sorted(by_slot)]
-    slot_lanes += [(f"slot ? {k + 1}", bars) for k, bars in enumerate(_pack(unknown))]
-    wait_lanes = [("waiting" if k == 0 else f"waiting {k + 1}", bars)
-                  for k, bars in enumerate(_pack(waits))]
-    return slot_lanes, wait_lanes
-
-
-def _trim(bars: Bars) -> Bars:
-    """Sort one slot's bars and cut a rounding overlap (a slot has one holder at a time)."""
-    bars = sorted(bars, key=lambda b: b[0])
-    return [(a, min(b, nxt[0]) if nxt else b, s)
-            for (a, b, s), nxt in zip(bars, [*bars[1:], None])]
-
-
-def _pack(bars: Bars) -> list[Bars]:
-    out: list[Bars] = []
-    for bar in sorted(bars, key=lambda b: b[0]):
-        lane = next((lane for lane in out if lane[-1][1] <= bar[0]), None)
-        if lane is None:
-            out.append([bar])
-        else:
-            lane.append(bar)
-    return out
+# -- trace -------------------------------------------------------------------------------
 
 
 def _args(s: Span) -> dict[str, Any]:
@@ -391,38 +316,25 @@ def main(args: Sequence[str]) -> int:
 
     command = args[0] if args else ""
     try:
-        if command not in ("stats", "trace", "report"):
-            raise UserError("usage: linkpool stats|trace|report [--pool DIR] [--since ...]")
-        ns = _parser(command).parse_args(list(args[1:]))
-        kind = os.path.splitext(ns.output)[1].lower() if command == "report" else ""
-        if command == "report" and kind not in (".svg", ".html", ".htm", ".png"):
-            raise UserError(f"report: --output must end in .svg, .html or .png, not {ns.output!r}")
-        if kind == ".png":
-            try:
-                import matplotlib  # noqa: F401
-            except ImportError:
-                raise UserError("report: a .png needs matplotlib: `pip install linkpool[chart]` "
-                                "(or write .svg or .html, which need nothing)") from None
+        ns = _arguments(command, args[1:])
         since = parse_since(ns.since)
         settings = resolve({"pool": ns.pool})
         path, slots, spans = load(settings.pool, since)
     except UserError as e:
-        _say(f"{e} (see `linkpool {command or 'stats'} --help`)")
+        say(f"{e} (see `linkpool {command or 'stats'} --help`)")
         return 2
     except ConfigError as e:
-        _say(str(e))
+        say(str(e))
         return 2
     except PoolError as e:
-        _say(str(e))
+        say(str(e))
         return 1
     if command == "trace":
         import json
 
         text = json.dumps(trace(path, slots, spans), separators=(",", ":")) + "\n"
         return _write(ns.output, text)
-    from .capacity import read_machine
-
-    st = stats(path, slots, spans, since, read_machine(), settings.memory_budget)
+    st = _figures(path, slots, spans, since, settings.memory_budget)
     if command == "stats":
         if ns.json:
             import json
@@ -431,17 +343,49 @@ def main(args: Sequence[str]) -> int:
         else:
             print(format_stats(st))
         return 0
-    from . import chart
+    return _report(ns.output, path, slots, spans, st)
 
+
+def _arguments(command: str, args: Sequence[str]) -> Any:
+    """The options of ``command`` (stats, trace or report), checked: UserError if wrong."""
+    if command not in DESCRIPTIONS:
+        raise UserError("usage: linkpool stats|trace|report [--pool DIR] [--since ...]")
+    ns = _parser(command).parse_args(list(args))
+    kind = os.path.splitext(ns.output)[1].lower() if command == "report" else ""
+    if command == "report" and kind not in (".svg", ".html", ".htm", ".png"):
+        raise UserError(f"report: --output must end in .svg, .html or .png, not {ns.output!r}")
     if kind == ".png":
         try:
-            chart.png(path, slots, spans, ns.output)
+            import matplotlib  # noqa: F401
+        except ImportError:
+            raise UserError("report: a .png needs matplotlib: `pip install linkpool[chart]` "
+                            "(or write .svg or .html, which need nothing)") from None
+    return ns
+
+
+def _figures(path: str, slots: int, spans: list[Span], since: float | None,
+             budget: float) -> dict[str, Any]:
+    """The ``stats`` of these jobs, with this machine and the pool's memory budget."""
+    from .capacity import read_machine
+
+    return stats(path, slots, spans, since, read_machine(), budget)
+
+
+def _report(output: str, path: str, slots: int, spans: list[Span], st: dict[str, Any]) -> int:
+    """Draw the chart ``report --output`` asks for: its suffix says .png, .html or .svg."""
+    from . import chart
+
+    kind = os.path.splitext(output)[1].lower()
+    if kind == ".png":
+        try:
+            chart.png(path, slots, spans, output)
         except OSError as e:
-            _say(f"cannot write {ns.output}: {e.strerror or e}")
+            say(f"cannot write {output}: {e.strerror or e}")
             return 1
         return 0
-    return _write(ns.output, chart.html(path, slots, spans, st) if kind in (".html", ".htm")
-                  else chart.svg(path, slots, spans) + "\n")
+    if kind in (".html", ".htm"):
+        return _write(output, chart.html(path, slots, spans, format_stats(st)))
+    return _write(output, chart.svg(path, slots, spans) + "\n")
 
 
 def _write(output: str | None, text: str) -> int:
@@ -452,10 +396,7 @@ def _write(output: str | None, text: str) -> int:
         with open(output, "w", encoding="utf-8") as f:
             f.write(text)
     except OSError as e:
-        _say(f"cannot write {output}: {e.strerror or e}")
+        say(f"cannot write {output}: {e.strerror or e}")
         return 1
     return 0
 
-
-def _say(message: str) -> None:
-    sys.stderr.write(f"linkpool: {message}\n")

@@ -18,6 +18,8 @@ import fcntl
 import os
 import time
 
+from .job import Usage  # how the command ended: one definition, which job.Result extends
+
 TYPE_CHECKING = False  # typing costs the wrapper ~5-15 ms to import; only checkers need it
 if TYPE_CHECKING:
     from collections.abc import Iterable, Sequence
@@ -113,23 +115,6 @@ class SpawnError(Exception):
     def __init__(self, message: str, status: int) -> None:
         super().__init__(message)
         self.status = status
-
-
-class Usage:
-    """How a command ended and what its processes used."""
-
-    __slots__ = ("anon_peak_kb", "cpu_s", "max_rss_kb", "run_s", "status", "tail_s")
-
-    def __init__(self, status: int, run_s: float, tail_s: float, cpu_s: float,
-                 max_rss_kb: int, anon_peak_kb: int = 0) -> None:
-        self.status = status  #: shell-style exit status of the command's first process
-        self.run_s = run_s  #: until that process exited
-        self.tail_s = tail_s  #: how much longer its last descendant lived (run_forking)
-        self.cpu_s = cpu_s  #: user + system CPU of every process waited for
-        self.max_rss_kb = max_rss_kb  #: largest peak RSS among them
-        #: peak of the anonymous memory of the whole process tree, sampled: what the job
-        #: really added (RSS also counts the page cache of its mmapped inputs)
-        self.anon_peak_kb = anon_peak_kb
 
 
 class _Sampler:

@@ -28,13 +28,13 @@ from __future__ import annotations
 
 import os
 import shlex
-import sys
 from typing import NoReturn
 
+from ..names import DRIVER_LINKERS, path_dirs, say
 from . import linkpool_command
 
 #: The linker names gcc and clang look up in a -B directory (``-fuse-ld=NAME`` -> ld.NAME).
-LINKER_NAMES = ("ld", "ld.bfd", "ld.gold", "ld.lld", "ld.mold")
+LINKER_NAMES = DRIVER_LINKERS
 #: Languages whose compilers drive the link with gcc/clang rules (``<lang>_link_args``).
 LANGUAGES = ("c", "cpp", "objc", "objcpp", "fortran")
 #: In the first lines of every shim: how a shim is told from a real linker.
@@ -82,10 +82,10 @@ def setup(args: list[str]) -> int:
     write_shims(shim_dir, linkers, linkpool_command(), pool)
     _write(output, native_file(shim_dir, pool))
     print(output)
-    sys.stderr.write(f"linkpool: links through {', '.join(sorted(linkers))} in {shim_dir} "
-                     f"now wait in {'pool ' + pool if pool else 'the linkpool pool'}; use "
-                     f"`meson setup BUILD --native-file {shlex.quote(output)}` or "
-                     f"`pip install . -Csetup-args=--native-file={shlex.quote(output)}`\n")
+    say(f"links through {', '.join(sorted(linkers))} in {shim_dir} now wait in "
+        f"{'pool ' + pool if pool else 'the linkpool pool'}; use "
+        f"`meson setup BUILD --native-file {shlex.quote(output)}` or "
+        f"`pip install . -Csetup-args=--native-file={shlex.quote(output)}`")
     return 0
 
 
@@ -110,13 +110,12 @@ def is_shim(path: str) -> bool:
 def find_real_linker(name: str, shim_dir: str, env_path: str | None = None) -> str | None:
     """The first ``name`` on ``PATH`` that is neither in ``shim_dir`` nor a shim."""
     shim_real = os.path.realpath(shim_dir)
-    path = os.environ.get("PATH", os.defpath) if env_path is None else env_path
-    for directory in path.split(os.pathsep):
-        candidate = os.path.abspath(os.path.join(directory or ".", name))
+    for directory in path_dirs(env_path):
+        candidate = os.path.abspath(directory + name)
         if not (os.path.isfile(candidate) and os.access(candidate, os.X_OK)):
             continue
         real = os.path.realpath(candidate)
-        if os.path.realpath(directory or ".") == shim_real \
+        if os.path.realpath(directory) == shim_real \
                 or os.path.dirname(real) == shim_real or is_shim(real):
             continue  # a shim: running it would run linkpool again, and again
         return candidate

@@ -39,6 +39,7 @@ import subprocess
 import sys
 from typing import Callable
 
+from ..names import say
 from . import linkpool_command
 
 MARK = "# linkpool:"
@@ -100,14 +101,9 @@ def main(args: list[str]) -> int:
                 return status
             rewrite(path, build_dir)
         except (OSError, ValueError) as e:  # our failure must not stop the build
-            _say(f"warning: cannot rewrite the link rules of {path} ({e}); "
+            say(f"warning: cannot rewrite the link rules of {path} ({e}); "
                  f"running ninja without linkpool")
     return _wait(subprocess.Popen([ninja, *args]))
-
-
-def _say(message: str) -> None:
-    sys.stderr.write(f"linkpool: {message}\n")
-    sys.stderr.flush()
 
 
 def find_ninja() -> str | None:

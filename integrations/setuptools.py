@@ -57,7 +57,7 @@ class _Parser(argparse.ArgumentParser):
 
 
 def _fail(message: str) -> NoReturn:
-    from ..cli import UsageError
+    from ..config import UsageError
 
     raise UsageError(message)
 

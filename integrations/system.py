@@ -26,9 +26,9 @@ rest.
 from __future__ import annotations
 
 import os
-import sys
 
 from ..configfile import SYSTEM_POOL, ConfigError, UsageError, argument_parser, pool_value
+from ..names import say
 
 TYPE_CHECKING = False
 if TYPE_CHECKING:
@@ -360,8 +360,8 @@ def setup(args: list[str]) -> int:
         raise UsageError(f"setup system: --pool takes an absolute path, not {ns.pool!r}")
     root = os.path.abspath(ns.root) if ns.root else "/"
     if ns.install and root == "/" and os.geteuid() != 0:
-        sys.stderr.write("linkpool: setup system --install writes in /run and /etc: run it "
-                         "as root (or with --root DIR to write under DIR)\n")
+        say("setup system --install writes in /run and /etc: run it as root (or with "
+            "--root DIR to write under DIR)")
         return 1
     host, plan = Host(root), Plan(ns.install)
     try:
@@ -370,11 +370,11 @@ def setup(args: list[str]) -> int:
         config_step(plan, host, pool)
         boot_step(plan, host, pool, made)
     except (PoolError, ConfigError) as e:
-        sys.stderr.write(f"linkpool: setup system: {e}\n")
+        say(f"setup system: {e}")
         return 1
     except OSError as e:
-        sys.stderr.write(f"linkpool: setup system: {e.filename or ''}: {e.strerror} "
-                         f"(run it as root, or with --root DIR)\n")
+        say(f"setup system: {e.filename or ''}: {e.strerror} (run it as root, or with "
+            f"--root DIR)")
         return 1
     print(f"linkpool setup system: one pool, {pool}, for every user, service and container "
           f"of this host" + (f" (under {root})" if root != "/" else ""))

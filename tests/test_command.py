@@ -44,6 +44,7 @@ needs_gcc = pytest.mark.skipif(shutil.which("gcc") is None, reason="gcc is not i
     ("ld", "linker", None),
     ("ld.bfd", "linker", None),
     ("/usr/bin/ld.gold", "linker", None),
+    ("gold", "linker", None),  # binutils installs gold under that name too
     ("ld.lld", "linker", None),
     ("ld.lld-14", "linker", None),
     ("ld.mold", "linker", None),

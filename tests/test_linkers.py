@@ -95,6 +95,41 @@ def test_flavour_from_name(name: str, flavour: type[Linker] | None) -> None:
     assert flavour_from_name(name) is flavour
 
 
+def test_one_table_of_linker_names() -> None:
+    """The parser, the flavours, doctor and the Meson shims read one list of names."""
+    from linkpool import doctor
+    from linkpool.integrations import meson
+    from linkpool.names import LINKER_NAMES
+
+    assert [f.id for f in FLAVOURS.values()] == list(LINKER_NAMES)
+    for flavour in FLAVOURS.values():
+        assert flavour.names == LINKER_NAMES[flavour.id]
+        for name in flavour.names:
+            assert flavour_from_name(name) is flavour
+            argv = [name, "-flavor", "gnu", "a.o"] if name == "lld" else [name, "a.o"]
+            assert parse(argv).tool == "linker", name
+    assert meson.LINKER_NAMES == ("ld", "ld.bfd", "ld.gold", "ld.lld", "ld.mold")
+    assert doctor.LINKERS == ("ld.bfd", "ld.gold", "ld.lld", "ld.mold")
+
+
+def test_path_search(tmp_path: Path) -> None:
+    """One $PATH search for the linker, the mistyped-subcommand check and doctor: an empty
+    entry is the working directory, a file that is not executable is passed over."""
+    from linkpool.names import find_program, path_dirs
+
+    assert path_dirs("/usr/bin:/opt/x/::") == ["/usr/bin/", "/opt/x/", "./", "./"]
+    (tmp_path / "a").mkdir()
+    (tmp_path / "b").mkdir()
+    (tmp_path / "a" / "tool").write_text("not executable\n")
+    (tmp_path / "b" / "tool").write_text("#!/bin/sh\n")
+    (tmp_path / "b" / "tool").chmod(0o755)
+    found = find_program("tool", f"{tmp_path / 'a'}:{tmp_path / 'b'}")
+    assert found == f"{tmp_path / 'b'}/tool"
+    assert find_program("tool", ":a", str(tmp_path / "b")) == "./tool"  # relative to cwd
+    assert find_program("tool", str(tmp_path / "a")) is None
+    assert find_program("tool\0", str(tmp_path / "b")) is None
+
+
 # -- (a) identify the real binaries ------------------------------------------------------
 
 @pytest.mark.parametrize(("program", "flavour"), [

@@ -32,22 +32,16 @@ def linkpool_choose_linker(job: Job) -> None:
     if job.linker is not None or cmd is None or job.kind != "link":
         return
     from .. import linkers
+    from ..names import find_program
 
     env_path = (job.env or os.environ).get("PATH")
     if cmd.tool == "linker":
-        path = _which(cmd.program or job.argv[0], env_path, job.cwd)
+        program = cmd.program or job.argv[0]
+        path = os.path.join(job.cwd, program) if "/" in program else \
+            find_program(program, env_path, job.cwd)
     else:
         path = linkers.resolve_driver_linker(cmd.family, cmd.fuse_ld, cmd.ld_path, cmd.b_dirs,
                                              env_path, cwd=job.cwd)
     job.linker_path = path
     job.linker = linkers.identify(path) if path else linkers.Generic
 
-
-def _which(program: str, env_path: str | None, cwd: str) -> str | None:
-    if "/" in program:
-        return os.path.join(cwd, program)
-    for d in (env_path or os.defpath).split(os.pathsep):
-        candidate = os.path.join(d or ".", program)
-        if os.path.isfile(candidate) and os.access(candidate, os.X_OK):
-            return candidate
-    return None

@@ -1,12 +1,13 @@
 """Estimate a link from its inputs and turn its cost into a range of weights.
 
-Threads: a link reading less than ``SMALL_INPUT`` bytes is done by one thread whatever
-the linker; a bigger one can use what its linker scales to (``Linker.threads_wanted``:
-mold and lld every core, bfd one, gold the count the user gave it, else one). An LTO
-link reading ``SMALL_LTO_INPUT`` bytes or more can also use its parallel code-generation
-jobs (``linkpool.linkers.lto_jobs``: gcc ``-flto=auto`` or ``-flto=jobserver`` every
-core, ``-flto=N`` N, plain ``-flto`` one; clang ThinLTO every core or the count given);
-its threads are the larger of the two.
+Threads (``linkpool.plugins.threads_wanted``, shared with the history plugin): a link
+reading less than ``SMALL_INPUT`` bytes is done by one thread whatever the linker; a
+bigger one can use what its linker scales to (``Linker.threads_wanted``: mold and lld
+every core, bfd one, gold the count the user gave it, else one). An LTO link reading
+``SMALL_LTO_INPUT`` bytes or more can also use its parallel code-generation jobs
+(``linkpool.linkers.lto_jobs``: gcc ``-flto=auto`` or ``-flto=jobserver`` every core,
+``-flto=N`` N, plain ``-flto`` one; clang ThinLTO every core or the count given); its
+threads are the larger of the two.
 Memory: the expected memory the link adds, from the section sizes of its inputs
 (``linkpool.estimate``). Weight: at the least the slots its memory needs against the
 budget (``memory_budget`` x usable memory), at the most the slots its threads need; the
@@ -19,48 +20,10 @@ history).
 
 from __future__ import annotations
 
-import os
-
 from ..hookspecs import hookimpl
 from ..job import Cost, Job
 from ..settings import MEMORY_BUDGET
-
-SMALL_INPUT = 16 << 20
-# Measured with gcc 12: 0.37 MB of LTO objects made one LTRANS partition, 1.9 MB five.
-SMALL_LTO_INPUT = 1 << 20
-
-
-def inputs(job: Job) -> list[str]:
-    cmd = job.command
-    return [os.path.join(job.cwd, p) for p in (cmd.inputs if cmd is not None else [])]
-
-
-def threads_wanted(job: Job, input_bytes: int) -> int:
-    """The threads the link can use: its linker's, or its LTO jobs if more."""
-    cores = max(1, int(job.cores))
-    args = job.command.linker_args if job.command is not None else []
-    threads = 1
-    if job.linker is not None and input_bytes >= SMALL_INPUT:
-        threads = int(job.linker.threads_wanted(args, cores))
-    return max(threads, lto_jobs(job, input_bytes))
-
-
-def lto_jobs(job: Job, input_bytes: int) -> int:
-    """The parallel LTO code-generation jobs of the link (0: none, or inputs too small)."""
-    cmd = job.command
-    if cmd is None or cmd.tool not in ("driver", "linker") or input_bytes < SMALL_LTO_INPUT:
-        return 0
-    from ..linkers import jobserver_announced
-    from ..linkers import lto_jobs as jobs
-
-    cores = max(1, int(job.cores))
-    linker = job.linker
-    given = None
-    if linker is not None and linker.thinlto_follows_threads:
-        given = linker.user_threads(cmd.linker_args, cores)
-    makeflags = (job.env if job.env is not None else os.environ).get("MAKEFLAGS")
-    return int(jobs(cmd.family, cmd.lto, cmd.lto_jobs, cores, given,
-                    jobserver_announced(makeflags)))
+from . import inputs, lto_jobs, threads_wanted
 
 
 def budget(job: Job) -> int:

@@ -7,10 +7,9 @@ history) and reported with one line on stderr while stderr is still the caller's
 
 from __future__ import annotations
 
-import sys
-
 from ..hookspecs import hookimpl
 from ..job import Job, Result
+from ..names import say
 
 ELF_TYPES = {1: "relocatable", 2: "executable", 3: "shared object"}
 
@@ -37,4 +36,4 @@ def linkpool_after_link(job: Job, result: Result) -> None:
     problem = check(job.output)
     job.extra["output_check"] = problem or "ok"
     if problem:
-        sys.stderr.write(f"linkpool: warning: the link succeeded but {job.output}: {problem}\n")
+        say(f"warning: the link succeeded but {job.output}: {problem}")

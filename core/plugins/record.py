@@ -42,7 +42,7 @@ def linkpool_estimate(job: Job) -> Cost | None:
     last = _history(job).last(job.output)
     if not last or last.get("exit") != 0 or not last.get("max_rss_kb"):
         return None
-    from .cost import inputs, threads_wanted
+    from . import inputs, threads_wanted
 
     size = 0
     for path in inputs(job):
