@@ -176,9 +176,6 @@ class Engine:
         job = self.job
         fds = lease.fds if lease is not None else []
         record = lease is not None and self.hooks is not None
-        # A namespace's first process takes the others with it when it exits: it records
-        # before it answers (`unshare --pid --fork ... linkpool`, `docker run ... linkpool`)
-        behind = record and os.getpid() != 1
         forking = lease is not None and job.linker is not None and job.command is not None \
             and job.linker.leaves_child(job.command.linker_args)
         recorder = process.Recorder()
@@ -189,7 +186,9 @@ class Engine:
                 return
             lease.update(pid=pid, wrapper=os.getpid(), threads=job.threads,
                          tokens=job.extra.get("tokens"))
-            if behind and not forking:  # while the command runs, off its path
+            # while the command runs, off its path: a recorder, unless it would not outlive
+            # the wrapper (then the record is made before the answer)
+            if record and not forking and process.leftovers_survive():
                 recorder.start(lease.fds, pending, self._keeps_stderr(), finished)
             lease.settle()  # slow to close: done while the command already runs
 

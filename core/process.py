@@ -254,6 +254,27 @@ def run(
                              ru.ru_utime + ru.ru_stime, ru.ru_maxrss, sampler.peak_kb)
 
 
+#: Parents that kill whatever their command leaves behind once it has exited: Bazel's
+#: process-wrapper (a child subreaper; its local strategy runs link actions under it)
+#: and linux-sandbox (whose first process ends the sandbox's PID namespace).
+REAPERS = ("process-wrapper", "linux-sandbox")
+
+
+def leftovers_survive() -> bool:
+    """Whether a process the wrapper leaves behind outlives it: not when the wrapper is
+    PID 1 of a PID namespace (``unshare --pid --fork``, ``docker run IMAGE linkpool``),
+    nor when its parent is (a namespace's first process ends with its command, a
+    systemd service stops its cgroup), nor under a parent of :data:`REAPERS`."""
+    if 1 in (os.getpid(), os.getppid()):
+        return False
+    try:
+        with open(f"/proc/{os.getppid()}/comm", "rb") as f:
+            parent = f.read().strip().decode(errors="replace")
+    except OSError:
+        return True
+    return not parent.startswith(REAPERS)
+
+
 class Recorder:
     """The bookkeeping of a job, done after the wrapper has answered: a process forked
     while the command runs (:meth:`start`), which waits for the command's :class:`Usage`
@@ -282,6 +303,10 @@ class Recorder:
             return
         if pid == 0:  # the recorder: whatever happens, it never returns into the wrapper
             try:
+                # A session of its own: a build tool that kills the command's process
+                # group once it has its answer (Bazel's process-wrapper) must not take
+                # the record with it
+                os.setsid()
                 at_end.clear()  # the wrapper gives back what the command held (tokens)
                 os.close(wfd)
                 for fd in close:
