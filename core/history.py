@@ -92,10 +92,12 @@ class History:
         self._share(fd)
         return fd
 
-    def settle(self, timeout: float = SETTLE_S) -> None:
-        """Wait, ``timeout`` seconds at most, until no ended job is still writing its
-        record (nobody holds ``policy/pending``)."""
+    def settle(self, timeout: float | None = None) -> None:
+        """Wait, ``timeout`` seconds at most (default ``SETTLE_S``), until no ended job is
+        still writing its record (nobody holds ``policy/pending``)."""
         import time
+
+        timeout = SETTLE_S if timeout is None else timeout
 
         try:
             fd = self._open(os.path.join(POLICY, PENDING), os.O_RDONLY)

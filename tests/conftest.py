@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import os
+import shutil
 import subprocess
 import sys
 import time
@@ -96,3 +97,13 @@ def objs(tmp_path_factory: pytest.TempPathFactory) -> Path:
     for name in ("main", "helper", "undef"):
         subprocess.run(["gcc", "-g", "-c", f"{name}.c", "-o", f"{name}.o"], cwd=d, check=True)
     return d
+
+
+def shim_linker(tmp_path: Path, ld: str) -> tuple[Path, Path]:
+    """A -B directory whose ld.<ld> logs its arguments, then runs the real one."""
+    shim, log = tmp_path / "shim", tmp_path / "argv.log"
+    shim.mkdir(exist_ok=True)
+    real = shutil.which(f"ld.{ld}")
+    (shim / f"ld.{ld}").write_text(f'#!/bin/sh\nprintf "%s\\n" "$@" > {log}\nexec {real} "$@"\n')
+    (shim / f"ld.{ld}").chmod(0o755)
+    return shim, log

@@ -16,7 +16,7 @@ import pytest
 
 from linkpool.pool import Pool
 
-from conftest import LINKPOOL, lp, make_pool, status, wait_for
+from conftest import LINKPOOL, lp, make_pool, shim_linker, status, wait_for
 
 LINKERS = ["bfd", "gold", "lld", "mold"]
 
@@ -34,16 +34,6 @@ def linkers_installed() -> None:
 
 def history(pool: Path) -> list[dict]:
     return json.loads(lp("history", "--pool", str(pool), "--json", check=True).stdout)
-
-
-def shim_linker(tmp_path: Path, ld: str) -> tuple[Path, Path]:
-    """A -B directory whose ld.<ld> logs its arguments, then runs the real one."""
-    shim, log = tmp_path / "shim", tmp_path / "argv.log"
-    shim.mkdir(exist_ok=True)
-    real = shutil.which(f"ld.{ld}")
-    (shim / f"ld.{ld}").write_text(f'#!/bin/sh\nprintf "%s\\n" "$@" > {log}\nexec {real} "$@"\n')
-    (shim / f"ld.{ld}").chmod(0o755)
-    return shim, log
 
 
 def pooled_vs_bare(pool: Path, cwd: Path, argv: list[str], out: str) -> tuple:

@@ -10,7 +10,7 @@ from pathlib import Path
 
 from linkpool import cli, hooks
 
-ROOT = Path(__file__).resolve().parent.parent
+ROOT = Path(__file__).resolve().parents[2]
 PACKAGES = {"core": "linkpool", "integrations": "linkpool.integrations"}
 
 

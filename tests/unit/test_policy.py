@@ -26,7 +26,7 @@ from linkpool.policy import (
     weight_range,
 )
 
-from test_capacity import V1, V2, make_tree, mount
+from machines import V1, V2, make_tree, mount
 
 GiB = 1 << 30
 MB = 1 << 20
