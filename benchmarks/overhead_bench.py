@@ -12,8 +12,8 @@ uncontended pool of its own; the order of bare and linkpool alternates between r
 interpreter" is that less the median interpreter start. The target (issue 13): added <=
 interpreter start + 5 ms for every size.
 
-Then the module count of a hello link (``-X importtime``: modules the interpreter's own
-start does not import), and the median cost of each step of the wrapper, timed inside
+Then the module count of a hello link (the modules the interpreter's own start does not
+import), and the median cost of each step of the wrapper, timed inside
 one process per link (``--steps`` links) by wrapping the engine's functions: what is
 still between the build's call and the linker's start, and between its exit and the
 answer.
@@ -83,18 +83,28 @@ def paired(name: str, bare: list[str], rounds: int, cwd: Path, env: dict[str, st
             "met": added <= start + 0.005}
 
 
-def module_count(cwd: Path, env: dict[str, str], argv: list[str]) -> dict[str, Any]:
-    def imported(cmd: list[str]) -> list[str]:
-        err = subprocess.run(cmd, cwd=cwd, env=env, capture_output=True, text=True).stderr
-        return [line.split("|")[-1].strip() for line in err.splitlines()
-                if line.startswith("import time:") and not line.endswith("package")]
+MODULES = r"""
+import sys
+base = set(sys.modules)
+sys.argv = ["linkpool", *sys.argv[1:]]
+from linkpool import cli
+try:
+    cli.main()
+except SystemExit:
+    pass
+print(" ".join(sorted(set(sys.modules) - base)), file=sys.__stderr__)
+"""
 
-    base = set(imported([sys.executable, "-I", "-X", "importtime", "-c", "pass"]))
-    mods = imported([sys.executable, "-I", "-X", "importtime", str(BIN / "linkpool-py"),
-                     *argv])
-    extra = [m for m in mods if m not in base]
-    return {"modules": len(extra), "linkpool": sorted(m for m in extra if m.startswith("linkpool")),
-            "other": sorted(m for m in extra if not m.startswith("linkpool"))}
+
+def module_count(cwd: Path, env: dict[str, str], argv: list[str]) -> dict[str, Any]:
+    """The modules a link imports beyond the interpreter's start (``python -I``), as the
+    wrapper's process holds them at the end (``-X importtime`` misses those imported
+    after its output is flushed)."""
+    err = subprocess.run([sys.executable, "-I", "-c", MODULES, *argv], cwd=cwd, env=env,
+                         capture_output=True, text=True).stderr
+    extra = err.strip().splitlines()[-1].split()
+    return {"modules": len(extra), "linkpool": [m for m in extra if m.startswith("linkpool")],
+            "other": [m for m in extra if not m.startswith("linkpool")]}
 
 
 STEPS = r"""

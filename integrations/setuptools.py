@@ -57,7 +57,7 @@ class _Parser(argparse.ArgumentParser):
 
 
 def _fail(message: str) -> NoReturn:
-    from ..config import UsageError
+    from ..configfile import UsageError
 
     raise UsageError(message)
 

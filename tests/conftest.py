@@ -107,3 +107,15 @@ def shim_linker(tmp_path: Path, ld: str) -> tuple[Path, Path]:
     (shim / f"ld.{ld}").write_text(f'#!/bin/sh\nprintf "%s\\n" "$@" > {log}\nexec {real} "$@"\n')
     (shim / f"ld.{ld}").chmod(0o755)
     return shim, log
+
+
+def install_plugin(site: Path, name: str, source: str) -> Path:
+    """Install the plugin module ``source`` under ``site`` as a distribution would be:
+    ``linkpool_NAME.py`` and an entry point ``NAME`` in the ``linkpool`` group. ``site``
+    is what ``LINKPOOL_PLUGIN_PATH`` then names."""
+    info = site / f"linkpool_{name}-0.dist-info"
+    info.mkdir(parents=True)
+    (info / "METADATA").write_text(f"Metadata-Version: 2.1\nName: linkpool-{name}\nVersion: 0\n")
+    (info / "entry_points.txt").write_text(f"[linkpool]\n{name} = linkpool_{name}\n")
+    (site / f"linkpool_{name}.py").write_text(source)
+    return site

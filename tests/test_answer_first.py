@@ -18,7 +18,7 @@ from pathlib import Path
 
 import pytest
 
-from conftest import LINKPOOL, make_pool, status
+from conftest import LINKPOOL, install_plugin, make_pool, status
 
 SLOW_S = 6.0
 
@@ -38,13 +38,7 @@ def linkpool_after_link(job, result):
 
 @pytest.fixture
 def slow_plugin(tmp_path: Path) -> Path:
-    site = tmp_path / "plugins"
-    info = site / "linkpool_slow-0.dist-info"
-    info.mkdir(parents=True)
-    (info / "METADATA").write_text("Metadata-Version: 2.1\nName: linkpool-slow\nVersion: 0\n")
-    (info / "entry_points.txt").write_text("[linkpool]\nslow = linkpool_slow\n")
-    (site / "linkpool_slow.py").write_text(PLUGIN)
-    return site
+    return install_plugin(tmp_path / "plugins", "slow", PLUGIN)
 
 
 def env_for(pool: Path, plugins: Path, mark: Path) -> dict[str, str]:

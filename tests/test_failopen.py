@@ -19,7 +19,7 @@ from pathlib import Path
 
 import pytest
 
-from conftest import BIN, LINKPOOL, lp, make_pool
+from conftest import BIN, LINKPOOL, install_plugin, lp, make_pool
 
 HERE = Path(__file__).parent
 
@@ -38,13 +38,7 @@ def src(tmp_path_factory: pytest.TempPathFactory) -> Path:
 @pytest.fixture
 def faults(tmp_path: Path) -> Path:
     """A directory holding the fault plugin as an installed distribution."""
-    site = tmp_path / "plugins"
-    info = site / "linkpool_faults-0.dist-info"
-    info.mkdir(parents=True)
-    (info / "METADATA").write_text("Metadata-Version: 2.1\nName: linkpool-faults\nVersion: 0\n")
-    (info / "entry_points.txt").write_text("[linkpool]\nfaults = linkpool_faults\n")
-    shutil.copy(HERE / "faults_plugin.py", site / "linkpool_faults.py")
-    return site
+    return install_plugin(tmp_path / "plugins", "faults", (HERE / "faults_plugin.py").read_text())
 
 
 def run(argv: list[str], cwd: Path, env: dict[str, str] | None = None,

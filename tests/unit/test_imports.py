@@ -61,3 +61,22 @@ def test_no_module_imports_one_that_imports_it_back() -> None:
 
     circles = sorted(m for m in graph if m in reach(m))
     assert circles == [], f"modules on an import circle: {circles}"
+
+
+def test_every_relative_import_names_a_module_of_ours() -> None:
+    """A module renamed or removed leaves no import behind (inside a function it would
+    fail only when that function runs: `linkpool setup cargo` once did)."""
+    graph: dict[str, set[tuple[str, str]]] = {}
+    for top in PACKAGES:
+        for path in sorted((ROOT / top).rglob("*.py")):
+            name = module_name(path)
+            package = name if path.name == "__init__.py" else name.rpartition(".")[0]
+            for node in ast.walk(ast.parse(path.read_text(encoding="utf-8"))):
+                if isinstance(node, ast.ImportFrom) and node.level:
+                    base = package.split(".")[:len(package.split(".")) - node.level + 1]
+                    target = ".".join([*base, *([node.module] if node.module else [])])
+                    graph.setdefault(name, set()).add((target, str(node.lineno)))
+    modules = {module_name(p) for top in PACKAGES for p in (ROOT / top).rglob("*.py")}
+    missing = sorted(f"{m}:{line} imports {target}" for m, deps in graph.items()
+                     for target, line in deps if target not in modules)
+    assert missing == []
