@@ -82,14 +82,7 @@ class Engine:
                 "before_acquire", lambda: hook.linkpool_before_acquire(job=job)) is False:
             return self._execute(None).status
         try:
-            pidns = os.readlink("/proc/self/ns/pid")  # status marks pids of other namespaces
-        except OSError:
-            pidns = ""
-        identity = {"command": job.argv, "cwd": job.cwd, "output": job.output,
-                    "threads": job.threads, "tokens": None, "pidns": pidns,
-                    "linker": job.linker.id if job.linker is not None else None}
-        try:
-            lease = pool.acquire(job.weight, self.timeout, identity,
+            lease = pool.acquire(job.weight, self.timeout, self._identity(),
                                  notify=None if self.quiet else self._say_waiting,
                                  more=self._more if (job.weight_max or 0) > job.weight else None,
                                  polling=self.polling)
@@ -104,6 +97,25 @@ class Engine:
             return self._unpooled(str(e) if isinstance(e, PoolError) else
                                   f"cannot use pool {pool_path}: {e}")
         waited = float(lease.info.get("waited", 0.0))
+        self._admitted(hook, lease, waited)
+        env = dict(job.env or os.environ, LINKPOOL_HELD=pool.path)
+        return self._execute(lease, env, waited).status
+
+    def _identity(self) -> dict[str, Any]:
+        """What ``linkpool status`` shows of this job while it waits and holds."""
+        job = self.job
+        try:
+            pidns = os.readlink("/proc/self/ns/pid")  # status marks pids of other namespaces
+        except OSError:
+            pidns = ""
+        return {"command": job.argv, "cwd": job.cwd, "output": job.output,
+                "threads": job.threads, "tokens": None, "pidns": pidns,
+                "linker": job.linker.id if job.linker is not None else None}
+
+    def _admitted(self, hook: Any, lease: Any, waited: float) -> None:
+        """Once the slots are held: tune to them, say so if the wait was announced, and
+        call after_acquire."""
+        job = self.job
         job.weight = len(lease.indices)
         if hook is not None:
             self._step("tune", lambda: hook.linkpool_tune(job=job))
@@ -114,8 +126,6 @@ class Engine:
         job.extra.update(slots=list(lease.indices), admitted=lease.info.get("since"))
         if hook is not None:
             self._step("after_acquire", lambda: hook.linkpool_after_acquire(job=job, waited=waited))
-        env = dict(job.env or os.environ, LINKPOOL_HELD=pool.path)
-        return self._execute(lease, env, waited).status
 
     def _more(self) -> int:
         """Slots beyond the job's weight to take now (the pool asks when nobody waits

@@ -23,7 +23,7 @@ from .job import Usage  # how the command ended: one definition, which job.Resul
 TYPE_CHECKING = False  # typing costs the wrapper ~5-15 ms to import; only checkers need it
 if TYPE_CHECKING:
     from collections.abc import Iterable, Sequence
-    from typing import Callable, NoReturn
+    from typing import Any, Callable, NoReturn
 
 FORWARD = (
     signal.SIGINT, signal.SIGTERM, signal.SIGHUP, signal.SIGQUIT, signal.SIGUSR1, signal.SIGUSR2,
@@ -397,25 +397,7 @@ def run_forking(
         fcntl.fcntl(rfd, fcntl.F_SETOWN, os.getpid())
         fcntl.fcntl(rfd, fcntl.F_SETFL, fcntl.fcntl(rfd, fcntl.F_GETFL) | os.O_ASYNC
                     | os.O_NONBLOCK)
-        buf, pid, eof = b"", 0, False
-        lines: list[bytes] = []
-        while len(lines) < 2 and not eof:
-            try:
-                chunk = os.read(rfd, 4096)
-                eof = not chunk
-            except BlockingIOError:
-                chunk = b""
-            *complete, buf = (buf + chunk).split(b"\n")
-            for line in complete:
-                lines.append(line)
-                if len(lines) == 1 and not line.startswith(b"-"):
-                    pid = int(line)
-                    _call(on_start, pid)
-            if len(lines) >= 2 or eof:
-                break
-            info = signal.sigtimedwait({*FORWARD, signal.SIGIO}, 1.0)  # 1 s: belt and braces
-            if info is not None and info.si_signo != signal.SIGIO and pid:
-                _forward(info, pid)
+        lines = _bookkeepers_word(rfd, on_start)
         ended()  # the command's first process is over (or never ran)
         if lines and lines[0].startswith(b"-"):  # "-STATUS" then the message
             message = lines[1] if len(lines) > 1 else b"cannot run the command"
@@ -426,6 +408,32 @@ def run_forking(
             os._exit(1)
         os._exit(int(lines[1]))
     raise AssertionError("unreachable")  # pragma: no cover
+
+
+def _bookkeepers_word(rfd: int, on_start: Callable[[int], None]) -> list[bytes]:
+    """The bookkeeper's two lines: the command's pid then its status ("-STATUS" then a
+    message if it could not start), fewer if the bookkeeper died; signals that arrive
+    meanwhile are passed on to the command."""
+    buf, pid, eof = b"", 0, False
+    lines: list[bytes] = []
+    while len(lines) < 2 and not eof:
+        try:
+            chunk = os.read(rfd, 4096)
+            eof = not chunk
+        except BlockingIOError:
+            chunk = b""
+        *complete, buf = (buf + chunk).split(b"\n")
+        for line in complete:
+            lines.append(line)
+            if len(lines) == 1 and not line.startswith(b"-"):
+                pid = int(line)
+                _call(on_start, pid)
+        if len(lines) >= 2 or eof:
+            break
+        info = signal.sigtimedwait({*FORWARD, signal.SIGIO}, 1.0)  # 1 s: belt and braces
+        if info is not None and info.si_signo != signal.SIGIO and pid:
+            _forward(info, pid)
+    return lines
 
 
 def _bookkeeper(
@@ -455,13 +463,7 @@ def _bookkeeper(
         # the output is written, long after this).
         _become_subreaper()
         sampler, me = _Sampler(pid), os.getpid()
-        while True:  # SIGCHLD is blocked here (inherited mask): wait for it with a timeout
-            if _wait({signal.SIGCHLD}, sampler.next_wait()) is None:
-                sampler.tick(me)  # the whole tree, mold's orphaned child included
-                continue
-            done, status, ru = os.wait4(pid, os.WNOHANG)
-            if done == pid:
-                break
+        status, ru = _reap_first(pid, sampler, me)
         first = time.monotonic()
         if pending is not None:
             try:  # readers of the history wait for on_end from here (never blocks)
@@ -473,24 +475,42 @@ def _bookkeeper(
         null = os.open(os.devnull, os.O_RDWR)
         for fd in (0, 1, 2):  # let the caller's pipes reach EOF while we wait on
             os.dup2(null, fd)
-        cpu, rss = ru.ru_utime + ru.ru_stime, ru.ru_maxrss
-        while True:
-            try:
-                done, _, ru = os.wait4(-1, os.WNOHANG)
-            except ChildProcessError:
-                break
-            if done == 0:
-                _wait({signal.SIGCHLD}, sampler.next_wait())
-                sampler.tick(me)
-                continue
-            cpu += ru.ru_utime + ru.ru_stime
-            rss = max(rss, ru.ru_maxrss)
+        cpu, rss = _reap_the_rest(ru.ru_utime + ru.ru_stime, ru.ru_maxrss, sampler, me)
         end = time.monotonic()
         on_end(Usage(exit_status(status), first - start, end - first, cpu, rss,
                      sampler.peak_kb))
     except BaseException:
         code = 1
     os._exit(code)
+
+
+def _reap_first(pid: int, sampler: _Sampler, me: int) -> tuple[int, Any]:
+    """Wait for the command's first process, sampling the whole tree meanwhile: its wait
+    status and rusage. SIGCHLD is blocked here (the inherited mask): it is waited for
+    with a timeout."""
+    while True:
+        if _wait({signal.SIGCHLD}, sampler.next_wait()) is None:
+            sampler.tick(me)  # the whole tree, mold's orphaned child included
+            continue
+        done, status, ru = os.wait4(pid, os.WNOHANG)
+        if done == pid:
+            return status, ru
+
+
+def _reap_the_rest(cpu: float, rss: int, sampler: _Sampler, me: int) -> tuple[float, int]:
+    """Wait for every other descendant (re-parented to us, the subreaper): the CPU and the
+    largest peak RSS of the whole job, from those of its first process."""
+    while True:
+        try:
+            done, _, ru = os.wait4(-1, os.WNOHANG)
+        except ChildProcessError:
+            return cpu, rss
+        if done == 0:
+            _wait({signal.SIGCHLD}, sampler.next_wait())
+            sampler.tick(me)
+            continue
+        cpu += ru.ru_utime + ru.ru_stime
+        rss = max(rss, ru.ru_maxrss)
 
 
 def _become_subreaper() -> None:
