@@ -38,6 +38,10 @@ TYPE_CHECKING = False  # typing costs the wrapper ~5-15 ms to import; only check
 if TYPE_CHECKING:
     from typing import Any
 
+#: Threads a link may run per core of the slots it holds: twice (a lone link holds the
+#: slots of half the cores it runs; links that meet run twice their share unless a
+#: core's share measured cheaper).
+OVERSUBSCRIBE = 2
 #: Measurements a candidate thread count needs before it is compared; tries it gets (links
 #: planned with it while it has fewer) before it is given up; how much better than the
 #: incumbent it must be to replace it; the weight of a new measurement once it has MIN.
@@ -130,7 +134,7 @@ def plan(stats: dict[str, Any] | None, wanted: int, low: int, slots: int,
       ``alone``), or 1 when links that met ran with fewer CPU-seconds per byte (by
       ``MARGIN``) at a core's share; 2 with no history;
     - ``high``: the most slots it takes: those that ``alone`` threads stand for at
-      ``ratio`` threads a core, at least ``low``;
+      ``OVERSUBSCRIBE`` (2) threads a core, whatever ``ratio``, at least ``low``;
     - ``explore`` (only while exploring): the thread count this link tries, and
       ``share`` (True) when that try is of a core's share when links meet.
     """
@@ -159,22 +163,26 @@ def plan(stats: dict[str, Any] | None, wanted: int, low: int, slots: int,
             alone = nxt
             continue
         break
+    # Alone it holds the slots of half the cores its threads need, whatever r: a link that
+    # reaches the pool first in a burst of links must not shut the others out for its
+    # whole run (docs/policy.md, "Why twice the threads when links meet")
+    high = max(low, min(slots, _ceil_div(alone * slots, OVERSUBSCRIBE * max(cores, 1e-9))))
     ratio, share = 1.0, False
     double = min(2 * k, alone)
     if double > k:
         # Twice the threads of its share, unless links that met measured a core's share
         # cheaper: the incumbent, because a link that outlives the others still keeps
-        # every core busy (docs/policy.md, "Why twice the threads when links meet").
+        # every core busy. When its most is its least (two cores, two slots) it runs
+        # ``alone`` threads whatever it meets: r changes nothing, nothing is tried.
         ratio = double / k
         mine, other = stats.get(str(double)), stats.get(str(k))
-        if _n(mine, "sn") >= MIN_SAMPLES:
+        if high > low and _n(mine, "sn") >= MIN_SAMPLES:
             if _n(other, "sn") >= MIN_SAMPLES:
                 a, b = _value(mine, "scpu"), _value(other, "scpu")
                 if a and b and b < a * (1 - MARGIN):
                     ratio = 1.0
             elif explore is None and _n(other, "stries") < MAX_TRIES:
                 explore, ratio, share = k, 1.0, True
-    high = max(low, min(slots, _ceil_div(alone * slots, ratio * max(cores, 1e-9))))
     out: dict[str, Any] = {"alone": alone, "ratio": ratio, "high": high}
     if explore is not None:
         out["explore"] = explore

@@ -14,6 +14,7 @@ from typing import Any
 
 import pytest
 
+from linkpool.policy import threads_for
 from linkpool.pool import Pool
 
 from conftest import LINKPOOL, lp, make_pool, shim_linker, status, wait_for
@@ -194,7 +195,7 @@ def big(tmp_path_factory: pytest.TempPathFactory) -> Path:
 
 #: A summary in which lld links of this size (20 MB: class 16M) that met others measured a
 #: core's share (1 thread here) cheaper than twice it: the policy then runs a core's share
-#: when links meet, so a lone link takes the slots of every core (docs/policy.md).
+#: when links meet, where a link's most slots are above its least (docs/policy.md).
 SHARE_CHEAPER = {"1": {"sn": 3, "scpu": 3.0}, "2": {"sn": 3, "scpu": 4.0}}
 
 
@@ -209,15 +210,15 @@ def test_a_lone_link_takes_every_core_whatever_else_runs(big: Path, tmp_path: Pa
                                                          ) -> None:
     """Alone in the pool a link runs the user's command unchanged (lld takes every core by
     itself), on an idle machine as on a busy one: the rule does not read the machine's
-    load (docs/policy.md, "A lone link while compiles run"). With no history it holds one
-    slot (twice a core's share is every core on two); where a core's share measured
-    cheaper, both slots. A busy loop keeps a core busy throughout, as a build's compile
-    would, on top of whatever else this machine runs."""
+    load (docs/policy.md, "A lone link while compiles run"). It holds the slots of half
+    the cores it runs (one of two), whatever links that met measured. A busy loop keeps a
+    core busy throughout, as a build's compile would, on top of whatever else this
+    machine runs."""
     cores = len(os.sched_getaffinity(0))
     pool = make_pool(tmp_path / "pool", 2)
     if summary is not None:
         seed_summary(pool, summary)
-    weight = 1 if summary is None else 2
+    weight = 1
     shim, log = shim_linker(tmp_path, "lld")
     spin = subprocess.Popen(["sh", "-c", "while :; do :; done"])
     try:
@@ -239,33 +240,36 @@ def test_a_lone_link_takes_every_core_whatever_else_runs(big: Path, tmp_path: Pa
 def test_a_link_beside_a_holder_takes_its_least_weight(big: Path, tmp_path: Path,
                                                        summary: dict[str, Any] | None
                                                        ) -> None:
-    """Its least weight, one slot, and on it twice a core's share (every core of two, no
-    option) or, where a core's share measured cheaper, ``--threads=1``."""
-    pool = make_pool(tmp_path / "pool", 2)
+    """Four slots, three held by another job: its least weight, one slot, and on it twice
+    a core's share or, where a core's share measured cheaper, a core's share
+    (``--threads=N`` when that is fewer than lld's every core)."""
+    cores = len(os.sched_getaffinity(0))
+    share = threads_for(1, 4, cores)
+    pool = make_pool(tmp_path / "pool", 4)
     if summary is not None:
         seed_summary(pool, summary)
     shim, log = shim_linker(tmp_path, "lld")
-    with Pool.open(str(pool)) as p, p.acquire(1):
+    with Pool.open(str(pool)) as p, p.acquire(3):
         r = lp("run", "--pool", str(pool), "--", "gcc", f"-B{shim}", "-fuse-ld=lld", "big.o",
                "-o", str(tmp_path / "app"), cwd=big)
     assert r.returncode == 0, r.stderr
     rec = history(pool)[-1]
     args = [a for a in log.read_text().split("\n") if a.startswith("--threads")]
-    if summary is None:
-        assert (rec["weight"], rec["threads"], args) == (1, 2, [])
-    else:
-        assert (rec["weight"], rec["threads"], args) == (1, 1, ["--threads=1"])
+    threads = min(cores, 2 * share) if summary is None else share
+    assert (rec["weight"], rec["threads"]) == (1, threads)
+    assert args == ([] if threads == cores else [f"--threads={threads}"])
 
 
 def test_a_link_with_a_waiter_behind_takes_no_more(big: Path, tmp_path: Path) -> None:
-    """Both slots come free at once, the machine is idle, but another job waits behind
-    the link: it takes its least weight and leaves the other slot to that job (a link
-    that would take both when alone: a core's share measured cheaper)."""
-    pool = make_pool(tmp_path / "pool", 2)
+    """Every slot comes free at once, the machine is idle, but another job waits behind
+    the link: it takes its least weight and leaves the others to that job (four slots: a
+    link that would take two when alone, and runs a core's share, measured cheaper, when
+    it meets others)."""
+    pool = make_pool(tmp_path / "pool", 4)
     seed_summary(pool, SHARE_CHEAPER)
     shim, log = shim_linker(tmp_path, "lld")
     p = Pool.open(str(pool))
-    lease = p.acquire(2)
+    lease = p.acquire(4)
     link = subprocess.Popen([LINKPOOL, "run", "--pool", str(pool), "--", "gcc", f"-B{shim}",
                              "-fuse-ld=lld", "big.o", "-o", str(tmp_path / "app")], cwd=big)
     wait_for(lambda: len(status(pool)["waiters"]) == 1, what="the link to wait")

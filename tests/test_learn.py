@@ -84,8 +84,8 @@ def test_real_links_follow_a_seeded_summary(big: Path, tmp_path: Path) -> None:
 
     - threads do not make this lld faster alone (wall per GiB alike at C and C/2): a lone
       link holds one slot and gets ``--threads=C/2``;
-    - lld links that met ran with fewer CPU-seconds at a core's share (C/2 threads) than
-      at C: with the other slot held, the link runs ``--threads=C/2`` on its one slot;
+    - lld links that met ran with fewer CPU-seconds at a core's share than at twice it:
+      in a pool of 4 with 3 slots held, the link runs a core's share on its one slot;
     - fresh summary, the other slot held: twice its share, C threads (no option: lld's
       own default), the built-in rule.
     """
@@ -104,15 +104,17 @@ def test_real_links_follow_a_seeded_summary(big: Path, tmp_path: Path) -> None:
     assert rec["met"] is False and rec["plan"]["alone"] == half
     assert History(str(pool)).summary("lld/16M")[str(half)]["an"] == 4  # learnt
 
+    from linkpool.policy import threads_for
     from linkpool.pool import Pool
 
-    pool = make_pool(tmp_path / "share", 2)
-    seed(pool, {str(half): {"sn": 3, "scpu": 3.0, "an": 3, "awall": 2.0},
-                str(cores): {"sn": 3, "scpu": 4.0, "an": 3, "awall": 1.0}})
-    with Pool.open(str(pool)) as p, p.acquire(1):
+    share = threads_for(1, 4, cores)
+    pool = make_pool(tmp_path / "share", 4)
+    seed(pool, {str(share): {"sn": 3, "scpu": 3.0, "an": 3, "awall": 2.0},
+                str(2 * share): {"sn": 3, "scpu": 4.0, "an": 3, "awall": 1.0}})
+    with Pool.open(str(pool)) as p, p.acquire(3):
         rec = link(pool, big, shim, out)
-    assert (rec["weight"], rec["threads"]) == (1, half)
-    assert threads_args(log) == [f"--threads={half}"]
+    assert (rec["weight"], rec["threads"]) == (1, share)
+    assert threads_args(log) == ([] if share == cores else [f"--threads={share}"])
     assert rec["met"] is True and rec["plan"]["ratio"] == 1.0
 
     pool = make_pool(tmp_path / "fresh", 2)
@@ -129,8 +131,7 @@ def test_a_link_that_met_a_waiter_is_not_a_lone_measurement(big: Path, tmp_path:
                                                             ) -> None:
     """The link runs alone at first; a job comes to wait behind it while it runs: its
     record says it met others, and its wall time is not counted as a lone link's."""
-    pool = make_pool(tmp_path / "pool", 2)
-    # Links that met measured a core's share cheaper: alone, it may hold both slots
+    pool = make_pool(tmp_path / "pool", 4)  # alone, it holds two of the four
     seed(pool, {"1": {"sn": 3, "scpu": 3.0}, "2": {"sn": 3, "scpu": 4.0}})
     shim, _ = shim_linker(tmp_path, "lld")
     slow = shim / "ld.lld"
@@ -138,8 +139,8 @@ def test_a_link_that_met_a_waiter_is_not_a_lone_measurement(big: Path, tmp_path:
     link_proc = subprocess.Popen(["linkpool", "run", "--pool", str(pool), "--", "gcc",
                                   f"-B{shim}", "-fuse-ld=lld", "big.o", "-o",
                                   str(tmp_path / "app")], cwd=big)
-    wait_for(lambda: status(pool)["in_use"] == 2, what="the lone link to hold both slots")
-    behind = subprocess.Popen(["linkpool", "run", "--pool", str(pool), "--weight", "1",
+    wait_for(lambda: status(pool)["in_use"] == 2, what="the lone link to hold two slots")
+    behind = subprocess.Popen(["linkpool", "run", "--pool", str(pool), "--weight", "3",
                                "--", "sleep", "1"])
     wait_for(lambda: status(pool)["waiting"] == 1 or link_proc.poll() is not None,
              what="a job to wait behind the link")

@@ -39,8 +39,15 @@ SHAPES = {
     "flat": {1: (4.0, 3.9), 2: (3.95, 4.1)},
 }
 # (alone threads, threads per core of its share when links meet, most slots)
-EXPECTED = {"scales": (2, 2.0, 1), "mold-like": (2, 1.0, 2), "lld-like": (2, 2.0, 1),
+EXPECTED = {"scales": (2, 2.0, 1), "mold-like": (2, 2.0, 1), "lld-like": (2, 2.0, 1),
             "flat": (1, 1.0, 1)}
+# The same on 4 cores and 4 slots, where a lone link's most (2 slots) is above its least
+# (1): what links that met measured decides r (T = 4; wall and CPU per thread count).
+SHAPES_4 = {
+    "mold-like": {1: (2.6, 1.15), 2: (1.3, 1.26), 4: (0.7, 1.32)},
+    "lld-like": {1: (5.2, 2.16), 2: (3.0, 1.71), 4: (2.45, 1.71)},
+}
+EXPECTED_4 = {"mold-like": (4, 1.0, 2), "lld-like": (4, 2.0, 2)}
 
 
 def simulate(shape: dict[int, tuple[float, float]], links: int, alone_every: int = 2,
@@ -61,7 +68,7 @@ def simulate(shape: dict[int, tuple[float, float]], links: int, alone_every: int
         wall, cpu = shape[min(shape, key=lambda t: abs(t - threads))]
         noise = 1 + 0.01 * ((i * 7) % 3 - 1)
         learn(summary, threads, GiB, cpu * noise, wall * noise, alone=alone,
-              explored=p.get("explore"))
+              explored=p.get("explore"), share=bool(p.get("share")))
     return summary, plans
 
 
@@ -79,6 +86,22 @@ def test_each_shape_converges_to_its_thread_counts(shape: str) -> None:
     assert sum("explore" in p for p in plans) <= 2 * MAX_TRIES
 
 
+@pytest.mark.parametrize("shape", list(SHAPES_4))
+def test_where_a_lone_link_may_hold_more_r_follows_what_links_that_met_measured(
+        shape: str) -> None:
+    """4 cores, 4 slots: mold-like links that met cost fewer CPU-seconds at a core's share,
+    so r = 1; lld-like ones more, so r stays 2. Alone, either holds 2 slots (half the
+    cores of its 4 threads) and runs 4."""
+    summary, plans = simulate(SHAPES_4[shape], 40, slots=4, cores=4.0, wanted=4)
+    final = plan(summary, 4, 1, 4, 4.0)
+    assert final is not None and "explore" not in final
+    assert (final["alone"], final["ratio"], final["high"]) == EXPECTED_4[shape]
+    assert threads_planned(final, 2, 4, 4.0) == 4
+    assert threads_planned(final, 1, 4, 4.0) == (1 if shape == "mold-like" else 2)
+    assert any(p.get("share") for p in plans)  # a core's share was tried
+    assert sum("explore" in p for p in plans) <= 2 * MAX_TRIES
+
+
 @pytest.mark.parametrize("shape", list(SHAPES))
 def test_threads_and_weights_picked_alone_and_when_links_meet(shape: str) -> None:
     """What a converged summary gives a link on 2 cores, 2 slots, memory weight 1: the
@@ -92,7 +115,7 @@ def test_threads_and_weights_picked_alone_and_when_links_meet(shape: str) -> Non
     meeting = (low, threads_planned(p, low, 2, 2.0))
     assert {"scales": ((1, 2), (1, 2)),  # two threads on its one slot: the measured best
             "lld-like": ((1, 2), (1, 2)),
-            "mold-like": ((2, 2), (1, 1)),  # every core alone, a core's share each
+            "mold-like": ((1, 2), (1, 2)),  # its most is its least here: r changes nothing
             "flat": ((1, 1), (1, 1))}[shape] == (alone, meeting)
 
 
@@ -128,23 +151,17 @@ def test_the_first_links_run_the_default_then_explore_in_turn() -> None:
     assert first == 2 * MIN_SAMPLES - 1  # right after the second lone link
     assert all(e == (None, False) for e in explored[:first])
     assert explored[first:first + MAX_TRIES] == [(1, False)] * MAX_TRIES
-    # A core's share when meeting is tried only while the links that met have not
-    # measured it (the tries of one thread alone that met others count), MAX_TRIES at most
-    rest = explored[first + MAX_TRIES:]
-    assert set(rest) <= {(None, False), (1, True)} and rest.count((1, True)) <= MAX_TRIES
-    assert all(e == (None, False) for e in explored[first + 2 * MAX_TRIES:])
-    summary, _ = simulate(SHAPES["lld-like"], 16)
-    assert summary["1"]["sn"] >= MIN_SAMPLES and summary["2"]["sn"] >= MIN_SAMPLES
+    # On two cores and two slots a link's most is its least: r changes nothing, and a
+    # core's share is never tried (SHAPES_4's test has a machine where it is)
+    assert all(e == (None, False) for e in explored[first + MAX_TRIES:])
 
 
 def test_a_linker_that_keeps_its_cores_busy_is_never_tried_with_fewer() -> None:
     """Lone links that kept more than 1.2 cores busy with 2 threads: one thread could not
-    be as fast, so it is never tried alone (mold, lld on an idle machine); a core's share
-    when links meet is still tried."""
+    be as fast, so it is never tried alone (mold, lld on an idle machine)."""
     for shape in ("scales", "mold-like"):
         _, plans = simulate(SHAPES[shape], 20)
         assert not any(p.get("explore") == 1 and not p.get("share") for p in plans)
-        assert any(p.get("explore") == 1 and p.get("share") for p in plans)
 
 
 def test_exploring_gives_up_when_links_never_run_alone() -> None:
@@ -166,8 +183,8 @@ def test_sixty_four_cores_halve_down_to_where_the_linker_stops_scaling() -> None
     summary, plans = simulate(shape, 60, slots=64, cores=64.0, wanted=64)
     p = plan(summary, 64, 1, 64, 64.0)
     assert p is not None and "explore" not in p
-    assert (p["alone"], p["high"]) == (16, 16)
-    assert threads_planned(p, 16, 64, 64.0) == 16
+    assert (p["alone"], p["high"]) == (16, 8)  # the slots of half the cores it runs
+    assert threads_planned(p, 8, 64, 64.0) == 16
     assert threads_planned(p, 1, 64, 64.0) == 1  # meeting: 2 threads cost more CPU
     assert sum("explore" in pl for pl in plans) <= 4 * MAX_TRIES
 
