@@ -45,7 +45,7 @@ def import_module(name: str) -> Any:
 BUILTIN = (
     ("classify", "linkpool.plugins.classify", ("linkpool_classify", "linkpool_choose_linker")),
     ("cost", "linkpool.plugins.cost", ("linkpool_estimate", "linkpool_weigh")),
-    ("history", "linkpool.plugins.record", ("linkpool_estimate", "linkpool_after_link")),
+    ("history", "linkpool.plugins.history", ("linkpool_estimate", "linkpool_after_link")),
     ("threads", "linkpool.plugins.threads", ("linkpool_tune",)),
     ("jobserver", "linkpool.plugins.jobserver", ("linkpool_before_acquire", "linkpool_tune")),
     ("output-check", "linkpool.plugins.outputcheck", ("linkpool_after_link",)),

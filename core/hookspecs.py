@@ -25,7 +25,7 @@ written below, for every command:
 4. ``before_acquire``, which may veto: the command then runs without the pool and no
    other hook is called.
 5. The slots are acquired (the wait), then ``tune``, then ``after_acquire``.
-6. The command runs holding them; ``after_link`` once it is over.
+6. The command runs holding them; ``after_link`` once it is over, after the answer.
 
 ``error`` is called whenever one of these calls raises; the step is then skipped and
 the command runs on. Implementations run last-registered first (pluggy's order;
@@ -160,8 +160,12 @@ def linkpool_after_acquire(job: Job, waited: float) -> None:
 def linkpool_after_link(job: Job, result: Result) -> None:
     """Called when a command that ran holding slots is over (not for one that ran
     without the pool): its first process has exited and every descendant that held the
-    slots (mold's background child) has ended. For a linker that forks this runs in the
-    background, after the build system was already answered."""
+    slots (mold's background child) has ended. It runs after the build system has its
+    answer, in a process of its own that holds no slot and whose stdin, stdout and
+    stderr are /dev/null (stderr stays the build's with ``check_output``); where such a
+    process would not outlive the wrapper (a PID namespace's first process or its
+    child, Bazel's sandboxes) the wrapper calls it before it answers
+    (docs/engine.md, "The answer first")."""
 
 
 @hookspec()

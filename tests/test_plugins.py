@@ -203,7 +203,7 @@ def test_a_compile_imports_only_the_classify_plugin(tmp_path: Path) -> None:
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True,
                          check=True).stdout.split()
     assert "linkpool.plugins.classify" in out
-    assert not {"linkpool.plugins.cost", "linkpool.plugins.record", "linkpool.pool",
+    assert not {"linkpool.plugins.cost", "linkpool.plugins.history", "linkpool.pool",
                 "linkpool.estimate", "linkpool.history"} & set(out)
 
 
