@@ -147,10 +147,6 @@ def test_add_linker_args_goes_after_the_driver_not_the_launcher(argv: list[str],
 
 # -- the engine, with the real ccache -----------------------------------------------------
 
-needs_ccache = pytest.mark.skipif(shutil.which("ccache") is None,
-                                  reason="ccache is not installed (scripts/setup.sh --test)")
-
-
 @pytest.fixture
 def ccache_env(tmp_path: Path) -> dict[str, str]:
     return {**os.environ, "CCACHE_DIR": str(tmp_path / "ccache-dir")}
@@ -172,7 +168,6 @@ def history(pool: Path) -> list[dict]:
     return json.loads(lp("history", "--pool", str(pool), "--json", check=True).stdout)
 
 
-@needs_ccache
 def test_ccache_gcc_link_is_recorded_as_gccs_link(objs: Path, tmp_path: Path,
                                                   ccache_env: dict[str, str]) -> None:
     pool = make_pool(tmp_path / "pool", 2)
@@ -189,7 +184,6 @@ def test_ccache_gcc_link_is_recorded_as_gccs_link(objs: Path, tmp_path: Path,
     assert rec["launcher"] == ["ccache"] and rec["command"] == argv
 
 
-@needs_ccache
 def test_ccache_gcc_link_is_tuned_after_the_driver(objs: Path, tmp_path: Path,
                                                    ccache_env: dict[str, str]) -> None:
     """Weight 1 of 2 slots: lld gets its thread count through `ccache gcc -Wl,...`, as it
@@ -211,7 +205,6 @@ def test_ccache_gcc_link_is_tuned_after_the_driver(objs: Path, tmp_path: Path,
     assert (rec["linker"], rec["weight"], rec["threads"]) == ("lld", 1, threads)
 
 
-@needs_ccache
 def test_ccache_gcc_compile_takes_no_slot(objs: Path, tmp_path: Path,
                                           ccache_env: dict[str, str]) -> None:
     """The pool's only slot is held: a compile behind ccache still runs at once (a job

@@ -53,8 +53,7 @@ def test_summary_missing_corrupt_and_concurrent(tmp_path: Path) -> None:
 @pytest.fixture(scope="module")
 def big(tmp_path_factory: pytest.TempPathFactory) -> Path:
     """An object of 20 MB: above the 16 MB under which a link is one thread whatever."""
-    if shutil.which("ld.lld") is None:
-        pytest.skip("lld not installed (bash scripts/setup.sh --test installs it)")
+    assert shutil.which("ld.lld"), "lld is missing: bash scripts/setup.sh --test installs it"
     d = tmp_path_factory.mktemp("big")
     (d / "big.c").write_text("char big[20 << 20] = {1};\nint main(void) { return big[0] - 1; }\n")
     subprocess.run(["gcc", "-c", "big.c", "-o", "big.o"], cwd=d, check=True)
