@@ -189,7 +189,6 @@ class Engine:
         forking = lease is not None and job.linker is not None and job.command is not None \
             and job.linker.leaves_child(job.command.linker_args)
         recorder = process.Recorder()
-        pending = self._pending() if record else None
 
         def started(pid: int) -> None:
             if lease is None:
@@ -199,7 +198,7 @@ class Engine:
             # while the command runs, off its path: a recorder, unless it would not outlive
             # the wrapper (then the record is made before the answer)
             if record and not forking and process.leftovers_survive():
-                recorder.start(lease.fds, pending, self._keeps_stderr(), finished)
+                recorder.start(lease.fds, self._pending(), self._keeps_stderr(), finished)
             lease.settle()  # slow to close: done while the command already runs
 
         def finished(usage: process.Usage) -> Result:
@@ -210,16 +209,15 @@ class Engine:
             return result
 
         try:
-            if forking:
-                process.run_forking(job.argv, fds, env, started, finished, pending)
+            if forking:  # its bookkeeper is forked before the command starts: it needs it now
+                process.run_forking(job.argv, fds, env, started, finished,
+                                    self._pending() if record else None)
             usage = process.run(job.argv, fds, env, started)
         except process.SpawnError as e:
             say(str(e))
             return Result(e.status, waited, error=str(e))
         if recorder.hand(usage):
             return Result.of(usage, waited)  # the recorder calls after_link
-        if pending is not None:
-            os.close(pending)
         return finished(usage)
 
     def _pending(self) -> int | None:

@@ -294,12 +294,14 @@ class Recorder:
         try:
             rfd, wfd = os.pipe()
         except OSError:
+            _close(pending)
             return
         try:
             pid = os.fork()
         except OSError:
             os.close(rfd)
             os.close(wfd)
+            _close(pending)
             return
         if pid == 0:  # the recorder: whatever happens, it never returns into the wrapper
             try:
@@ -345,11 +347,15 @@ class Recorder:
             os.close(self.wfd)
             return False  # the recorder is gone: record here
         finally:
-            if self.pending is not None:
-                os.close(self.pending)
+            _close(self.pending)
             self.pending = None
         # self.wfd stays open: the recorder starts once the wrapper has exited (EOF)
         return True
+
+
+def _close(fd: int | None) -> None:
+    if fd is not None:
+        os.close(fd)
 
 
 def _call(on_start: Callable[[int], None] | None, pid: int) -> None:
