@@ -520,7 +520,7 @@ def cmd_init(ns: Any) -> int:
         ns.pool = ns.shared
     path = settings_for(ns.pool).pool
     existed = os.path.lexists(path)
-    pool = Pool.open(path, default_slots=ns.slots, shared=shared, repair=ns.slots is not None)
+    pool = Pool.open(path, default_slots=ns.slots, shared=shared, repair=True)  # any pool.json
     with pool:
         pool.make_slots()
         if existed and shared and not pool.shared:
