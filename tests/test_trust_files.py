@@ -19,7 +19,7 @@ import sys
 from pathlib import Path
 
 import pytest
-from test_hostile_pools import CMD, assert_fail_open_and_strict, in_mount_ns, one_line
+from test_hostile_pools import CMD, assert_fail_open_and_strict, in_mount_ns
 
 from conftest import LINKPOOL, lp, make_pool, status, wait_for
 
@@ -257,8 +257,9 @@ def test_outputs_and_policy_files_of_the_wrong_shape(tmp_path: Path, objects: Pa
     for _ in range(2):  # an outputs record and the policy's summaries to corrupt
         assert lp("run", "--pool", str(pool), "--", *link).returncode == 0
         lp("history", "--pool", str(pool))  # waits for the record
-    for bad in BAD_SUMMARIES + [b'{"output": "%s", "exit": 0, "max_rss_kb": "huge", '
-                                b'"anon_peak_kb": [1]}' % str(app).encode()]:
+    wrong = b'{"output": "%s", "exit": 0, "max_rss_kb": "huge", "anon_peak_kb": [1]}' % \
+        str(app).encode()  # a record of this very output, of the wrong types
+    for bad in [*BAD_SUMMARIES, wrong]:
         files = [p for p in (pool / "outputs").rglob("*.json")] + \
             [p for p in (pool / "policy").rglob("*.json")]
         assert files
