@@ -236,7 +236,7 @@ class History:
             try:
                 self._write(fd, line)
                 if os.fstat(fd).st_size > MAX_BYTES:
-                    self._rotate(base, fd)
+                    self._rotate(fd, base)
             finally:
                 os.close(fd)
         finally:
@@ -254,17 +254,21 @@ class History:
             line = b"\n" + line
         os.write(fd, line)
 
-    def _rotate(self, base: int, fd: int) -> None:
+    def _rotate(self, fd: int, base: int | None = None) -> None:
         # Whoever locks the full log renames it; the others see it renamed and stop. Not
         # waiting: the lock is only ever held for a rename, and a file others can read
         # can be locked by them too.
+        folder = self._base() if base is None else base
         try:
             fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
-            current = os.stat(LOG, dir_fd=base, follow_symlinks=False)
+            current = os.stat(LOG, dir_fd=folder, follow_symlinks=False)
             if current.st_ino == os.fstat(fd).st_ino and current.st_size > MAX_BYTES:
-                os.replace(LOG, LOG + ".1", src_dir_fd=base, dst_dir_fd=base)
+                os.replace(LOG, LOG + ".1", src_dir_fd=folder, dst_dir_fd=folder)
         except OSError:
             pass
+        finally:
+            if base is None:
+                os.close(folder)
 
     def pending(self) -> int:
         """A descriptor on ``policy/pending`` for a job that will write its record after
