@@ -393,7 +393,7 @@ class History:
         except OSError:
             pass
         try:
-            fd = _open(folder, tmp, os.O_WRONLY | os.O_CREAT | os.O_EXCL)
+            fd = _open(folder, tmp, os.O_WRONLY | os.O_CREAT | os.O_TRUNC)
         except OSError:
             return
         try:
