@@ -195,6 +195,8 @@ BAD_LINES = [
     b'{"time":1,"max_rss_kb":' + b"9" * 5000 + b"}",
     b'{"time":1,"slots":[0,1,2],"weight":3,"admitted":1e15,"run_s":1e12,"exit":0}',
     b"\x00\x00\x00",
+    # a torn record with the next one glued onto it (two appends racing a full disk)
+    b'{"time":1,"output":"/torn","ex{"time":2,"exit":0,"command":["glued"]}',
 ]
 
 
@@ -209,10 +211,17 @@ def test_history_lines_of_the_wrong_shape(tmp_path: Path) -> None:
             f.write(line + b"\n")
         f.write(b'{"time":1,"torn":')  # and a torn last line
     (pool / "history.jsonl.1").write_bytes(b"\n".join(BAD_LINES))
+    with (pool / "history.jsonl.1").open("ab") as f:  # huge (sparse): only its end is read
+        f.truncate(40 << 20)
+        f.seek(0, os.SEEK_END)
+        f.write(b'\n{"time":3,"exit":0,"command":["at the end"]}\n')
     r = lp("history", "--pool", str(pool), "--json")
     assert r.returncode == 0 and r.stderr == "", r.stderr
     records = json.loads(r.stdout)
     assert [rec for rec in records if rec.get("command") == ["sh", "-c", "exit 0", "mine"]]
+    assert len([rec for rec in records if rec.get("command") == ["glued"]]) == 1
+    assert [rec for rec in records if rec.get("command") == ["at the end"]]
+    assert not [rec for rec in records if rec.get("output") == "/torn"]
     for args in (["history"], ["stats"], ["stats", "--json"], ["trace"],
                  ["report", "--output", str(tmp_path / "r.svg")],
                  ["report", "--output", str(tmp_path / "r.html")]):
