@@ -520,7 +520,7 @@ def cmd_init(ns: Any) -> int:
         ns.pool = ns.shared
     path = settings_for(ns.pool).pool
     existed = os.path.lexists(path)
-    pool = Pool.open(path, default_slots=ns.slots, shared=shared, repair=ns.slots is not None)
+    pool = Pool.open(path, default_slots=ns.slots, shared=shared, repair=True)  # any pool.json
     with pool:
         pool.make_slots()
         if existed and shared and not pool.shared:
@@ -549,6 +549,7 @@ def cmd_status(ns: Any) -> int:
     import json
 
     settings = settings_for(ns.pool)
+    _lenient_stdout()
     with open_existing(settings.pool) as pool:
         if ns.watch is None:
             st = pool.status(settings.polling)
@@ -585,20 +586,31 @@ def cmd_history(ns: Any) -> int:
     from .history import History
 
     with open_existing(settings_for(ns.pool).pool) as pool:
-        records = list(History(pool.path).records())
+        records = list(History(pool.path, 0o666 if pool.shared else 0o600).records())
+    _lenient_stdout()
     if ns.json:
         print(json.dumps(records, indent=1, default=str))
         return 0
     print(f"{'EXIT':>4} {'LINKER':<7} {'W':>2} {'THR':>3} {'WAIT':>7} {'RUN':>7} "
           f"{'RSS MB':>7}  OUTPUT")
-    for r in records:
+    for r in records:  # each checked by History.records: its figures are numbers or null
         rss = (r.get("max_rss_kb") or 0) / 1024
-        what = r.get("output") or " ".join(r.get("command", []))[:60]
-        print(f"{r.get('exit', '?'):>4} {r.get('linker') or '-':<7} {r.get('weight') or '-':>2} "
+        what = r.get("output") or " ".join(r.get("command") or [])[:60]
+        print(f"{r.get('exit', '?')!s:>4} {r.get('linker') or '-':<7} "
+              f"{r.get('weight') or '-':>2} "
               f"{r.get('threads') or '-':>3}{'(' + str(r['tokens']) + ')' if 'tokens' in r else ''}"
-              f" {r.get('wait_s', 0):>6.2f}s "
-              f"{r.get('run_s', 0):>6.2f}s {rss:>7.1f}  {what}")
+              f" {r.get('wait_s') or 0:>6.2f}s "
+              f"{r.get('run_s') or 0:>6.2f}s {rss:>7.1f}  {what}")
     return 0
+
+
+def _lenient_stdout() -> None:
+    """Text another user wrote (a command line in a note or a record) may hold what the
+    terminal's encoding cannot show (a lone surrogate): shown escaped, never an error."""
+    try:
+        sys.stdout.reconfigure(errors="backslashreplace")  # type: ignore[union-attr]
+    except (AttributeError, ValueError):
+        pass
 
 
 def format_status(st: dict[str, Any]) -> str:

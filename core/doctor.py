@@ -196,6 +196,8 @@ def _kind(name: str) -> str:
         return "temp"
     if name in FOLDERS:
         return "folder"
+    if name.startswith("user.") and name[5:].isascii() and name[5:].isdigit():
+        return "folder"  # a shared pool: one user's history, outputs and policy
     return "own" if name in OWN else "foreign"
 
 

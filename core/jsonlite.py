@@ -6,6 +6,11 @@ holder identities, history lines, the plugin cache) is small, so this module enc
 decodes standard JSON by hand: objects, arrays, strings (with escapes and surrogate
 pairs), integers, floats, true/false/null. Anything it cannot parse raises ValueError,
 as ``json.loads`` does. Output is compact and ASCII-only, readable by any JSON parser.
+
+What another user may have written is garbage to it, never a crash: nesting too deep for
+the recursion (``[[[[...]]]]``), a number that is not finite (``1e999``, NaN, Infinity)
+or longer than ``MAX_NUMBER`` characters, and an object with a key twice (two readers
+could each take a different one) all raise ValueError.
 """
 
 from __future__ import annotations
@@ -19,6 +24,7 @@ _ESCAPES = {'"': '\\"', "\\": "\\\\", "\n": "\\n", "\r": "\\r", "\t": "\\t", "\b
 _UNESCAPES = {'"': '"', "\\": "\\", "/": "/", "b": "\b", "f": "\f", "n": "\n", "r": "\r",
               "t": "\t"}
 _WS = " \t\n\r"
+MAX_NUMBER = 40  # characters of one number: a float's repr is at most 24
 
 
 def _string(s: str) -> str:
@@ -64,7 +70,10 @@ def dumps(value: Any) -> str:
 def loads(text: str | bytes) -> Any:
     if isinstance(text, (bytes, bytearray)):
         text = bytes(text).decode("utf-8")
-    value, end = _value(text, _skip(text, 0))
+    try:
+        value, end = _value(text, _skip(text, 0))
+    except RecursionError:  # nested deeper than the interpreter's stack allows
+        raise ValueError("nested too deep") from None
     if _skip(text, end) != len(text):
         raise ValueError(f"extra data at {end}")
     return value
@@ -105,6 +114,8 @@ def _object(s: str, i: int) -> tuple[dict[str, Any], int]:
         if i >= len(s) or s[i] != '"':
             raise ValueError(f"expected a key at {i}")
         key, i = _str(s, i + 1)
+        if key in out:
+            raise ValueError(f"duplicate key {key!r}")
         i = _skip(s, i)
         if i >= len(s) or s[i] != ":":
             raise ValueError(f"expected ':' at {i}")
@@ -203,4 +214,11 @@ def _number(s: str, i: int) -> tuple[int | float, int]:
         if j == k:
             raise ValueError(f"bad number at {i}")
     text = s[i:j]
-    return (float(text) if is_float else int(text)), j
+    if j - i > MAX_NUMBER:
+        raise ValueError(f"number too long at {i}")
+    if not is_float:
+        return int(text), j
+    value = float(text)
+    if value - value != 0:  # 1e999 is infinite: not a number JSON can carry
+        raise ValueError(f"number out of range at {i}")
+    return value, j

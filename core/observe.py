@@ -64,7 +64,8 @@ def load(path: str, since: float | None) -> tuple[str, int, list[Span]]:
     from .pool import Pool
 
     with Pool.open(path, create=False) as p:
-        spans = [Span(r) for r in History(p.path).records() if _valid(r)]
+        history = History(p.path, 0o666 if p.shared else 0o600)
+        spans = [Span(r) for r in history.records() if _valid(r)]
         path, slots = p.path, p.slots
     spans = [s for s in spans if since is None or s.held_until >= since]
     return path, slots, sorted(spans, key=lambda s: s.start)
@@ -329,6 +330,10 @@ def main(args: Sequence[str]) -> int:
     except PoolError as e:
         say(str(e))
         return 1
+    try:  # a lone surrogate in a recorded path is shown escaped, never an error
+        sys.stdout.reconfigure(errors="backslashreplace")  # type: ignore[union-attr]
+    except (AttributeError, ValueError):
+        pass
     if command == "trace":
         import json
 
@@ -393,7 +398,7 @@ def _write(output: str | None, text: str) -> int:
         sys.stdout.write(text)
         return 0
     try:
-        with open(output, "w", encoding="utf-8") as f:
+        with open(output, "w", encoding="utf-8", errors="backslashreplace") as f:
             f.write(text)
     except OSError as e:
         say(f"cannot write {output}: {e.strerror or e}")

@@ -23,6 +23,7 @@ from __future__ import annotations
 import errno
 import fcntl
 import os
+import stat
 import time
 
 from .pooldir import (
@@ -54,6 +55,7 @@ __all__ = [
 
 PROTOCOL = 1
 MAX_SLOTS = 4096
+MAX_CONFIG = 4096  # bytes of pool.json read: it is about 50
 
 
 class MissingConfig(PoolBroken):
@@ -81,18 +83,23 @@ def read_config(dirfd: int, path: str) -> dict[str, Any]:
     """The pool.json of the pool directory ``dirfd`` (at ``path``), checked:
     ``{"slots": N, "shared": bool, "protocol": n}``. Raises :class:`MissingConfig`,
     :class:`CorruptConfig`, or :class:`PoolBroken` (a symlink; a newer protocol)."""
-    try:
-        fd = os.open(CONFIG, os.O_RDONLY | os.O_NOFOLLOW | os.O_CLOEXEC, dir_fd=dirfd)
+    try:  # O_NONBLOCK: a FIFO named pool.json must not block the open
+        fd = os.open(CONFIG, os.O_RDONLY | os.O_NOFOLLOW | os.O_CLOEXEC | os.O_NONBLOCK,
+                     dir_fd=dirfd)
     except FileNotFoundError:
         raise MissingConfig(
             f"pool {path} has no {CONFIG}; run `linkpool init --pool {path}`"
         ) from None
     except OSError as e:
         if e.errno == errno.ELOOP:  # O_NOFOLLOW refused a symlink
-            raise PoolBroken(f"{path}/{CONFIG} is a symlink; remove it") from e
+            raise CorruptConfig(f"{path}/{CONFIG} is a symlink; remove it, or replace it "
+                                f"with `linkpool init --pool {path} --slots N`") from e
         raise
     try:
-        raw = os.read(fd, 65536)
+        if not stat.S_ISREG(os.fstat(fd).st_mode):
+            raise CorruptConfig(f"{path}/{CONFIG} is not a regular file; remove it, or "
+                                f"replace it with `linkpool init --pool {path} --slots N`")
+        raw = os.read(fd, MAX_CONFIG + 1)  # a pool.json is 50 bytes: a bigger one is not ours
     finally:
         os.close(fd)
     return parse_config(raw, path)
@@ -101,17 +108,24 @@ def read_config(dirfd: int, path: str) -> dict[str, Any]:
 def parse_config(raw: bytes, path: str) -> dict[str, Any]:
     """Check a pool.json's content (see :func:`read_config`)."""
     try:
+        if len(raw) > MAX_CONFIG:
+            raise ValueError("too big")
         conf = _json().loads(raw)
+        if not isinstance(conf, dict):
+            raise TypeError(conf)
         slots = conf["slots"]
         if type(slots) is not int or not 1 <= slots <= MAX_SLOTS:
             raise ValueError(slots)
         protocol = conf.get("protocol", PROTOCOL)
+        shared = conf.get("shared", False)
+        if type(protocol) is not int or protocol < 1 or type(shared) is not bool:
+            raise TypeError(protocol, shared)  # only true and false are booleans
         if protocol > PROTOCOL:
             raise PoolBroken(
                 f"pool {path} uses protocol {protocol}, newer than this linkpool "
                 f"({PROTOCOL}); upgrade linkpool"
             )
-        return {"slots": slots, "shared": bool(conf.get("shared", False)), "protocol": protocol}
+        return {"slots": slots, "shared": shared, "protocol": protocol}
     except (ValueError, TypeError, KeyError, AttributeError):
         raise CorruptConfig(
             f"{path}/{CONFIG} is corrupt; repair it with `linkpool init --pool {path} --slots N`"
@@ -548,9 +562,30 @@ def _note(info: dict[str, Any]) -> bytes:
     return _json().dumps(info).encode() + b"\n"
 
 
+#: The fields of a note and the types each may have (None: null); a note with any other
+#: type in one of them is garbage (another user may write any text into a slot or ticket).
+_NOTE_FIELDS: dict[str, tuple[type, ...]] = {
+    "job": (str,), "pid": (int,), "wrapper": (int,), "weight": (int,), "held": (int,),
+    "since": (int, float), "waited": (int, float), "threads": (int, type(None)),
+    "tokens": (int, type(None)), "output": (str, type(None)), "cwd": (str, type(None)),
+    "linker": (str, type(None)), "pidns": (str, type(None)), "command": (list,),
+}
+
+
 def _parse(raw: bytes) -> dict[str, Any] | None:
+    """A slot's or ticket's note, or None when it is not one of ours (any field of the
+    wrong type, a command that is not a list of strings)."""
     try:
         info = _json().loads(raw)
     except ValueError:
         return None
-    return info if isinstance(info, dict) and "job" in info else None
+    if not isinstance(info, dict) or "job" not in info:
+        return None
+    for field, types in _NOTE_FIELDS.items():
+        value = info.get(field)
+        if field in info and type(value) not in types:  # bool is not int here
+            return None
+    command = info.get("command")
+    if command is not None and not all(type(a) is str for a in command):
+        return None
+    return info

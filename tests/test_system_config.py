@@ -26,8 +26,6 @@ from hypothesis import settings as hsettings
 from hypothesis import strategies as st
 from test_hostile_pools import Env
 
-from linkpool.history import History
-
 from conftest import LINKPOOL, WITNESS, lp, status, wait_for, witness_log
 
 env = hostile.env  # its fixture of two real users and a copy of linkpool they can run
@@ -108,9 +106,9 @@ def test_two_users_without_config_share_the_system_pool(env: Env, area: Path) ->
     assert most <= 2, f"the witness saw {most} inside the 2-slot system pool"
     assert len(entered) == 12 and len(done) == 12
     # every one of those links went through the system pool, none through a private one
-    History(str(pool)).settle()  # the records are written once each job has answered
-    history = (pool / "history.jsonl").read_text().splitlines()
-    assert len(history) == 12, history
+    # the records are written once each job has answered, each user's in their own folder
+    wait_for(lambda: len(json.loads(lp("history", "--pool", str(pool), "--json",
+                                       check=True).stdout)) == 12, what="12 records")
     for who in env.users:
         assert not Path(f"/tmp/linkpool-{pwd.getpwnam(who).pw_uid}").exists()
 
@@ -525,8 +523,8 @@ def test_containers_share_the_hosts_system_pool(tmp_path: Path,
     assert results == [(0, "")] * 10, results
     most, entered, done = witness_log(seen)
     assert most == 1 and len(entered) == 10 and len(done) == 10
-    History(str(pool)).settle()
-    assert len((pool / "history.jsonl").read_text().splitlines()) == 10
+    assert len(json.loads(lp("history", "--pool", str(pool), "--json",
+                             check=True).stdout)) == 10
     # inside, doctor says which pool and why: the command deploy.md gives for each recipe
     for how, why in (("env", "$LINKPOOL_DIR"),
                      ("image", "named by the system config /etc/xdg/linkpool/config.toml")):

@@ -78,7 +78,8 @@ def linkpool_weigh(job: Job, cost: Cost) -> int:
         return low  # nobody will tune its threads: its weight is the built-in range
     from ..history import History
 
-    planned = plan(History(job.pool_dir).summary(key), cost.threads, low, job.slots,
+    history = History(job.pool_dir, 0o666 if job.shared else 0o600)  # a shared pool: ours
+    planned = plan(history.summary(key), cost.threads, low, job.slots,
                    job.cores)
     if planned is not None:
         job.weight_max = planned["high"]
