@@ -15,6 +15,11 @@ setting's directories), read directly (no importlib.metadata at start-up) and ca
 directory searched: installing, upgrading or removing a distribution adds or removes
 its ``.dist-info`` folder there, which changes that time, and the next run scans again.
 Which plugins are turned off is the ``disable`` setting.
+
+Nothing another user could write is imported: a ``plugin_path`` folder that someone other
+than root and the user could change (it or a folder above it; see
+:func:`linkpool.configfile.untrusted`) is left out with one warning line, and a cache that
+someone else could have written is not believed (the folders are scanned again).
 """
 
 from __future__ import annotations

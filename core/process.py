@@ -511,8 +511,8 @@ def _reap_the_rest(cpu: float, rss: int, sampler: _Sampler, me: int) -> tuple[fl
     The link's processes are those still in its process group (ours: the command was
     started in it), mold's child included. A daemon the link started (an sccache server,
     distcc's pump) has left the group, as daemons do (setsid, or a group of its own): it
-    is not waited for, and does not keep the slots (:func:`let_go`). Whatever has left
-    the group cannot come back into it, nor can its children."""
+    is not waited for, and does not keep the slots (:func:`let_go`). One that stays in the
+    group (``cmd &`` without setsid) counts as the link's and keeps them until it ends."""
     group = os.getpgrp()
     while True:
         try:
