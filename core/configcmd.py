@@ -96,6 +96,9 @@ def main(args: Sequence[str]) -> int:
     except ConfigError as e:
         say(str(e))
         return 2
+    from .hooks import trusted_folders
+
+    trusted_folders(settings.plugin_path, warn=True)  # a line for each one links refuse
     shown = {e.name: settings[e.name] for e in SETTINGS}
     shown["wakeup"] = _wakeup_shown(settings)
     layers = settings.layers

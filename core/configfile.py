@@ -69,8 +69,7 @@ def read(path: str, system: bool = False) -> dict[str, Any]:
     also when a folder of its path is not a directory)."""
     try:
         with open(path, "rb") as f:
-            if system:
-                _check_owner(path, os.fstat(f.fileno()))
+            _check_owner(path, os.fstat(f.fileno()), system)
             raw = f.read()
     except FileNotFoundError:
         return {}
@@ -182,15 +181,58 @@ def _value(text: str) -> tuple[Any, str]:
     return NO, ""
 
 
-def _check_owner(path: str, st: os.stat_result) -> None:
-    """A system file sets every user's pool and plugin path (code that their links load):
-    refuse one that someone else than root (or this user) owns or that anyone may write."""
-    if st.st_uid not in (0, os.geteuid()):
-        raise ConfigError(f"config {path} is owned by uid {st.st_uid}, not root, so that user "
-                          f"could change everyone's settings; refused: `chown root {path}`")
-    if st.st_mode & 0o002:
-        raise ConfigError(f"config {path} is writable by anyone, so anyone could change "
-                          f"everyone's settings; refused: `chmod o-w {path}`")
+def _check_owner(path: str, st: os.stat_result, system: bool = True) -> None:
+    """A config file sets the pool and the plugin path (code that the links load): refuse
+    one that someone other than root or this user could change (:func:`untrusted`)."""
+    wrong = untrusted(path, st)
+    if wrong is not None:
+        what, who, fix = wrong
+        whose = "everyone's" if system else "your"
+        raise ConfigError(f"config {path} {what}, so {who} could change {whose} settings; "
+                          f"refused: `{fix}`")
+
+
+def untrusted(path: str, st: os.stat_result | None = None, _depth: int = 0,
+              _final: bool = True) -> tuple[str, str, str] | None:
+    """Why ``path`` (a config file, a plugin folder: something linkpool obeys or runs) could
+    be changed by someone other than root and this user, or None when it could not: as
+    ssh's StrictModes requires, it and every folder above it must be owned by root or this
+    user and writable by nobody else, groups included; a folder above it may be writable
+    by others if it is sticky (/tmp: nobody can replace what is not theirs in it). A
+    symlink on the way counts where it lies (its folder) and where it leads. Returns (what
+    is wrong, who could do it, the command that fixes it). ``st``: the file's own status,
+    from the descriptor it was read through."""
+    names = [n for n in os.path.abspath(path).split("/") if n]
+    p = "/"
+    for i in range(len(names) + 1):
+        last = i == len(names) and _final
+        if i:
+            p = os.path.join(p, names[i - 1])
+        try:
+            s = os.lstat(p)
+            if s.st_mode & 0o170000 == 0o120000:  # a symlink: where it leads counts too
+                if _depth > 40:
+                    return "leads through too many symlinks", "someone", f"ls -l {p}"
+                target = os.path.join(os.path.dirname(p), os.readlink(p))
+                wrong = untrusted(target, st, _depth + 1, last)
+                if wrong is not None:
+                    return wrong
+                p = os.path.realpath(p)
+                continue
+        except OSError as e:
+            return f"cannot be checked ({p}: {e.strerror})", "someone", f"ls -ld {p}"
+        if last and st is not None:
+            s = st
+        where = "" if last else f"is in {p}, which "
+        if s.st_uid not in (0, os.geteuid()):
+            return (f"{where}is owned by uid {s.st_uid}, not root", "that user",
+                    f"chown root {p}")
+        if s.st_mode & 0o022 and (last or not s.st_mode & 0o1000):
+            if s.st_mode & 0o002:
+                return f"{where}is writable by anyone", "anyone", f"chmod go-w {p}"
+            return (f"{where}is writable by its group (gid {s.st_gid})",
+                    "that group's members", f"chmod g-w {p}")
+    return None
 
 
 def layers(env: Mapping[str, str] = os.environ) -> list[tuple[str, str, dict[str, Any]]]:

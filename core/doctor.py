@@ -386,6 +386,7 @@ def check_settings(c: Checks, pool: str | None) -> tuple[Any, bool]:
     for _, line in problems:
         c.add(FAIL, "setting", f"{line}: fix or remove it; until then linkpool's subcommands "
                                f"stop with exit 2 and links run without the pool")
+    check_plugin_folders(c, settings.plugin_path)
     setting = settings["pool"]
     if any(name == "pool" for name, _ in problems):
         return settings, False
@@ -396,6 +397,24 @@ def check_settings(c: Checks, pool: str | None) -> tuple[Any, bool]:
                                f"from the config file's folder: {setting.value}; write that "
                                f"absolute path in the file to say so plainly")
     return settings, True
+
+
+def check_plugin_folders(c: Checks, folders: Any) -> None:
+    """Every folder of the plugin path, and the plugin cache's: links import nothing from
+    one that someone other than root and this user could write (nor read the cache)."""
+    from .configfile import untrusted
+    from .hooks import _cache_file
+
+    for folder in [*folders, os.path.dirname(_cache_file())]:
+        if not os.path.isdir(folder):
+            continue
+        wrong = untrusted(folder)
+        if wrong is None:
+            c.add(OK, "plugins", f"{folder}: only root and you can write it")
+        else:
+            what, who, fix = wrong
+            c.add(FAIL, "plugins", f"{folder} {what}, so {who} could run code as you: links "
+                                   f"do not load its plugins (or cache) until `{fix}`")
 
 
 def _same(a: str, b: str) -> bool:

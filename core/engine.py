@@ -189,6 +189,11 @@ class Engine:
         forking = lease is not None and job.linker is not None and job.command is not None \
             and job.linker.leaves_child(job.command.linker_args)
         recorder = process.Recorder()
+        if lease is not None and not forking:
+            # The link is its command's first process: once it has ended, the slots are
+            # let go for whatever it left running too (a server that inherited them);
+            # a forking linker's bookkeeper does this once the link's group is done.
+            process.at_end.append(lambda: process.let_go(fds))
 
         def started(pid: int) -> None:
             if lease is None:

@@ -15,6 +15,11 @@ setting's directories), read directly (no importlib.metadata at start-up) and ca
 directory searched: installing, upgrading or removing a distribution adds or removes
 its ``.dist-info`` folder there, which changes that time, and the next run scans again.
 Which plugins are turned off is the ``disable`` setting.
+
+Nothing another user could write is imported: a ``plugin_path`` folder that someone other
+than root and the user could change (it or a folder above it; see
+:func:`linkpool.configfile.untrusted`) is left out with one warning line, and a cache that
+someone else could have written is not believed (the folders are scanned again).
 """
 
 from __future__ import annotations
@@ -111,7 +116,7 @@ def load(settings: Settings) -> Any:
     not linkpool's), so this is how plugins installed outside its environment
     (``pip install --target DIR``) join."""
     off = set(settings.disable)
-    extra = [d for d in settings.plugin_path if d not in sys.path]
+    extra = trusted_folders([d for d in settings.plugin_path if d not in sys.path], True)
     if extra:
         sys.path[:0] = extra
     third = [(n, v) for n, v in discover() if n not in off]
@@ -132,6 +137,29 @@ def load(settings: Settings) -> Any:
     for name, value in third:
         manager.register(_load(value), name=name)
     return manager
+
+
+def trusted_folders(folders: Iterable[str], warn: bool = False) -> list[str]:
+    """The plugin folders of ``folders`` that only root and this user can write (see
+    :func:`linkpool.configfile.untrusted`): code in the others, which another user could
+    have put there, is never imported. ``warn``: one line for each refused folder. A
+    folder that does not exist holds nothing to import: left out, silently."""
+    from .configfile import untrusted
+
+    out = []
+    for folder in folders:
+        if not os.path.isdir(folder):
+            continue
+        wrong = untrusted(folder)
+        if wrong is None:
+            out.append(folder)
+        elif warn:
+            from .names import say
+
+            what, who, fix = wrong
+            say(f"warning: plugin folder {folder} {what}, so {who} could run code as you; "
+                f"its plugins are not loaded: `{fix}`")
+    return out
 
 
 def _load(value: str) -> Any:
@@ -212,23 +240,41 @@ def _cache_file() -> str:
 
 
 def _read_cache(path: str) -> dict[str, Any] | None:
+    """The cache's table; None when there is none, or when someone other than root and
+    this user could have written it (it names the modules to import): then the folders
+    are scanned again."""
     try:
         from . import jsonlite
+        from .configfile import untrusted
 
-        with open(path, encoding="utf-8") as f:
+        fd = os.open(path, os.O_RDONLY | os.O_NOFOLLOW | os.O_NONBLOCK | os.O_CLOEXEC)
+        with open(fd, encoding="utf-8") as f:
+            st = os.fstat(fd)
+            if not _regular(st.st_mode) or untrusted(path, st) is not None:
+                return None
             data = jsonlite.loads(f.read())
         return data if isinstance(data, dict) else None
     except (OSError, ValueError):
         return None
 
 
+def _regular(mode: int) -> bool:
+    return mode & 0o170000 == 0o100000  # S_ISREG, without importing stat
+
+
 def _write_cache(path: str, data: dict[str, Any]) -> None:
     from . import jsonlite
+    from .configfile import untrusted
 
     try:
-        os.makedirs(os.path.dirname(path), exist_ok=True)
+        folder = os.path.dirname(path)
+        os.makedirs(folder, mode=0o700, exist_ok=True)
+        if untrusted(folder) is not None:
+            return  # another user could replace it: it would not be read anyway
         tmp = f"{path}.{os.getpid()}.tmp"
-        with open(tmp, "w", encoding="utf-8") as f:
+        fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_EXCL | os.O_NOFOLLOW | os.O_CLOEXEC,
+                     0o600)
+        with open(fd, "w", encoding="utf-8") as f:
             f.write(jsonlite.dumps(data))
         os.replace(tmp, path)
     except OSError:

@@ -461,8 +461,8 @@ def _bookkeeper(
         except SpawnError as e:
             os.write(wfd, f"-{e.status}\n{e}\n".encode())
             os._exit(0)
-        for fd in pass_fds:
-            os.close(fd)  # from here the wrapper and the job's own processes hold the slots
+        # The bookkeeper keeps its descriptors of the slots (the wrapper's go when it
+        # answers) to let them go once the link's own processes are done: see let_go.
         os.write(wfd, f"{pid}\n".encode())
         # Become the job's subreaper only now: importing ctypes for prctl takes a few ms,
         # better spent while the link already runs (mold's first process exits only when
@@ -482,6 +482,7 @@ def _bookkeeper(
         for fd in (0, 1, 2):  # let the caller's pipes reach EOF while we wait on
             os.dup2(null, fd)
         cpu, rss = _reap_the_rest(ru.ru_utime + ru.ru_stime, ru.ru_maxrss, sampler, me)
+        let_go(pass_fds)
         end = time.monotonic()
         on_end(Usage(exit_status(status), first - start, end - first, cpu, rss,
                      sampler.peak_kb))
@@ -504,11 +505,18 @@ def _reap_first(pid: int, sampler: _Sampler, me: int) -> tuple[int, Any]:
 
 
 def _reap_the_rest(cpu: float, rss: int, sampler: _Sampler, me: int) -> tuple[float, int]:
-    """Wait for every other descendant (re-parented to us, the subreaper): the CPU and the
-    largest peak RSS of the whole job, from those of its first process."""
+    """Wait for every other descendant of the link (re-parented to us, the subreaper): the
+    CPU and the largest peak RSS of the whole job, from those of its first process.
+
+    The link's processes are those still in its process group (ours: the command was
+    started in it), mold's child included. A daemon the link started (an sccache server,
+    distcc's pump) has left the group, as daemons do (setsid, or a group of its own): it
+    is not waited for, and does not keep the slots (:func:`let_go`). One that stays in the
+    group (``cmd &`` without setsid) counts as the link's and keeps them until it ends."""
+    group = os.getpgrp()
     while True:
         try:
-            done, _, ru = os.wait4(-1, os.WNOHANG)
+            done, _, ru = os.wait4(-group, os.WNOHANG)
         except ChildProcessError:
             return cpu, rss
         if done == 0:
@@ -517,6 +525,17 @@ def _reap_the_rest(cpu: float, rss: int, sampler: _Sampler, me: int) -> tuple[fl
             continue
         cpu += ru.ru_utime + ru.ru_stime
         rss = max(rss, ru.ru_maxrss)
+
+
+def let_go(fds: Iterable[int]) -> None:
+    """Unlock the slot descriptors ``fds`` for every process that shares them (a flock
+    belongs to the open file description): what the link left running, having inherited
+    them, no longer holds the slots. Nothing here may fail the link."""
+    for fd in fds:
+        try:
+            fcntl.flock(fd, fcntl.LOCK_UN)
+        except OSError:
+            pass
 
 
 def _become_subreaper() -> None:
