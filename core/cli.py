@@ -322,10 +322,21 @@ def parse_run(args: list[str]) -> tuple[dict[str, Any], list[str]]:
     if not command:
         raise UsageError("run: give the command to run after --")
     if opts["weight"] is not None:
-        opts["weight"] = _number(opts["weight"], int, "--weight", 1)
+        opts["weight"] = _weight(opts["weight"])
     if opts["timeout"] is not None:
         opts["timeout"] = _number(opts["timeout"], float, "--timeout", 0)
     return opts, command
+
+
+def _weight(text: str) -> int:
+    """``--weight K``: ASCII digits, 1 to the most slots a pool may have (a weight above
+    the pool's own slots is not an error: the link then takes them all)."""
+    from .pool import MAX_SLOTS
+
+    if not (text.isascii() and text.isdigit()) or not 1 <= int(text) <= MAX_SLOTS:
+        raise UsageError(f"run: --weight takes a whole number from 1 to {MAX_SLOTS}, "
+                         f"not {text!r}")
+    return int(text)
 
 
 def _negative(text: str) -> bool:

@@ -78,6 +78,10 @@ class Engine:
         if hook is not None:
             self._prepare(hook)
         job.weight = job.weight or 1
+        if job.weight > pool.slots:  # --weight 4 from a big server's CMakeLists, on a laptop
+            say(f"warning: weight {job.weight} is more than the {pool.slots} slots of pool "
+                f"{pool.path}; holding all {pool.slots} (`linkpool init --slots N` resizes it)")
+            job.weight = pool.slots
         if hook is not None and self._step(
                 "before_acquire", lambda: hook.linkpool_before_acquire(job=job)) is False:
             return self._execute(None).status

@@ -65,11 +65,11 @@ class History:
             self.remember(record["output"], record)
 
     def _share(self, fd: int) -> None:
-        """In a shared pool the umask must not keep other users out of a file we made."""
-        if self.mode != 0o600:
-            st = os.fstat(fd)
-            if st.st_uid == os.geteuid() and st.st_mode & 0o777 != self.mode:
-                os.fchmod(fd, self.mode)
+        """The umask must not keep other users (in a shared pool) or ourselves (a umask of
+        277 makes it read-only) out of a file we made."""
+        st = os.fstat(fd)
+        if st.st_uid == os.geteuid() and st.st_mode & 0o777 != self.mode:
+            os.fchmod(fd, self.mode)
 
     def _rotate(self, fd: int) -> None:
         # Whoever locks the full log renames it; the others see it renamed and stop.
@@ -155,8 +155,8 @@ class History:
         adds, nobody removes others' files)."""
         try:
             os.mkdir(os.path.join(self.directory, name), 0o700)
-            if self.mode != 0o600:
-                os.chmod(os.path.join(self.directory, name), 0o1777)
+            # its mode whatever the umask (277 would leave it read-only)
+            os.chmod(os.path.join(self.directory, name), 0o700 if self.mode == 0o600 else 0o1777)
         except FileExistsError:
             pass
 

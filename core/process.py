@@ -83,8 +83,8 @@ def exec_bare(argv: Sequence[str], why: str) -> NoReturn:
         signal.signal(signum, signal.SIG_DFL)
     try:
         os.execvp(argv[0], list(argv))
-    except (OSError, ValueError) as e:
-        found = isinstance(e, (FileNotFoundError, NotADirectoryError))
+    except (OSError, ValueError) as e:  # ValueError: an empty name, as ENOENT
+        found = isinstance(e, (FileNotFoundError, NotADirectoryError, ValueError))
         try:
             os.write(2, f"linkpool: cannot run {argv[0]}: {getattr(e, 'strerror', e)}\n"
                      .encode(errors="replace"))
@@ -170,6 +170,8 @@ def _spawn(argv: Sequence[str], env: dict[str, str] | None, mask: set[int]) -> i
     # SIGPIPE and SIGXFSZ, and installs handlers (reset by exec anyway) for SIGINT.
     reset = [signal.SIGPIPE, signal.SIGXFSZ]
     reset += [s for s in FORWARD if signal.getsignal(s) not in (signal.SIG_IGN, None)]
+    if not argv[0]:  # `linkpool ''`: what execvp says, and a shell's status for it
+        raise SpawnError("cannot run '': No such file or directory", 127)
     try:
         return os.posix_spawnp(argv[0], list(argv), os.environ if env is None else env,
                                setsigmask=mask, setsigdef=reset)

@@ -1,0 +1,202 @@
+"""Limits, odd environments, weights and timeouts (issue 19, classes 2 and 3): in each case
+the command runs and ends as it would bare (pooled when linkpool can, else after one
+`linkpool: warning:` line), and weights and timeouts take every value a user may write.
+
+Black-box tests of the installed `linkpool` command, with real processes, real users and
+real limits (ulimit), compared with the same command run bare.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import pwd
+import shutil
+import subprocess
+import tempfile
+from pathlib import Path
+
+import pytest
+
+from conftest import LINKPOOL, lp, make_pool, status, wait_for
+
+CORE = Path(__file__).resolve().parent.parent / "core"
+SYS_PY = "/usr/bin/python3"
+CMD = ["sh", "-c", 'echo "out $0"; echo err >&2; exit 3', "x"]  # exit 3, one line on each
+
+
+def one_warning(stderr: str) -> None:
+    assert stderr.startswith("linkpool: warning: ") and stderr.count("\n") == 1, stderr
+
+
+def usage_error(r: subprocess.CompletedProcess) -> None:
+    assert r.returncode == 2, (r.returncode, r.stderr)
+    assert r.stderr.startswith("linkpool: ") and r.stderr.count("\n") == 1, r.stderr
+    assert r.stdout == ""
+
+
+def holder(pool: Path, tmp: Path, weight: int = 1) -> tuple[subprocess.Popen, Path]:
+    """A link that holds ``weight`` slots of ``pool`` until the file it returns exists."""
+    go = tmp / f"go-{os.urandom(3).hex()}"
+    p = subprocess.Popen([LINKPOOL, "run", "--pool", str(pool), "--weight", str(weight), "--",
+                          "sh", "-c", 'while [ ! -e "$0" ]; do sleep 0.02; done', str(go)],
+                         stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True)
+    wait_for(lambda: sum(h.get("held", 0) for h in status(pool)["holders"]) >= weight,
+             what="the holder's slots")
+    return p, go
+
+
+# -- class 3: weights and timeouts --------------------------------------------------------------
+
+
+@pytest.mark.parametrize("strict", [False, True])
+def test_weight_above_slots_runs_with_all_slots(tmp_path: Path, strict: bool) -> None:
+    pool = make_pool(tmp_path / "pool", 2)
+    inside = [LINKPOOL, "status", "--pool", str(pool), "--json"]
+    r = lp("run", "--pool", str(pool), "--weight", "4", *(["--strict"] if strict else []),
+           "--", *inside)
+    assert r.returncode == 0, r.stderr
+    one_warning(r.stderr)
+    assert "weight 4" in r.stderr and "2 slots" in r.stderr
+    st = json.loads(r.stdout)
+    assert st["in_use"] == 2 and [h["held"] for h in st["holders"]] == [2]
+    r = lp("run", "--pool", str(pool), "--weight=3", "--", *CMD)
+    assert (r.returncode, r.stdout) == (3, "out x\n")
+    assert r.stderr.startswith("linkpool: warning: ") and r.stderr.endswith("err\n")
+    assert r.stderr.count("\n") == 2, r.stderr
+
+
+WEIGHTS = ["0", "-1", "10" + "0" * 29, "abc", "1.5", "\u0663", "+2", " 2", "1_0", "0x2", "4097"]
+TIMEOUTS = ["-1", "-0.5", "nan", "NaN", "-inf", "abc", "1s", ""]
+
+
+def test_bad_weights_and_timeouts_are_usage_errors(tmp_path: Path) -> None:
+    """Weight: ASCII digits from 1 to 4096 (the most slots a pool has); timeout: a number
+    >= 0. Anything else: exit 2, one line, the command not run."""
+    pool = make_pool(tmp_path / "pool", 2)
+    mark = tmp_path / "ran"
+    for option, values in (("--weight", WEIGHTS), ("--timeout", TIMEOUTS)):
+        for value in values:
+            usage_error(lp("run", "--pool", str(pool), option, value, "--", "touch", str(mark)))
+            usage_error(lp("run", "--pool", str(pool), f"{option}={value}", "--", "touch",
+                           str(mark)))
+    assert not mark.exists()
+
+
+def test_timeouts_take_any_non_negative_number(tmp_path: Path) -> None:
+    """A huge or infinite timeout behind another waiter waits its turn and runs the
+    command; a small one gives up (75) while the slot is busy, and runs it when free."""
+    pool = make_pool(tmp_path / "pool", 1)
+    for value in ("1e10", "inf", "Infinity", "1e300"):
+        first, go = holder(pool, tmp_path)
+        waiter = subprocess.Popen([LINKPOOL, "run", "--pool", str(pool), "--", "true"],
+                                  stderr=subprocess.PIPE, text=True)
+        wait_for(lambda: status(pool)["waiting"] >= 1, what="the first waiter")
+        late = subprocess.Popen([LINKPOOL, "run", "--pool", str(pool), "--timeout", value,
+                                 "--quiet", "--", *CMD], stdout=subprocess.PIPE,
+                                stderr=subprocess.PIPE, text=True)
+        wait_for(lambda: status(pool)["waiting"] >= 2, what="the second waiter")
+        go.touch()
+        out, err = late.communicate(timeout=60)
+        assert (value, late.returncode, out, err) == (value, 3, "out x\n", "err\n")
+        assert waiter.wait(timeout=60) == 0 and first.wait(timeout=60) == 0
+    for value in ("0", "0.5", "0.0", "1e-3"):
+        first, go = holder(pool, tmp_path)
+        try:
+            r = lp("run", "--pool", str(pool), "--timeout", value, "--", *CMD)
+            assert r.returncode == 75 and r.stdout == "", r.stderr
+            assert r.stderr.startswith("linkpool: ") and r.stderr.count("\n") == 1
+        finally:
+            go.touch()
+            first.wait(timeout=60)
+        r = lp("run", "--pool", str(pool), "--timeout", value, "--", *CMD)  # free: it runs
+        assert (r.returncode, r.stdout, r.stderr) == (3, "out x\n", "err\n")
+
+
+def test_resize_below_a_waiting_weight_lowers_it(tmp_path: Path) -> None:
+    pool = make_pool(tmp_path / "pool", 2)
+    first, go = holder(pool, tmp_path)
+    inside = [LINKPOOL, "status", "--pool", str(pool), "--json"]
+    big = subprocess.Popen([LINKPOOL, "run", "--pool", str(pool), "--weight", "2", "--quiet",
+                            "--", *inside], stdout=subprocess.PIPE, stderr=subprocess.PIPE,
+                           text=True)
+    wait_for(lambda: status(pool)["waiting"] == 1, what="the weight-2 waiter")
+    r = lp("init", "--pool", str(pool), "--slots", "1")
+    assert r.returncode == 0, r.stderr
+    go.touch()
+    out, err = big.communicate(timeout=60)
+    assert big.returncode == 0 and err == "", err
+    st = json.loads(out)
+    assert st["slots"] == 1 and [h["held"] for h in st["holders"]] == [1]
+    assert first.wait(timeout=60) == 0
+
+
+# -- class 2: limits and odd environments -------------------------------------------------------
+
+
+def bare(argv: list[str], **kw) -> subprocess.CompletedProcess:
+    kw.setdefault("capture_output", True)
+    kw.setdefault("text", True)
+    return subprocess.run(argv, timeout=60, **kw)
+
+
+@pytest.mark.parametrize("form", [["run", "--"], [], ["run", "--pool", "/dev/null/x", "--"]])
+def test_empty_command_name_is_127(form: list[str]) -> None:
+    r = lp(*form, "")
+    assert r.returncode == 127 == bare(["sh", "-c", '""']).returncode, r.stderr
+    assert r.stdout == ""
+    assert "Traceback" not in r.stderr and r.stderr.startswith("linkpool: ")
+    assert r.stderr.count("\n") == (2 if "/dev/null/x" in form else 1), r.stderr
+
+
+# -- any umask ----------------------------------------------------------------------------------
+
+
+@pytest.fixture(scope="module")
+def user(tmp_path_factory: pytest.TempPathFactory):
+    """An unprivileged user (root ignores modes) and a `linkpool` it can run: the venv
+    lives where other users cannot enter, so the same `core/` runs on the system Python."""
+    base = Path(tempfile.mkdtemp(prefix="lp-limits-", dir="/tmp"))
+    base.chmod(0o755)
+    shutil.copytree(CORE, base / "lib" / "linkpool", ignore=shutil.ignore_patterns("__pycache__"))
+    shim = base / "linkpool"
+    shim.write_text(f"#!{SYS_PY}\nimport sys\nsys.path.insert(0, {str(base / 'lib')!r})\n"
+                    "from linkpool.cli import entry\nentry()\n")
+    shim.chmod(0o755)
+    name = f"lplim{os.getpid() % 100000}"
+    subprocess.run(["useradd", "-M", "-r", "-s", "/bin/sh", name], check=True,
+                   capture_output=True)
+    try:
+        yield name, base, shim
+    finally:
+        subprocess.run(["userdel", "-f", name], capture_output=True)
+        shutil.rmtree(base, ignore_errors=True)
+
+
+@pytest.mark.parametrize("mask", ["277", "777", "077", "377", "222"])
+def test_any_umask_when_the_default_pool_is_made(user, mask: str) -> None:
+    name, base, shim = user
+    pw = pwd.getpwnam(name)
+    runtime = Path(tempfile.mkdtemp(prefix="run-", dir=base))
+    os.chown(runtime, pw.pw_uid, pw.pw_gid)
+    env = {"PATH": os.environ["PATH"], "XDG_RUNTIME_DIR": str(runtime), "HOME": str(runtime),
+           "LINKPOOL_CONFIG": str(base / "no-config.toml"), "XDG_CONFIG_DIRS": "/nonexistent"}
+
+    def as_user(script: str) -> subprocess.CompletedProcess:
+        return subprocess.run(["setpriv", f"--reuid={pw.pw_uid}", f"--regid={pw.pw_gid}",
+                               "--clear-groups", "sh", "-c", script, str(shim)],
+                              capture_output=True, text=True, timeout=60, env=env, cwd="/")
+
+    link = '"$0" run -- sh -c "echo out; exit 3"'
+    r = as_user(f"umask {mask}; {link}")  # makes the default pool, its files and history
+    assert (r.returncode, r.stdout, r.stderr) == (3, "out\n", "")
+    for again in (mask, "022"):
+        r = as_user(f"umask {again}; {link}")
+        assert (r.returncode, r.stdout, r.stderr) == (3, "out\n", ""), again
+    r, plain = as_user(f'umask {mask}; "$0" run -- sh -c umask'), as_user(f"umask {mask}; umask")
+    assert (r.stdout, r.stderr) == (plain.stdout, "")  # the command has the build's umask
+    r = as_user('"$0" history --json')
+    assert r.returncode == 0, r.stderr
+    assert [rec["exit"] for rec in json.loads(r.stdout)] == [3, 3, 3, 0]
+    pool = runtime / "linkpool"
+    assert pool.stat().st_mode & 0o777 == 0o700 and pool.stat().st_uid == pw.pw_uid
