@@ -30,7 +30,11 @@ class Engine:
                  timeout: float | None = None) -> None:
         """One run of ``argv`` with the resolved ``settings`` (carried on the job, where
         the hooks and the plugins read them)."""
-        self.job = Job(argv, os.getcwd(), weight=weight, settings=settings)
+        try:
+            cwd = os.getcwd()
+        except OSError:  # removed under the build (rmdir ../d): relative paths still work
+            cwd = "."
+        self.job = Job(argv, cwd, weight=weight, settings=settings)
         self.settings = settings
         self.timeout = timeout
         self.strict = settings.strict

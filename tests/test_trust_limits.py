@@ -13,6 +13,7 @@ import os
 import pwd
 import shutil
 import subprocess
+import sys
 import tempfile
 from pathlib import Path
 
@@ -200,3 +201,38 @@ def test_any_umask_when_the_default_pool_is_made(user, mask: str) -> None:
     assert [rec["exit"] for rec in json.loads(r.stdout)] == [3, 3, 3, 0]
     pool = runtime / "linkpool"
     assert pool.stat().st_mode & 0o777 == 0o700 and pool.stat().st_uid == pw.pw_uid
+
+
+# -- a deleted working directory ----------------------------------------------------------------
+
+SH_GETCWD = "sh: 0: getcwd() failed: No such file or directory\n"  # the launcher's /bin/sh
+
+
+@pytest.mark.parametrize("pwd", ["keep", "unset", "empty"])
+def test_deleted_working_directory(tmp_path: Path, pwd: str) -> None:
+    """`mkdir d; cd d; rmdir ../d; linkpool run -- CMD`: the command sees the PWD and the
+    working directory it would see bare, and runs pooled, with no line of linkpool's.
+    (The launcher's /bin/sh prints its own getcwd line at start-up, before any line of
+    the script runs: the one line allowed, until the launcher is a program of its own.)"""
+    pool = make_pool(tmp_path / "pool", 2)
+    gone = tmp_path / "gone"
+    gone.mkdir()
+    env = dict(os.environ, LINKPOOL_DIR=str(pool))
+    how = {"keep": [], "unset": ["-u", "PWD"], "empty": ["PWD="]}[pwd]
+    cmd = [sys.executable, "-c", "import os, sys; print(repr(os.environ.get('PWD')), "
+           "os.readlink('/proc/self/cwd')); print('err', file=sys.stderr); sys.exit(3)"]
+
+    def in_gone(argv: list[str]) -> subprocess.CompletedProcess:
+        script = 'cd "$0" && rmdir "$0" && exec env "$@"'  # exec: no shell between
+        return subprocess.run(["sh", "-c", script, str(gone), *how, *argv], capture_output=True,
+                              text=True, env=env, timeout=60, cwd=tmp_path)
+
+    expect = in_gone(cmd)
+    gone.mkdir()
+    for argv in ([LINKPOOL, "run", "--", *cmd], [LINKPOOL, *cmd]):
+        r = in_gone(argv)
+        gone.mkdir(exist_ok=True)
+        assert (r.returncode, r.stdout) == (expect.returncode, expect.stdout) == (3, r.stdout)
+        assert r.stderr.replace(SH_GETCWD, "", 1) == expect.stderr == "err\n", r.stderr
+    r = lp("history", "--pool", str(pool), "--json")
+    assert len(json.loads(r.stdout)) == 2  # both pooled
