@@ -236,3 +236,56 @@ def test_deleted_working_directory(tmp_path: Path, pwd: str) -> None:
         assert r.stderr.replace(SH_GETCWD, "", 1) == expect.stderr == "err\n", r.stderr
     r = lp("history", "--pool", str(pool), "--json")
     assert len(json.loads(r.stdout)) == 2  # both pooled
+
+
+# -- a low descriptor limit ---------------------------------------------------------------------
+
+COUNT_FDS = [sys.executable, "-c", """if 1:
+    import os, sys
+    n = 0
+    try:
+        while True:
+            os.open("/dev/null", os.O_RDONLY)
+            n += 1
+    except OSError:
+        pass
+    print("free", n)
+    print("err", file=sys.stderr)
+    sys.exit(3)"""]
+
+
+def limited(limit: str, argv: list[str], **kw) -> subprocess.CompletedProcess:
+    return subprocess.run(["sh", "-c", f'ulimit {limit} && exec "$@"', "sh", *argv],
+                          capture_output=True, text=True, timeout=60, **kw)
+
+
+@pytest.mark.parametrize("limit", ["-n 12", "-n 13", "-n 20", "-n 63", "-Sn 12", "-Sn 40"])
+def test_low_descriptor_limit_runs_the_command_unpooled(tmp_path: Path, limit: str) -> None:
+    """Below 64 descriptors there is no room for the pool: the command runs unpooled after
+    one warning, with its stdio intact and every descriptor it would have bare."""
+    pool = make_pool(tmp_path / "pool", 2)
+    env = dict(os.environ, LINKPOOL_DIR=str(pool))
+    expect = limited(limit, COUNT_FDS, env=env)
+    assert expect.returncode == 3 and expect.stdout.startswith("free ")
+    for form in (["run", "--weight", "2", "--"], []):
+        r = limited(limit, [LINKPOOL, *form, *COUNT_FDS], env=env)
+        assert (r.returncode, r.stdout) == (3, expect.stdout), (limit, r.stderr)
+        warning, rest = r.stderr.split("\n", 1)
+        one_warning(warning + "\n")
+        assert "ulimit -n" in warning and rest == expect.stderr
+    r = limited(limit, [LINKPOOL, "status", "--pool", str(pool)])  # admin commands still work
+    assert r.returncode == 0 and r.stderr == "", r.stderr
+
+
+@pytest.mark.parametrize("limit", ["-Sn 64", "-Sn 100", "-Sn 1024"])
+def test_pooled_command_has_every_descriptor_it_would_have_bare(tmp_path: Path,
+                                                                 limit: str) -> None:
+    """The slots the command inherits sit above its descriptor limit: it can open as many
+    files as it could bare (a weight-3 link under `ulimit -Sn 64` held 3 of its 61)."""
+    pool = make_pool(tmp_path / "pool", 4)
+    env = dict(os.environ, LINKPOOL_DIR=str(pool))
+    expect = limited(limit, COUNT_FDS, env=env)
+    r = limited(limit, [LINKPOOL, "run", "--weight", "3", "--", *COUNT_FDS], env=env)
+    assert (r.returncode, r.stdout, r.stderr) == (3, expect.stdout, expect.stderr)
+    history = json.loads(lp("history", "--pool", str(pool), "--json").stdout)
+    assert [rec["weight"] for rec in history] == [3]  # pooled, with its 3 slots
