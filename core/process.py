@@ -176,6 +176,10 @@ def _spawn(argv: Sequence[str], env: dict[str, str] | None, mask: set[int]) -> i
         return os.posix_spawnp(argv[0], list(argv), os.environ if env is None else env,
                                setsigmask=mask, setsigdef=reset)
     except OSError as e:
+        if e.errno == 7 and env is not None and "LINKPOOL_HELD" in env:  # E2BIG
+            # the marker made the command line too long: run it as it came (a nested
+            # linkpool then waits for slots of its own)
+            return _spawn(argv, {k: v for k, v in env.items() if k != "LINKPOOL_HELD"}, mask)
         status = 127 if isinstance(e, (FileNotFoundError, NotADirectoryError)) else 126
         raise SpawnError(f"cannot run {argv[0]}: {e.strerror}", status) from None
 

@@ -289,3 +289,49 @@ def test_pooled_command_has_every_descriptor_it_would_have_bare(tmp_path: Path,
     assert (r.returncode, r.stdout, r.stderr) == (3, expect.stdout, expect.stderr)
     history = json.loads(lp("history", "--pool", str(pool), "--json").stdout)
     assert [rec["weight"] for rec in history] == [3]  # pooled, with its 3 slots
+
+
+# -- a command line as long as the kernel takes ---------------------------------------------------
+
+COUNT_ARGS = ["/bin/sh", "-c", 'echo "$#"', "x"]
+
+
+def filler(total: int) -> list[str]:
+    """Arguments of ``total`` bytes in all (NULs included), none above MAX_ARG_STRLEN."""
+    chunk = 100_000
+    out = ["a" * (chunk - 1)] * (total // chunk)
+    if total % chunk > 1:
+        out.append("b" * (total % chunk - 1))
+    return out
+
+
+def starts(argv: list[str]) -> bool:
+    """Whether the kernel takes ``argv`` (with this environment): E2BIG or not."""
+    try:
+        subprocess.run(argv, capture_output=True, timeout=60)
+    except OSError as e:
+        if e.errno == 7:
+            return False
+        raise
+    return True
+
+
+@pytest.mark.parametrize("form", [["run", "--"], []])
+def test_command_line_just_under_arg_max(tmp_path: Path, form: list[str],
+                                        monkeypatch: pytest.MonkeyPatch) -> None:
+    """A command line that the kernel takes for `linkpool ...` runs, as bare, within a few
+    bytes of the limit (getconf ARG_MAX: a quarter of the stack limit): today 126."""
+    pool = make_pool(tmp_path / ("pool" * 50), 2)  # a long LINKPOOL_HELD for the command
+    monkeypatch.setenv("LINKPOOL_DIR", str(pool))  # `starts` runs with this environment too
+    base = [LINKPOOL, *form, *COUNT_ARGS]
+    low, high = 0, int(subprocess.check_output(["getconf", "ARG_MAX"])) + 1
+    while high - low > 1:  # the longest filler the kernel takes for `linkpool ...`
+        mid = (low + high) // 2
+        low, high = (mid, high) if starts([*base, *filler(mid)]) else (low, mid)
+    assert low > 100_000
+    for less in (0, 1, 8, 9, 16, 40, 100, 300):
+        args = filler(low - less)
+        r = subprocess.run([*base, *args], capture_output=True, text=True, timeout=60)
+        assert (r.returncode, r.stdout) == (0, f"{len(args)}\n"), (less, r.stderr[:300])
+        assert r.stderr == "" or (r.stderr.startswith("linkpool: warning: ")
+                                  and r.stderr.count("\n") == 1), r.stderr[:300]
