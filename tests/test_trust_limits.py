@@ -174,33 +174,36 @@ def user(tmp_path_factory: pytest.TempPathFactory):
         shutil.rmtree(base, ignore_errors=True)
 
 
-@pytest.mark.parametrize("mask", ["277", "777", "077", "377", "222"])
-def test_any_umask_when_the_default_pool_is_made(user, mask: str) -> None:
+def test_any_umask_when_the_default_pool_is_made(user) -> None:
+    """The first link makes the default pool under the user's umask (277: read-only files,
+    777: nothing at all); that link and every later one, under any umask, run pooled and
+    recorded, with no line of linkpool's; the command keeps the build's umask."""
     name, base, shim = user
     pw = pwd.getpwnam(name)
-    runtime = Path(tempfile.mkdtemp(prefix="run-", dir=base))
-    os.chown(runtime, pw.pw_uid, pw.pw_gid)
-    env = {"PATH": os.environ["PATH"], "XDG_RUNTIME_DIR": str(runtime), "HOME": str(runtime),
-           "LINKPOOL_CONFIG": str(base / "no-config.toml"), "XDG_CONFIG_DIRS": "/nonexistent"}
+    for mask in ("277", "777", "077", "377", "222", "027"):
+        runtime = Path(tempfile.mkdtemp(prefix="run-", dir=base))
+        os.chown(runtime, pw.pw_uid, pw.pw_gid)
+        env = {"PATH": os.environ["PATH"], "XDG_RUNTIME_DIR": str(runtime),
+               "HOME": str(runtime), "LINKPOOL_CONFIG": str(base / "no-config.toml"),
+               "XDG_CONFIG_DIRS": "/nonexistent"}
 
-    def as_user(script: str) -> subprocess.CompletedProcess:
-        return subprocess.run(["setpriv", f"--reuid={pw.pw_uid}", f"--regid={pw.pw_gid}",
-                               "--clear-groups", "sh", "-c", script, str(shim)],
-                              capture_output=True, text=True, timeout=60, env=env, cwd="/")
+        def as_user(script: str, env: dict[str, str] = env) -> subprocess.CompletedProcess:
+            return subprocess.run(["setpriv", f"--reuid={pw.pw_uid}", f"--regid={pw.pw_gid}",
+                                   "--clear-groups", "sh", "-c", script, str(shim)],
+                                  capture_output=True, text=True, timeout=60, env=env, cwd="/")
 
-    link = '"$0" run -- sh -c "echo out; exit 3"'
-    r = as_user(f"umask {mask}; {link}")  # makes the default pool, its files and history
-    assert (r.returncode, r.stdout, r.stderr) == (3, "out\n", "")
-    for again in (mask, "022"):
-        r = as_user(f"umask {again}; {link}")
-        assert (r.returncode, r.stdout, r.stderr) == (3, "out\n", ""), again
-    r, plain = as_user(f'umask {mask}; "$0" run -- sh -c umask'), as_user(f"umask {mask}; umask")
-    assert (r.stdout, r.stderr) == (plain.stdout, "")  # the command has the build's umask
-    r = as_user('"$0" history --json')
-    assert r.returncode == 0, r.stderr
-    assert [rec["exit"] for rec in json.loads(r.stdout)] == [3, 3, 3, 0]
-    pool = runtime / "linkpool"
-    assert pool.stat().st_mode & 0o777 == 0o700 and pool.stat().st_uid == pw.pw_uid
+        link = '"$0" run -- sh -c "echo out; exit 3"'
+        for again in (mask, mask, "022"):  # the first makes the pool, its files, the history
+            r = as_user(f"umask {again}; {link}")
+            assert (r.returncode, r.stdout, r.stderr) == (3, "out\n", ""), (mask, again)
+        r = as_user(f'umask {mask}; "$0" run -- sh -c umask')
+        plain = as_user(f"umask {mask}; umask")
+        assert (r.stdout, r.stderr) == (plain.stdout, ""), mask  # the build's umask
+        r = as_user('"$0" history --json')
+        assert r.returncode == 0, r.stderr
+        assert [rec["exit"] for rec in json.loads(r.stdout)] == [3, 3, 3, 0], mask
+        pool = runtime / "linkpool"
+        assert pool.stat().st_mode & 0o7777 == 0o700 and pool.stat().st_uid == pw.pw_uid
 
 
 # -- a deleted working directory ----------------------------------------------------------------
