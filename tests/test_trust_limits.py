@@ -338,3 +338,49 @@ def test_command_line_just_under_arg_max(tmp_path: Path, form: list[str],
         assert (r.returncode, r.stdout) == (0, f"{len(args)}\n"), (less, r.stderr[:300])
         assert r.stderr == "" or (r.stderr.startswith("linkpool: warning: ")
                                   and r.stderr.count("\n") == 1), r.stderr[:300]
+
+
+# -- odd environments ---------------------------------------------------------------------------
+
+ODD = {  # a shell prefix that makes the environment odd, then runs CMD
+    "stdin closed": "exec <&-; exec",
+    "stdout closed": "exec >&-; exec",
+    "stderr closed": "exec 2>&-; exec",
+    "all closed": "exec <&- >&- 2>&-; exec",
+    "no HOME": "unset HOME; exec",
+    "read-only HOME": "export HOME=/proc; exec",
+    "no PATH": "unset PATH; exec",
+    "empty environment": 'exec env -i LINKPOOL_DIR="$LINKPOOL_DIR"',  # not root's own pool
+    "huge environment": 'for i in 0 1 2 3 4 5 6 7 8 9; do '  # 1 MB, 100 kB a variable
+                        'export BIG$i="$(head -c 100000 /dev/zero | tr "\\0" a)"; done; exec',
+    "deleted working directory": 'cd "$D" && rmdir "$D"; exec',
+}
+
+
+def test_odd_environments_as_bare(tmp_path: Path) -> None:
+    """In each odd environment the command's status, stdout and stderr are those it has
+    bare, and it sees the same environment (but LINKPOOL_HELD) and working directory."""
+    pool = make_pool(tmp_path / "pool", 2)
+    seen = tmp_path / "seen"
+    probe = ("import json, os, sys; e = dict(os.environ); e.pop('LINKPOOL_HELD', 0); "
+             "pwd = e.pop('PWD', None); open(sys.argv[1], 'a').write(json.dumps([e, pwd, "
+             "os.readlink('/proc/self/cwd')]) + '\\n'); print('out'); "
+             "print('err', file=sys.stderr); sys.exit(3)")
+    cmd = f"{sys.executable} -c \"{probe}\" {seen}"
+    for what, odd in ODD.items():
+        results = []
+        for argv in (cmd, f"{LINKPOOL} run -- {cmd}", f"{LINKPOOL} {cmd}"):
+            gone = tmp_path / "gone"
+            gone.mkdir(exist_ok=True)
+            env = dict(os.environ, LINKPOOL_DIR=str(pool), D=str(gone))
+            r = subprocess.run(["sh", "-c", f"{odd} {argv}"], capture_output=True, text=True,
+                               env=env, timeout=60, cwd=tmp_path)
+            results.append((r.returncode, r.stdout, r.stderr.replace(SH_GETCWD, "")))
+        assert results[0] == results[1] == results[2], (what, results)
+        (env0, pwd0, cwd0), *pooled = [json.loads(x) for x in seen.read_text().splitlines()[-3:]]
+        for env1, pwd1, cwd1 in pooled:
+            assert (env1, cwd1) == (env0, cwd0), what
+            # a build that gives no PWD: the launcher's sh exports the right one (launcher.md)
+            assert pwd1 == pwd0 or (pwd0 is None and pwd1 == cwd0), what
+    assert len(seen.read_text().splitlines()) == 3 * len(ODD)
+    assert len(json.loads(lp("history", "--pool", str(pool), "--json").stdout)) == 2 * len(ODD)
