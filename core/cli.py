@@ -449,6 +449,21 @@ def slots_value(text: str) -> int:
     return n
 
 
+def watch_value(text: str) -> float:
+    """An argparse ``type`` for ``status --watch SECONDS``: a number of seconds, above 0
+    and below a billion (inf would overflow the sleep; nan, 0 or less mean nothing)."""
+    try:
+        seconds = float(text)
+    except ValueError:
+        seconds = 0.0
+    if not 0 < seconds < 1e9:  # False for nan too
+        import argparse
+
+        raise argparse.ArgumentTypeError(f"takes a number of seconds above 0 and below 1e9, "
+                                         f"not {text!r}")
+    return seconds
+
+
 POOL_HELP = ("the pool (default: $LINKPOOL_DIR, else `pool` in the config file, else "
              "$XDG_RUNTIME_DIR/linkpool or /tmp/linkpool-$UID)")
 
@@ -480,7 +495,7 @@ creates a pool.
         parser.add_argument("--pool", metavar="DIR", type=pool_value, help=POOL_HELP)
         parser.add_argument("--json", action="store_true",
                             help="print the status as JSON (for tools)")
-        parser.add_argument("--watch", nargs="?", const=1.0, type=float, metavar="SECONDS",
+        parser.add_argument("--watch", nargs="?", const=1.0, type=watch_value, metavar="SECONDS",
                             help="refresh every SECONDS (default 1) until Ctrl-C")
     else:
         parser = argument_parser("linkpool history", """\

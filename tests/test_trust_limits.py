@@ -82,6 +82,9 @@ def test_bad_weights_and_timeouts_are_usage_errors(tmp_path: Path) -> None:
             usage_error(lp("run", "--pool", str(pool), f"{option}={value}", "--", "touch",
                            str(mark)))
     assert not mark.exists()
+    for value in ("inf", "1e300", "nan", "-1", "0", "abc"):  # status --watch SECONDS
+        r = lp("status", "--pool", str(pool), "--watch", value, timeout=30)
+        usage_error(r)
 
 
 def test_timeouts_take_any_non_negative_number(tmp_path: Path) -> None:
