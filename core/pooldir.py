@@ -55,9 +55,12 @@ def open_dir(path: str, create: bool, shared: bool) -> int:
         if what is None:
             raise
         raise PoolBroken(f"pool path {path} is {what}; remove it or choose another --pool") from e
-    os.makedirs(os.path.dirname(path), exist_ok=True)
-    old = os.umask(0o077)  # 0700 whatever the umask (777 would make it one we cannot open)
+    # The owner's bits whatever the umask (277 or 777 would make folders we cannot use);
+    # the group's and others' as the umask says for the folders above.
+    old = os.umask(0o077)
+    os.umask(old & 0o077)
     try:
+        os.makedirs(os.path.dirname(path), exist_ok=True)
         os.mkdir(path, 0o700)
     except FileExistsError:
         return open_dir(path, False, shared)  # another process made it first

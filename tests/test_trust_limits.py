@@ -207,6 +207,10 @@ def test_any_umask_when_the_default_pool_is_made(user) -> None:
         assert [rec["exit"] for rec in json.loads(r.stdout)] == [3, 3, 3, 0], mask
         pool = runtime / "linkpool"
         assert pool.stat().st_mode & 0o7777 == 0o700 and pool.stat().st_uid == pw.pw_uid
+        deep = f'LINKPOOL_DIR="$HOME/a/b/pool" {link}'  # folders above the pool made too
+        for again in (mask, "022"):
+            r = as_user(f"umask {again}; {deep}")
+            assert (r.returncode, r.stdout, r.stderr) == (3, "out\n", ""), (mask, again)
 
 
 # -- a deleted working directory ----------------------------------------------------------------
