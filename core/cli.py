@@ -437,10 +437,7 @@ def slots_value(text: str) -> int:
     """An argparse ``type`` for ``--slots N``: a whole number the pool accepts."""
     from .pool import MAX_SLOTS
 
-    try:
-        n = int(text)
-    except ValueError:
-        n = 0
+    n = int(text) if text.isascii() and text.isdigit() else 0  # not "+3", " 3", "1_0", "٣"
     if not 1 <= n <= MAX_SLOTS:
         import argparse
 

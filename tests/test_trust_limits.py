@@ -85,6 +85,10 @@ def test_bad_weights_and_timeouts_are_usage_errors(tmp_path: Path) -> None:
     for value in ("inf", "1e300", "nan", "-1", "0", "abc"):  # status --watch SECONDS
         r = lp("status", "--pool", str(pool), "--watch", value, timeout=30)
         usage_error(r)
+    for value in WEIGHTS:  # init --slots N: the same whole numbers as --weight
+        usage_error(lp("init", "--pool", str(pool), "--slots", value))
+        usage_error(lp("init", "--pool", str(pool), f"--slots={value}"))
+    assert status(pool)["slots"] == 2
 
 
 def test_timeouts_take_any_non_negative_number(tmp_path: Path) -> None:
