@@ -322,10 +322,21 @@ def parse_run(args: list[str]) -> tuple[dict[str, Any], list[str]]:
     if not command:
         raise UsageError("run: give the command to run after --")
     if opts["weight"] is not None:
-        opts["weight"] = _number(opts["weight"], int, "--weight", 1)
+        opts["weight"] = _weight(opts["weight"])
     if opts["timeout"] is not None:
         opts["timeout"] = _number(opts["timeout"], float, "--timeout", 0)
     return opts, command
+
+
+def _weight(text: str) -> int:
+    """``--weight K``: ASCII digits, 1 to the most slots a pool may have (a weight above
+    the pool's own slots is not an error: the link then takes them all)."""
+    from .pool import MAX_SLOTS
+
+    if not (text.isascii() and text.isdigit()) or not 1 <= int(text) <= MAX_SLOTS:
+        raise UsageError(f"run: --weight takes a whole number from 1 to {MAX_SLOTS}, "
+                         f"not {text!r}")
+    return int(text)
 
 
 def _negative(text: str) -> bool:
@@ -426,16 +437,28 @@ def slots_value(text: str) -> int:
     """An argparse ``type`` for ``--slots N``: a whole number the pool accepts."""
     from .pool import MAX_SLOTS
 
-    try:
-        n = int(text)
-    except ValueError:
-        n = 0
+    n = int(text) if text.isascii() and text.isdigit() else 0  # not "+3", " 3", "1_0", "٣"
     if not 1 <= n <= MAX_SLOTS:
         import argparse
 
         raise argparse.ArgumentTypeError(f"takes a whole number from 1 to {MAX_SLOTS}, "
                                          f"not {text!r}")
     return n
+
+
+def watch_value(text: str) -> float:
+    """An argparse ``type`` for ``status --watch SECONDS``: a number of seconds, above 0
+    and below a billion (inf would overflow the sleep; nan, 0 or less mean nothing)."""
+    try:
+        seconds = float(text)
+    except ValueError:
+        seconds = 0.0
+    if not 0 < seconds < 1e9:  # False for nan too
+        import argparse
+
+        raise argparse.ArgumentTypeError(f"takes a number of seconds above 0 and below 1e9, "
+                                         f"not {text!r}")
+    return seconds
 
 
 POOL_HELP = ("the pool (default: $LINKPOOL_DIR, else `pool` in the config file, else "
@@ -469,7 +492,7 @@ creates a pool.
         parser.add_argument("--pool", metavar="DIR", type=pool_value, help=POOL_HELP)
         parser.add_argument("--json", action="store_true",
                             help="print the status as JSON (for tools)")
-        parser.add_argument("--watch", nargs="?", const=1.0, type=float, metavar="SECONDS",
+        parser.add_argument("--watch", nargs="?", const=1.0, type=watch_value, metavar="SECONDS",
                             help="refresh every SECONDS (default 1) until Ctrl-C")
     else:
         parser = argument_parser("linkpool history", """\

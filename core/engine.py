@@ -30,7 +30,11 @@ class Engine:
                  timeout: float | None = None) -> None:
         """One run of ``argv`` with the resolved ``settings`` (carried on the job, where
         the hooks and the plugins read them)."""
-        self.job = Job(argv, os.getcwd(), weight=weight, settings=settings)
+        try:
+            cwd = os.getcwd()
+        except OSError:  # removed under the build (rmdir ../d): relative paths still work
+            cwd = "."
+        self.job = Job(argv, cwd, weight=weight, settings=settings)
         self.settings = settings
         self.timeout = timeout
         self.strict = settings.strict
@@ -78,6 +82,10 @@ class Engine:
         if hook is not None:
             self._prepare(hook)
         job.weight = job.weight or 1
+        if job.weight > pool.slots:  # --weight 4 from a big server's CMakeLists, on a laptop
+            say(f"warning: weight {job.weight} is more than the {pool.slots} slots of pool "
+                f"{pool.path}; holding all {pool.slots} (`linkpool init --slots N` resizes it)")
+            job.weight = pool.slots
         if hook is not None and self._step(
                 "before_acquire", lambda: hook.linkpool_before_acquire(job=job)) is False:
             return self._execute(None).status
@@ -97,6 +105,7 @@ class Engine:
             return self._unpooled(str(e) if isinstance(e, PoolError) else
                                   f"cannot use pool {pool_path}: {e}")
         waited = float(lease.info.get("waited", 0.0))
+        lift(lease.fds)
         self._admitted(hook, lease, waited)
         env = dict(job.env or os.environ, LINKPOOL_HELD=pool.path)
         return self._execute(lease, env, waited).status
@@ -241,3 +250,31 @@ class Engine:
         """Whether the recorder keeps the build's stderr: ``check_output`` may have a
         warning to print there (and the build then waits for the check)."""
         return bool(self.settings.check_output)
+
+
+def lift(fds: list[int]) -> None:
+    """Move the slot descriptors the command inherits to numbers at or above its descriptor
+    limit (raised for the moment, as far as the hard limit allows), so that it has every
+    descriptor below the limit it would have bare: a slot at 3 under `ulimit -n 64` would
+    make its 62nd open fail. Where the hard limit leaves no room they stay where they are
+    (the command has that many fewer; below 64 the launcher does not pool at all)."""
+    import fcntl
+    import resource  # os.wait4 imports it for the command's rusage anyway
+
+    soft, hard = resource.getrlimit(resource.RLIMIT_NOFILE)
+    if not fds or soft == resource.RLIM_INFINITY or \
+            (hard != resource.RLIM_INFINITY and hard < soft + len(fds)):
+        return
+    try:
+        resource.setrlimit(resource.RLIMIT_NOFILE, (soft + len(fds), hard))
+    except (OSError, ValueError):  # above the kernel's nr_open: they stay
+        return
+    try:
+        for i, fd in enumerate(fds):
+            high = fcntl.fcntl(fd, fcntl.F_DUPFD_CLOEXEC, soft)
+            os.close(fd)  # the lock stays: it belongs to the open file, which `high` keeps
+            fds[i] = high
+    except OSError:
+        pass  # those not moved stay where they are
+    finally:
+        resource.setrlimit(resource.RLIMIT_NOFILE, (soft, hard))

@@ -278,13 +278,6 @@ class Pool:
         return sum(peek(self.dirfd, f"{SLOT}{i}")[0]
                    for i in numbered(self.dirfd, SLOT) if i >= slots)
 
-    def _check_weight(self, weight: int, slots: int) -> None:
-        if weight > slots:
-            raise WeightError(
-                f"weight {weight} is more than the {slots} slots of pool {self.path}; "
-                f"use --weight {slots} or less, or `linkpool init --slots {weight}`"
-            )
-
     # -- acquiring ------------------------------------------------------------------------
 
     def acquire(
@@ -297,7 +290,8 @@ class Pool:
         more: Callable[[], int] | None = None,
         polling: bool = False,
     ) -> Lease:
-        """Hold ``weight`` slots, waiting in arrival order; raise :class:`Timeout` after
+        """Hold ``weight`` slots (all of them, if the pool has fewer, or is shrunk below
+        ``weight`` while we wait), waiting in arrival order; raise :class:`Timeout` after
         ``timeout`` seconds. ``identity`` (pid, command, ...) is written for ``status``.
         ``notify(pool, ticket)`` is called once if the wait lasts ``notify_after`` s.
         ``more()``, called once the ``weight`` slots are held if nobody waits behind us,
@@ -305,11 +299,12 @@ class Pool:
         ``polling``, the head of the line polls instead of watching with inotify."""
         if weight < 1:
             raise WeightError(f"weight must be at least 1, not {weight}")
-        deadline = None if timeout is None else time.monotonic() + timeout
+        # A timeout of a billion seconds (31 years) or more, inf included, is no timeout:
+        # a deadline that far would overflow the timers that wait for it.
+        deadline = None if timeout is None or timeout >= 1e9 else time.monotonic() + timeout
         info: dict[str, Any] = {"pid": os.getpid(), "weight": weight, "since": time.time()}
         info.update(identity or {})
         info["job"] = f"{os.getpid()}-{os.urandom(4).hex()}"
-        self._check_weight(weight, self.refresh())
         ticket = Ticket.draw(self.dirfd, self.path, self.shared, _note(info), deadline)
         notice = Notice(_speaker(notify, self, ticket.number), notify_after)
         try:
@@ -433,7 +428,7 @@ class _Hand:
         """One look at the slots: lock free ones below N until we hold ``weight`` + h
         (h: slots at or above N still held after a shrink). True when we do."""
         slots = self.pool.refresh()
-        self.pool._check_weight(weight, slots)
+        weight = min(weight, slots)  # more than the pool has (or a resize under us): all
         for table in (self.held, self.busy):  # shrunk under us
             for i in [i for i in table if i >= slots]:
                 os.close(table.pop(i))

@@ -55,14 +55,22 @@ def open_dir(path: str, create: bool, shared: bool) -> int:
         if what is None:
             raise
         raise PoolBroken(f"pool path {path} is {what}; remove it or choose another --pool") from e
-    os.makedirs(os.path.dirname(path), exist_ok=True)
+    # The owner's bits whatever the umask (277 or 777 would make folders we cannot use);
+    # the group's and others' as the umask says for the folders above.
+    old = os.umask(0o077)
+    os.umask(old & 0o077)
     try:
+        os.makedirs(os.path.dirname(path), exist_ok=True)
         os.mkdir(path, 0o700)
-        if shared:
-            os.chmod(path, 0o1777)  # sticky: users may add files but not remove others'
     except FileExistsError:
-        pass  # another process made it first
-    return open_dir(path, False, shared)
+        return open_dir(path, False, shared)  # another process made it first
+    finally:
+        os.umask(old)  # at once: the command inherits the build's umask
+    fd = open_dir(path, False, shared)
+    if os.fstat(fd).st_uid == os.geteuid():  # the one we made: its mode, whatever the umask
+        # (sticky when shared: users may add files but not remove others')
+        os.fchmod(fd, 0o1777 if shared else 0o700)
+    return fd
 
 
 def _not_a_dir(path: str) -> str | None:
@@ -148,8 +156,9 @@ def open_file(dirfd: int, path: str, name: str, flags: int, shared: bool) -> int
         fix = "remove it or use a pool of your own" if problem.startswith("is owned") else \
             "remove it"
         raise PoolBroken(f"{path}/{name} {problem}; {fix}")
-    if shared and st.st_uid == os.geteuid() and stat.S_IMODE(st.st_mode) != 0o666:
-        os.fchmod(fd, 0o666)  # the umask trimmed it; other users must open it too
+    mode = 0o666 if shared else 0o600
+    if st.st_uid == os.geteuid() and stat.S_IMODE(st.st_mode) != mode:
+        os.fchmod(fd, mode)  # the umask trimmed it (277: read-only); others must open it too
     return fd
 
 

@@ -83,8 +83,8 @@ def exec_bare(argv: Sequence[str], why: str) -> NoReturn:
         signal.signal(signum, signal.SIG_DFL)
     try:
         os.execvp(argv[0], list(argv))
-    except (OSError, ValueError) as e:
-        found = isinstance(e, (FileNotFoundError, NotADirectoryError))
+    except (OSError, ValueError) as e:  # ValueError: an empty name, as ENOENT
+        found = isinstance(e, (FileNotFoundError, NotADirectoryError, ValueError))
         try:
             os.write(2, f"linkpool: cannot run {argv[0]}: {getattr(e, 'strerror', e)}\n"
                      .encode(errors="replace"))
@@ -170,10 +170,16 @@ def _spawn(argv: Sequence[str], env: dict[str, str] | None, mask: set[int]) -> i
     # SIGPIPE and SIGXFSZ, and installs handlers (reset by exec anyway) for SIGINT.
     reset = [signal.SIGPIPE, signal.SIGXFSZ]
     reset += [s for s in FORWARD if signal.getsignal(s) not in (signal.SIG_IGN, None)]
+    if not argv[0]:  # `linkpool ''`: what execvp says, and a shell's status for it
+        raise SpawnError("cannot run '': No such file or directory", 127)
     try:
         return os.posix_spawnp(argv[0], list(argv), os.environ if env is None else env,
                                setsigmask=mask, setsigdef=reset)
     except OSError as e:
+        if e.errno == 7 and env is not None and "LINKPOOL_HELD" in env:  # E2BIG
+            # the marker made the command line too long: run it as it came (a nested
+            # linkpool then waits for slots of its own)
+            return _spawn(argv, {k: v for k, v in env.items() if k != "LINKPOOL_HELD"}, mask)
         status = 127 if isinstance(e, (FileNotFoundError, NotADirectoryError)) else 126
         raise SpawnError(f"cannot run {argv[0]}: {e.strerror}", status) from None
 
