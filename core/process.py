@@ -28,6 +28,10 @@ if TYPE_CHECKING:
 FORWARD = (
     signal.SIGINT, signal.SIGTERM, signal.SIGHUP, signal.SIGQUIT, signal.SIGUSR1, signal.SIGUSR2,
 )
+#: Job control: passed on like FORWARD when sent to the wrapper alone; a stop signal then
+#: stops the wrapper too, as it stops a bare command (SIGSTOP itself cannot be caught: it
+#: stops the wrapper alone, and the command runs on).
+JOB_CONTROL = (signal.SIGTSTP, signal.SIGTTIN, signal.SIGTTOU, signal.SIGCONT)
 SI_KERNEL = 0x80  # si_code of a signal the terminal sent to the whole foreground group
 PR_SET_CHILD_SUBREAPER = 36
 #: Signals whose default action dumps core: the wrapper dies of them without a core file.
@@ -228,7 +232,7 @@ class _Blocked:
     """Block the forwarded signals and SIGCHLD for the duration; swallow leftovers."""
 
     # SIGALRM: the ticks of _wait's timeouts (SIGIO: run_forking's pipe)
-    waited = frozenset({*FORWARD, signal.SIGCHLD, signal.SIGALRM, signal.SIGIO})
+    waited = frozenset({*FORWARD, *JOB_CONTROL, signal.SIGCHLD, signal.SIGALRM, signal.SIGIO})
 
     def __enter__(self) -> set[int]:
         self.old_chld = signal.signal(signal.SIGCHLD, signal.SIG_DFL)  # SIG_IGN auto-reaps
@@ -324,20 +328,29 @@ class _Sentinel:
 
 def _forward(info: signal.struct_siginfo, pid: int, sentinel: _Sentinel) -> None:
     """Pass ``info``'s signal on to ``pid``, unless it was sent to the whole group (it
-    reached the command already)."""
-    if info.si_code == SI_KERNEL or sentinel.has(info.si_signo):
+    reached the command already); then stop the wrapper too if it is a stop signal."""
+    signum = info.si_signo
+    if info.si_code == SI_KERNEL or sentinel.has(signum):
         if sentinel.pid:
             sentinel.stop()  # its pending signal stays until it ends: a fresh one
             sentinel.start()
-        return
-    try:
-        os.kill(pid, info.si_signo)
-    except ProcessLookupError:
-        pass
+    else:
+        try:
+            os.kill(pid, signum)
+        except ProcessLookupError:
+            pass
+    if signum in JOB_CONTROL and signum != signal.SIGCONT:
+        # Stop as the command did, by the same signal (its caller's wait sees that one);
+        # not at all where it would not stop (ignored, an orphaned group)
+        signal.pthread_sigmask(signal.SIG_UNBLOCK, {signum})
+        try:
+            os.kill(os.getpid(), signum)  # delivered before kill returns; runs on at SIGCONT
+        finally:
+            signal.pthread_sigmask(signal.SIG_BLOCK, {signum})
 
 
-FORWARD_OR_CHLD = frozenset({*FORWARD, signal.SIGCHLD})
-FORWARD_OR_IO = frozenset({*FORWARD, signal.SIGIO})
+FORWARD_OR_CHLD = frozenset({*FORWARD, *JOB_CONTROL, signal.SIGCHLD})
+FORWARD_OR_IO = frozenset({*FORWARD, *JOB_CONTROL, signal.SIGIO})
 
 
 def run(
@@ -586,6 +599,7 @@ def _bookkeepers_word(rfd: int, on_start: Callable[[int], None], sentinel: _Sent
     ("-STATUS" then a message if it could not start), fewer if the bookkeeper died;
     signals that arrive meanwhile are passed on to the command."""
     buf, pid, eof = b"", 0, False
+    early: list[signal.struct_siginfo] = []  # signals that came before the pid: kept for it
     while len(lines) < 2 and not eof:
         try:
             chunk = os.read(rfd, 4096)
@@ -598,11 +612,16 @@ def _bookkeepers_word(rfd: int, on_start: Callable[[int], None], sentinel: _Sent
             if len(lines) == 1 and not line.startswith(b"-"):
                 pid = int(line)
                 _call(on_start, pid)
+                for info in early:
+                    _forward(info, pid, sentinel)
         if len(lines) >= 2 or eof:
             break
         info = _wait(FORWARD_OR_IO, 1.0)  # 1 s: belt and braces
-        if info is not None and info.si_signo != signal.SIGIO and pid:
-            _forward(info, pid, sentinel)
+        if info is not None and info.si_signo != signal.SIGIO:
+            if pid:
+                _forward(info, pid, sentinel)
+            else:
+                early.append(info)
 
 
 def _bookkeeper(

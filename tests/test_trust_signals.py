@@ -353,3 +353,61 @@ def test_the_fail_open_path_keeps_them_too(tmp_path: Path) -> None:
                        capture_output=True, text=True, timeout=60)
     assert r.stderr.startswith("linkpool: warning:") and r.stderr.count("\n") == 1
     assert sig_lines(r.stdout) == sig_lines(bare.stdout)
+
+
+# -- stop and continue without a terminal: to the wrapper alone, to the group ---------------
+
+
+def state(pid: int) -> str:
+    with open(f"/proc/{pid}/stat") as f:
+        return f.read().rsplit(")", 1)[1].split()[0]
+
+
+@pytest.mark.parametrize("kind", ["run", FORKING])
+@pytest.mark.parametrize("stop", [signal.SIGTSTP, signal.SIGTTIN, signal.SIGTTOU])
+@pytest.mark.parametrize("to_group", [False, True])
+def test_a_stop_signal_stops_the_command_and_the_wrapper_as_bare(
+        pool: Path, tmp_path: Path, kind: str, stop: int, to_group: bool) -> None:
+    """Bare, the command would be what the signal stops; through linkpool, the command
+    stops (once) and so does the wrapper (its caller sees it stopped by that signal), and
+    SIGCONT to the one or the other continues both."""
+    pidfile = tmp_path / "pid"
+    argv = command(kind, tmp_path, f"echo $$ > {pidfile}.tmp; mv {pidfile}.tmp {pidfile}; "
+                                   "for i in 1 2 3 4 5 6 7 8 9 10; do sleep 0.1; done; exit 5")
+    # a group of its own in this session: not orphaned (where stop signals do nothing)
+    p = subprocess.Popen([LINKPOOL, "run", "--pool", str(pool), "--", *argv],
+                         process_group=0, stderr=subprocess.PIPE)
+    try:
+        wait_for(pidfile.exists, what="the command")
+        cmd = int(pidfile.read_text())
+        (os.killpg if to_group else os.kill)(p.pid, stop)
+        wait_for(lambda: state(cmd) == "T" and state(p.pid) == "T", what="both stopped")
+        _, st = os.waitpid(p.pid, os.WUNTRACED)  # what the wrapper's caller sees
+        assert os.WIFSTOPPED(st) and os.WSTOPSIG(st) == stop
+        time.sleep(1.2)  # the command stays stopped (a 1 s sleep would have ended)
+        assert state(cmd) == "T"
+        (os.killpg if to_group else os.kill)(p.pid, signal.SIGCONT)
+        assert p.wait(timeout=30) == 5
+        assert p.stderr is not None and p.stderr.read() == b""
+    finally:
+        if p.poll() is None:
+            os.killpg(p.pid, signal.SIGKILL)
+            p.wait()
+
+
+@pytest.mark.parametrize("kind", ["run", FORKING])
+def test_sigstop_to_the_wrapper_alone_changes_no_status(pool: Path, tmp_path: Path,
+                                                        kind: str) -> None:
+    """SIGSTOP cannot be caught: it stops the wrapper alone, the command runs on, and the
+    wrapper answers with its status once continued."""
+    done = tmp_path / "done"
+    argv = command(kind, tmp_path, f"sleep 0.5; touch {done}; exit 6")
+    p = subprocess.Popen([LINKPOOL, "run", "--pool", str(pool), "--", *argv],
+                         stderr=subprocess.PIPE)
+    wait_for(lambda: status(pool)["in_use"] >= 1, what="the command")
+    p.send_signal(signal.SIGSTOP)
+    wait_for(done.exists, what="the command's end")
+    time.sleep(0.2)
+    p.send_signal(signal.SIGCONT)
+    assert p.wait(timeout=30) == 6
+    assert p.stderr is not None and p.stderr.read() == b""
