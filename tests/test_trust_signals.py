@@ -14,6 +14,7 @@ to the wrapper alone and to its whole process group, a real mold link (the forki
 from __future__ import annotations
 
 import os
+import resource
 import shlex
 import shutil
 import signal
@@ -60,17 +61,29 @@ def command(kind: str, tmp_path: Path, body: str) -> list[str]:
 # -- the wrapper dies of the signal its command died of ---------------------------------
 
 
+def cores_allowed() -> None:
+    resource.setrlimit(resource.RLIMIT_CORE, (resource.RLIM_INFINITY, resource.RLIM_INFINITY))
+
+
 @pytest.mark.parametrize("kind", ["run", FORKING])
 @pytest.mark.parametrize("sig", [signal.SIGTERM, signal.SIGINT, signal.SIGHUP, signal.SIGSEGV,
                                  signal.SIGQUIT, signal.SIGPIPE, signal.SIGKILL])
 def test_death_by_signal_is_death_by_that_signal(pool: Path, tmp_path: Path, kind: str,
                                                  sig: int) -> None:
-    cwd = tmp_path / "cwd"
+    """Core files allowed: the command's lands where it runs (``elsewhere``), and the
+    wrapper leaves none of its own (in ``cwd``)."""
+    cwd, elsewhere = tmp_path / "cwd", tmp_path / "elsewhere"
     cwd.mkdir()
-    argv = command(kind, tmp_path, f"kill -{int(sig)} $$")
-    bare = subprocess.run(argv, cwd=cwd, capture_output=True, timeout=60)
-    r = lp("run", "--pool", str(pool), "--", *argv, cwd=cwd)
+    elsewhere.mkdir()
+    argv = command(kind, tmp_path, f"cd {elsewhere} && kill -{int(sig)} $$")
+    bare = subprocess.run(argv, cwd=cwd, capture_output=True, timeout=60,
+                          preexec_fn=cores_allowed)
+    bare_files = sorted(p.name for p in elsewhere.iterdir())
+    for f in elsewhere.iterdir():
+        f.unlink()
+    r = lp("run", "--pool", str(pool), "--", *argv, cwd=cwd, preexec_fn=cores_allowed)
     assert (r.returncode, r.stderr) == (bare.returncode, "") == (-sig, "")
+    assert sorted(p.name for p in elsewhere.iterdir()) == bare_files
     assert list(cwd.iterdir()) == []  # no core file of the wrapper's
 
 
