@@ -424,3 +424,21 @@ def test_sigstop_to_the_wrapper_alone_changes_no_status(pool: Path, tmp_path: Pa
     p.send_signal(signal.SIGCONT)
     assert p.wait(timeout=30) == 6
     assert p.stderr is not None and p.stderr.read() == b""
+
+
+@pytest.mark.parametrize("kind", ["run", FORKING])
+def test_ctrl_z_then_bg_changes_nothing(term: Terminal, pool: Path, tmp_path: Path,
+                                        kind: str) -> None:
+    rc = tmp_path / "rc"
+    argv = command(kind, tmp_path, f"touch {tmp_path}/started; sleep 3; exit 4")
+    term.line(f"{LINKPOOL} run --pool {pool} -- {shlex.join(argv)}")
+    wait_for(lambda: (tmp_path / "started").exists(), what="the command")
+    time.sleep(0.2)
+    term.keys("C-z")
+    wait_for(lambda: "Stopped" in term.screen(), what=f"the job to stop: {term.screen()}")
+    time.sleep(1.5)
+    term.line(f'bg >/dev/null; wait %1; echo "rc=$?" > {rc}')
+    wait_for(lambda: rc.exists() and rc.read_text().strip(), timeout=60, what="the status")
+    screen = term.screen()
+    assert rc.read_text().strip() == "rc=4", screen
+    assert "linkpool:" not in screen, screen
