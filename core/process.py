@@ -25,8 +25,13 @@ if TYPE_CHECKING:
     from collections.abc import Iterable, Sequence
     from typing import Any, Callable, NoReturn
 
+#: The signals passed on to the command (when sent to the wrapper alone): every one a
+#: process may be sent, but the stops (JOB_CONTROL), SIGCHLD, SIGIO (run_forking's pipe)
+#: and those the kernel raises for a fault of the process itself (SIGSEGV...).
 FORWARD = (
     signal.SIGINT, signal.SIGTERM, signal.SIGHUP, signal.SIGQUIT, signal.SIGUSR1, signal.SIGUSR2,
+    signal.SIGALRM, signal.SIGVTALRM, signal.SIGPROF, signal.SIGWINCH, signal.SIGURG,
+    signal.SIGPWR, *range(signal.SIGRTMIN, signal.SIGRTMAX + 1),
 )
 #: Job control: passed on like FORWARD when sent to the wrapper alone; a stop signal then
 #: stops the wrapper too, as it stops a bare command (SIGSTOP itself cannot be caught: it
@@ -219,7 +224,8 @@ def _spawn(argv: Sequence[str], env: dict[str, str] | None, mask: set[int]) -> i
     # Dispositions the wrapper changed must be undone for the child: Python ignores
     # SIGPIPE and SIGXFSZ, and installs handlers (reset by exec anyway) for SIGINT.
     reset = _python_ignored()
-    reset += [s for s in FORWARD if signal.getsignal(s) not in (signal.SIG_IGN, None)]
+    reset += [s for s in FORWARD
+              if signal.getsignal(s) not in (signal.SIG_IGN, signal.SIG_DFL, None)]
     try:
         return os.posix_spawnp(argv[0], list(argv), os.environ if env is None else env,
                                setsigmask=mask, setsigdef=reset)

@@ -117,7 +117,8 @@ log = sys.argv[1]
 def note(signum, frame):
     with open(log, "a") as f:
         f.write(f"{signum}\\n")
-for s in (signal.SIGUSR1, signal.SIGTERM, signal.SIGHUP):
+for s in (signal.SIGUSR1, signal.SIGTERM, signal.SIGHUP, signal.SIGWINCH, signal.SIGPWR,
+          signal.SIGRTMIN + 2):
     signal.signal(s, note)
 open(log + ".ready", "w").close()
 while not os.path.exists(log + ".stop"):
@@ -138,7 +139,8 @@ def test_group_signals_are_not_passed_on_again_and_lone_ones_are_once(
         wait_for(lambda: Path(f"{log}.ready").exists(), what="the command's handlers")
         sent: list[int] = []
         for round_ in range(3):
-            for sig in (signal.SIGUSR1, signal.SIGTERM, signal.SIGHUP):
+            for sig in (signal.SIGUSR1, signal.SIGTERM, signal.SIGHUP, signal.SIGWINCH,
+                        signal.SIGPWR, signal.SIGRTMIN + 2):
                 for to_group in (True, False):
                     (os.killpg if to_group else os.kill)(p.pid, sig)
                     sent.append(sig)
