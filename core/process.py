@@ -298,8 +298,12 @@ class _Sentinel:
         if pid == 0:  # the sentinel
             try:
                 signal.pthread_sigmask(signal.SIG_BLOCK, signal.valid_signals())
-                os.closerange(0, rfd)  # the slots, the build's stdio: held by others only
-                os.closerange(rfd + 1, 1 << 20)
+                for fd in os.listdir("/proc/self/fd"):  # the slots, the build's stdio...
+                    if int(fd) != rfd:
+                        try:
+                            os.close(int(fd))
+                        except OSError:
+                            pass  # the listing's own
                 while os.read(rfd, 1):
                     pass
             finally:

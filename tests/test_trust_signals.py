@@ -444,3 +444,51 @@ def test_ctrl_z_then_bg_changes_nothing(term: Terminal, pool: Path, tmp_path: Pa
     screen = term.screen()
     assert rc.read_text().strip() == "rc=4", screen
     assert "linkpool:" not in screen, screen
+
+
+@pytest.mark.parametrize("kind", ["run", FORKING])
+def test_nothing_the_build_sees_is_left_of_the_signal_watch(pool: Path, tmp_path: Path,
+                                                            kind: str) -> None:
+    """What tells group from lone signals (a process of the wrapper's group that blocks
+    every signal) holds no descriptor of the build's or the pool's, and is gone when the
+    wrapper answers: nothing of the group outlives the command but the bookkeeping."""
+    pidfile = tmp_path / "pid"
+    argv = command(kind, tmp_path, f"echo $$ > {pidfile}.tmp; mv {pidfile}.tmp {pidfile}; "
+                                   f"while [ ! -e {tmp_path}/stop ]; do sleep 0.02; done")
+    out = tmp_path / "out.txt"
+    with open(out, "w") as stdout:
+        p = subprocess.Popen([LINKPOOL, "run", "--pool", str(pool), "--", *argv],
+                             start_new_session=True, stdout=stdout)
+    try:
+        wait_for(pidfile.exists, what="the command")
+        group = [int(e) for e in os.listdir("/proc") if e.isdigit() and _pgid(int(e)) == p.pid]
+        watchers = [pid for pid in group if _blocks_everything(pid)]
+        for pid in watchers:
+            fds = os.listdir(f"/proc/{pid}/fd")
+            links = [os.readlink(f"/proc/{pid}/fd/{fd}") for fd in fds]
+            assert len(links) == 1 and links[0].startswith("pipe:"), links
+        (tmp_path / "stop").touch()
+        assert p.wait(timeout=30) == 0
+        for pid in watchers:
+            assert not os.path.exists(f"/proc/{pid}"), "still there after the answer"
+    finally:
+        (tmp_path / "stop").touch()
+        if p.poll() is None:
+            os.killpg(p.pid, signal.SIGKILL)
+            p.wait()
+
+
+def _pgid(pid: int) -> int:
+    try:
+        return os.getpgid(pid)
+    except OSError:
+        return -1
+
+
+def _blocks_everything(pid: int) -> bool:
+    try:
+        with open(f"/proc/{pid}/status") as f:
+            blk = next(line for line in f if line.startswith("SigBlk:"))
+    except (OSError, StopIteration):
+        return False
+    return int(blk.split()[1], 16) & 0x7FFFFFFF == 0x7FFFFFFF & ~(1 << 8) & ~(1 << 18)
