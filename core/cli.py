@@ -5,7 +5,8 @@
 other subcommand parses its arguments with argparse and answers ``--help``. Exit
 statuses: the command's own; 2 for a usage error or a wrong setting; 69 when the pool is
 unusable in strict mode; 75 when ``--timeout`` ran out; 126/127 when the command cannot
-be run; 130 when interrupted while waiting.
+be run. When the command dies of a signal, or Ctrl-C interrupts the wait for slots, the
+wrapper dies of that signal too (``process.leave``), as the bare command would have.
 """
 
 from __future__ import annotations
@@ -57,9 +58,10 @@ without a '/' that is within two edits of a subcommand (a letter changed, added,
 or two swapped) and is not a program on PATH is refused with "did you mean" (exit 2)
 instead of being run; any other word runs (exit 127 when it is not found).
 
-Exit status: the command's own (128 + N when signal N killed it); 2 for a usage error or
-a wrong setting; 69 when the pool is unusable under --strict; 75 when --timeout ran out;
-126/127 when the command cannot be run; 130 after Ctrl-C while waiting.
+Exit status: the command's own (when signal N killed it, linkpool dies of signal N too);
+2 for a usage error or a wrong setting; 69 when the pool is unusable under --strict; 75
+when --timeout ran out; 126/127 when the command cannot be run. Ctrl-C while waiting
+for slots: linkpool dies of SIGINT, as the command would have.
 """
 EX_USAGE, EX_UNAVAILABLE, EX_TEMPFAIL, EX_INTERRUPTED = 2, 69, 75, 130
 SUBCOMMANDS = ("run", "init", "status", "history", "stats", "trace", "report", "doctor",
@@ -100,17 +102,18 @@ passes straight through without a slot. `linkpool COMMAND [ARG...]` is the same 
 """
 RUN_EPILOG = """\
 If the pool cannot be used, linkpool says so in one line and runs COMMAND without it
-(unless --strict). Exit status: COMMAND's own; 2 for a usage error; 69 under --strict
-with an unusable pool; 75 when --timeout ran out; 126/127 when COMMAND cannot be run;
-130 after Ctrl-C while waiting.
+(unless --strict). Exit status: COMMAND's own (linkpool dies of the signal that killed
+it); 2 for a usage error; 69 under --strict with an unusable pool; 75 when --timeout ran
+out; 126/127 when COMMAND cannot be run. Ctrl-C while waiting: it dies of SIGINT.
 """
 
 
 def entry(argv: Sequence[str] | None = None) -> NoReturn:
     """The ``linkpool`` command: :func:`main`, then leave without the interpreter's teardown
     (freeing every module and object costs the wrapper milliseconds it has nothing to do
-    with: the command's status is known, the history written, the output flushed)."""
-    from .process import guard_stdio
+    with: the command's status is known, the history written, the output flushed); dying
+    of the signal that killed the command, if one did (``process.leave``)."""
+    from .process import guard_stdio, leave
 
     guard_stdio()
     code = 1
@@ -125,7 +128,7 @@ def entry(argv: Sequence[str] | None = None) -> NoReturn:
             stream.flush()  # type: ignore[union-attr]
         except Exception:
             pass  # closed, or a pipe whose reader left: the command's status still counts
-    os._exit(code)
+    leave(code)
 
 
 def main(argv: Sequence[str] | None = None) -> NoReturn:
@@ -135,7 +138,10 @@ def main(argv: Sequence[str] | None = None) -> NoReturn:
     except UsageError as e:
         say(f"{e} (see `linkpool --help`)")
         code = EX_USAGE
-    except KeyboardInterrupt:
+    except KeyboardInterrupt:  # Ctrl-C while waiting: die of it, as the command would have
+        from . import process
+
+        process.killed_by = 2  # SIGINT
         code = EX_INTERRUPTED
     except BrokenPipeError:
         code = 1

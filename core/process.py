@@ -25,11 +25,23 @@ if TYPE_CHECKING:
     from collections.abc import Iterable, Sequence
     from typing import Any, Callable, NoReturn
 
+#: The signals passed on to the command (when sent to the wrapper alone): every one a
+#: process may be sent, but the stops (JOB_CONTROL), SIGCHLD, SIGIO (run_forking's pipe)
+#: and those the kernel raises for a fault of the process itself (SIGSEGV...).
 FORWARD = (
     signal.SIGINT, signal.SIGTERM, signal.SIGHUP, signal.SIGQUIT, signal.SIGUSR1, signal.SIGUSR2,
+    signal.SIGALRM, signal.SIGVTALRM, signal.SIGPROF, signal.SIGWINCH, signal.SIGURG,
+    signal.SIGPWR, *range(signal.SIGRTMIN, signal.SIGRTMAX + 1),
 )
+#: Job control: passed on like FORWARD when sent to the wrapper alone; a stop signal then
+#: stops the wrapper too, as it stops a bare command (SIGSTOP itself cannot be caught: it
+#: stops the wrapper alone, and the command runs on).
+JOB_CONTROL = (signal.SIGTSTP, signal.SIGTTIN, signal.SIGTTOU, signal.SIGCONT)
 SI_KERNEL = 0x80  # si_code of a signal the terminal sent to the whole foreground group
 PR_SET_CHILD_SUBREAPER = 36
+#: Signals whose default action dumps core: the wrapper dies of them without a core file.
+CORE_SIGNALS = (signal.SIGQUIT, signal.SIGILL, signal.SIGTRAP, signal.SIGABRT, signal.SIGBUS,
+                signal.SIGFPE, signal.SIGSEGV, signal.SIGSYS, signal.SIGXCPU, signal.SIGXFSZ)
 
 
 #: The command's process once it has been started, and its status once it has ended: the
@@ -37,6 +49,12 @@ PR_SET_CHILD_SUBREAPER = 36
 #: lose the status of one that ran.
 child: int | None = None
 status: int | None = None
+#: The signal the command died of, if it did: the wrapper then dies of it too (:func:`leave`).
+killed_by: int | None = None
+#: The signals the build ignored when it started linkpool, as a mask (bit N-1: signal N),
+#: from the shell launcher (``--ign=N``; Python itself ignores SIGPIPE and SIGXFSZ at
+#: start-up, so only the launcher can know); None: unknown (linkpool-py run directly).
+ignored_at_start: int | None = None
 
 #: Called once each, in the wrapper, as soon as the command's first process has ended (or
 #: could not start, or linkpool hands over to it with exec): what a plugin holds only for
@@ -79,7 +97,7 @@ def exec_bare(argv: Sequence[str], why: str) -> NoReturn:
     except OSError:
         pass
     ended()
-    for signum in (signal.SIGPIPE, signal.SIGXFSZ):  # Python ignores them; exec keeps that
+    for signum in _python_ignored():  # Python ignores them; exec would keep that
         signal.signal(signum, signal.SIG_DFL)
     try:
         os.execvp(argv[0], list(argv))
@@ -93,6 +111,35 @@ def exec_bare(argv: Sequence[str], why: str) -> NoReturn:
         os._exit(127 if found else 126)
 
 
+def _python_ignored() -> list[int]:
+    """The signals Python ignores at start-up that the build did not: the command gets
+    them back at their default action."""
+    known = 0 if ignored_at_start is None else ignored_at_start
+    return [s for s in (signal.SIGPIPE, signal.SIGXFSZ) if not known >> (s - 1) & 1]
+
+
+def leave(code: int) -> NoReturn:
+    """Exit with ``code``; but when the command died of a signal (:data:`killed_by`), die
+    of it too, as coreutils ``timeout`` does: default action, unblocked, raised on the
+    wrapper (a shell stops a loop of commands only when one died of SIGINT). A signal
+    that dumps core does so without a core file of the wrapper's (RLIMIT_CORE 0)."""
+    signum = killed_by
+    if signum is not None and code == 128 + signum:
+        try:
+            if signum in CORE_SIGNALS:
+                import resource
+
+                resource.setrlimit(resource.RLIMIT_CORE,
+                                   (0, resource.getrlimit(resource.RLIMIT_CORE)[1]))
+            if signum != signal.SIGKILL:
+                signal.signal(signum, signal.SIG_DFL)
+                signal.pthread_sigmask(signal.SIG_UNBLOCK, {signum})
+            os.kill(os.getpid(), signum)
+        except Exception:
+            pass  # the status then says it: 128 + N
+    os._exit(code)
+
+
 def wait_child() -> int:
     """The status of the started command, waiting for it if it still runs."""
     if status is not None or child is None:
@@ -101,7 +148,7 @@ def wait_child() -> int:
         try:
             _, wait_status = os.waitpid(child, 0)
             ended()
-            return exit_status(wait_status)
+            return _ended_with(wait_status)
         except ChildProcessError:
             ended()
             return 1
@@ -165,11 +212,20 @@ def exit_status(wait_status: int) -> int:
     return 128 - code if code < 0 else code
 
 
+def _ended_with(wait_status: int) -> int:
+    """:func:`exit_status` of the command, noting the signal it died of (:data:`killed_by`)."""
+    global killed_by
+    if os.WIFSIGNALED(wait_status):
+        killed_by = os.WTERMSIG(wait_status)
+    return exit_status(wait_status)
+
+
 def _spawn(argv: Sequence[str], env: dict[str, str] | None, mask: set[int]) -> int:
     # Dispositions the wrapper changed must be undone for the child: Python ignores
     # SIGPIPE and SIGXFSZ, and installs handlers (reset by exec anyway) for SIGINT.
-    reset = [signal.SIGPIPE, signal.SIGXFSZ]
-    reset += [s for s in FORWARD if signal.getsignal(s) not in (signal.SIG_IGN, None)]
+    reset = _python_ignored()
+    reset += [s for s in FORWARD
+              if signal.getsignal(s) not in (signal.SIG_IGN, signal.SIG_DFL, None)]
     if not argv[0]:  # `linkpool ''`: what execvp says, and a shell's status for it
         raise SpawnError("cannot run '': No such file or directory", 127)
     try:
@@ -187,7 +243,8 @@ def _spawn(argv: Sequence[str], env: dict[str, str] | None, mask: set[int]) -> i
 class _Blocked:
     """Block the forwarded signals and SIGCHLD for the duration; swallow leftovers."""
 
-    waited = frozenset({*FORWARD, signal.SIGCHLD})
+    # SIGALRM: the ticks of _wait's timeouts (SIGIO: run_forking's pipe)
+    waited = frozenset({*FORWARD, *JOB_CONTROL, signal.SIGCHLD, signal.SIGALRM, signal.SIGIO})
 
     def __enter__(self) -> set[int]:
         self.old_chld = signal.signal(signal.SIGCHLD, signal.SIG_DFL)  # SIG_IGN auto-reaps
@@ -196,26 +253,120 @@ class _Blocked:
 
     def __exit__(self, *exc: object) -> None:
         # What arrived after the child ended (a Ctrl-C it already died of) must not hit
-        # the wrapper once unblocked.
+        # the wrapper once unblocked; nor may a tick of _wait's timer still armed.
+        signal.setitimer(signal.ITIMER_REAL, 0)
         for signum in signal.sigpending() & self.waited:
-            signal.sigtimedwait([signum], 0)
+            signal.sigwaitinfo([signum])  # pending: returns at once
         signal.pthread_sigmask(signal.SIG_SETMASK, self.mask)
         signal.signal(signal.SIGCHLD, self.old_chld)
 
 
 def _wait(signals: Iterable[int], timeout: float | None) -> signal.struct_siginfo | None:
-    """The next of ``signals``, or None after ``timeout`` seconds (None: no limit)."""
-    if timeout is None:
-        return signal.sigwaitinfo(signals)
-    return signal.sigtimedwait(signals, timeout)
+    """The next of ``signals``, or None after ``timeout`` seconds (None: no limit).
+
+    Only ``sigwaitinfo``, with the timer's SIGALRM (blocked by :class:`_Blocked`) as the
+    timeout: CPython's ``sigtimedwait`` returns an uninitialised siginfo when a stop and
+    continue (Ctrl-Z, ``fg``) interrupts it past its deadline. A SIGALRM that someone
+    sent (not the timer: SI_KERNEL) is returned, to be passed on like the others."""
+    if timeout is not None:
+        signal.setitimer(signal.ITIMER_REAL, timeout)  # left armed: a late tick is a tick
+    info = signal.sigwaitinfo({*signals, signal.SIGALRM})
+    if info.si_signo == signal.SIGALRM and info.si_code == SI_KERNEL:
+        return None
+    return info
 
 
-def _forward(info: signal.struct_siginfo, pid: int) -> None:
-    if info.si_code != SI_KERNEL:  # the terminal already told the whole group
+class _Sentinel:
+    """Tells a signal sent to the wrapper's whole process group (``kill -TERM -PGID``, the
+    terminal's Ctrl-C) from one sent to the wrapper alone, which siginfo cannot (both
+    SI_USER): a process forked while the command runs, in the same group, that blocks
+    every signal and never takes one. A signal pending there went to the group, and so
+    already reached the command: the wrapper does not pass it on again. The kernel signals
+    a group's members newest first, so the sentinel's pending set is written before the
+    wrapper is woken. It holds no descriptor but its pipe, whose EOF (the wrapper's end)
+    ends it; the wrapper kills and reaps it before it answers (:meth:`stop`), and starts
+    a new one after each group signal (a pending signal cannot be taken back)."""
+
+    def __init__(self) -> None:
+        self.pid, self.wfd = 0, -1
+
+    def start(self) -> None:
         try:
-            os.kill(pid, info.si_signo)
+            rfd, wfd = os.pipe()  # close-on-exec: no command inherits the write end
+        except OSError:
+            return
+        try:
+            pid = os.fork()
+        except OSError:
+            os.close(rfd)
+            os.close(wfd)
+            return
+        if pid == 0:  # the sentinel
+            try:
+                signal.pthread_sigmask(signal.SIG_BLOCK, signal.valid_signals())
+                for fd in os.listdir("/proc/self/fd"):  # the slots, the build's stdio...
+                    if int(fd) != rfd:
+                        try:
+                            os.close(int(fd))
+                        except OSError:
+                            pass  # the listing's own
+                while os.read(rfd, 1):
+                    pass
+            finally:
+                os._exit(0)
+        os.close(rfd)
+        self.pid, self.wfd = pid, wfd
+
+    def has(self, signum: int) -> bool:
+        """Whether ``signum`` is pending in the sentinel: it went to the whole group."""
+        if not self.pid:
+            return False
+        try:
+            with open(f"/proc/{self.pid}/status", "rb") as f:
+                data = f.read()
+        except OSError:
+            return False
+        for line in data.split(b"\n"):
+            if line.startswith((b"ShdPnd:", b"SigPnd:")) and int(line[7:], 16) >> (signum - 1) & 1:
+                return True
+        return False
+
+    def stop(self) -> None:
+        if self.pid:
+            try:
+                os.kill(self.pid, signal.SIGKILL)
+                os.close(self.wfd)
+                os.waitpid(self.pid, 0)
+            except OSError:
+                pass
+            self.pid = 0
+
+
+def _forward(info: signal.struct_siginfo, pid: int, sentinel: _Sentinel) -> None:
+    """Pass ``info``'s signal on to ``pid``, unless it was sent to the whole group (it
+    reached the command already); then stop the wrapper too if it is a stop signal."""
+    signum = info.si_signo
+    if info.si_code == SI_KERNEL or sentinel.has(signum):
+        if sentinel.pid:
+            sentinel.stop()  # its pending signal stays until it ends: a fresh one
+            sentinel.start()
+    else:
+        try:
+            os.kill(pid, signum)
         except ProcessLookupError:
             pass
+    if signum in JOB_CONTROL and signum != signal.SIGCONT:
+        # Stop as the command did, by the same signal (its caller's wait sees that one);
+        # not at all where it would not stop (ignored, an orphaned group)
+        signal.pthread_sigmask(signal.SIG_UNBLOCK, {signum})
+        try:
+            os.kill(os.getpid(), signum)  # delivered before kill returns; runs on at SIGCONT
+        finally:
+            signal.pthread_sigmask(signal.SIG_BLOCK, {signum})
+
+
+FORWARD_OR_CHLD = frozenset({*FORWARD, *JOB_CONTROL, signal.SIGCHLD})
+FORWARD_OR_IO = frozenset({*FORWARD, *JOB_CONTROL, signal.SIGIO})
 
 
 def run(
@@ -240,24 +391,31 @@ def run(
         except SpawnError:
             ended()
             raise
-        _call(on_start, pid)
-        # os.wait4 imports `resource` for its rusage (0.3-1 ms): do it while the command runs
-        import resource  # noqa: F401
-        sampler = _Sampler(pid)
-        while True:
-            info = _wait(_Blocked.waited, sampler.next_wait())
-            if info is None:
-                sampler.tick()
-                continue
-            if info.si_signo != signal.SIGCHLD:
-                _forward(info, pid)
-                continue
-            done, wait_status, ru = os.wait4(pid, os.WNOHANG)
-            if done == pid:
-                status = exit_status(wait_status)
-                ended()
-                return Usage(status, time.monotonic() - start, 0.0,
-                             ru.ru_utime + ru.ru_stime, ru.ru_maxrss, sampler.peak_kb)
+        _call(on_start, pid)  # before the sentinel: a recorder forked there must not hold it
+        sentinel = _Sentinel()
+        sentinel.start()
+        try:
+            # os.wait4 imports `resource` for its rusage (0.3-1 ms): do it while the
+            # command runs
+            import resource  # noqa: F401
+            sampler = _Sampler(pid)
+            while True:
+                info = _wait(FORWARD_OR_CHLD, sampler.next_wait())
+                if info is None:
+                    sampler.tick()
+                    continue
+                if info.si_signo != signal.SIGCHLD:
+                    _forward(info, pid, sentinel)
+                    continue
+                done, wait_status, ru = os.wait4(pid, os.WNOHANG)
+                if done == pid:
+                    sentinel.stop()
+                    status = _ended_with(wait_status)
+                    ended()
+                    return Usage(status, time.monotonic() - start, 0.0,
+                                 ru.ru_utime + ru.ru_stime, ru.ru_maxrss, sampler.peak_kb)
+        finally:
+            sentinel.stop()
 
 
 #: Parents that kill whatever their command leaves behind once it has exited: Bazel's
@@ -395,7 +553,7 @@ def run_forking(
     bookkeeper locks (shared) before it answers, held until ``on_end`` is done
     (``History.pending``).
     """
-    global child
+    global child, killed_by
     with _Blocked() as mask:
         rfd, wfd = os.pipe()
         child = os.fork()
@@ -403,13 +561,24 @@ def run_forking(
             os.close(rfd)
             _bookkeeper(argv, pass_fds, env, mask, wfd, on_end, pending)
         os.close(wfd)
+        sentinel = _Sentinel()  # after the bookkeeper's fork: it must not hold its pipe
+        sentinel.start()
         # Sleep in sigwaitinfo for both: a forwarded signal, or SIGIO when the bookkeeper
-        # writes (no thread: importing threading alone costs milliseconds).
-        signal.pthread_sigmask(signal.SIG_BLOCK, {signal.SIGIO})
+        # writes (no thread: importing threading alone costs milliseconds). SIGIO is
+        # blocked by _Blocked.
+        flags = fcntl.fcntl(rfd, fcntl.F_GETFL)
         fcntl.fcntl(rfd, fcntl.F_SETOWN, os.getpid())
-        fcntl.fcntl(rfd, fcntl.F_SETFL, fcntl.fcntl(rfd, fcntl.F_GETFL) | os.O_ASYNC
-                    | os.O_NONBLOCK)
-        lines = _bookkeepers_word(rfd, on_start)
+        fcntl.fcntl(rfd, fcntl.F_SETFL, flags | os.O_ASYNC | os.O_NONBLOCK)
+        lines: list[bytes] = []
+        try:
+            _bookkeepers_word(rfd, on_start, sentinel, lines)
+        except Exception:
+            pass  # a bug of ours: no more signals passed on, but the status is the command's
+        finally:
+            fcntl.fcntl(rfd, fcntl.F_SETFL, flags)  # no SIGIO once unblocked; reads block
+            sentinel.stop()
+        if len(lines) < 2 and not (lines and lines[0].startswith(b"-")):
+            _read_lines(rfd, lines)
         ended()  # the command's first process is over (or never ran)
         if lines and lines[0].startswith(b"-"):  # "-STATUS" then the message
             message = lines[1] if len(lines) > 1 else b"cannot run the command"
@@ -418,16 +587,35 @@ def run_forking(
         if len(lines) < 2:  # the bookkeeper died: nothing more can be known
             os.write(2, b"linkpool: lost track of the command\n")
             os._exit(1)
-        os._exit(int(lines[1]))
+        code = int(lines[1])  # as os.waitstatus_to_exitcode: -N when signal N killed it
+        if code < 0:
+            killed_by = -code
+        leave(128 - code if code < 0 else code)
     raise AssertionError("unreachable")  # pragma: no cover
 
 
-def _bookkeepers_word(rfd: int, on_start: Callable[[int], None]) -> list[bytes]:
-    """The bookkeeper's two lines: the command's pid then its status ("-STATUS" then a
-    message if it could not start), fewer if the bookkeeper died; signals that arrive
-    meanwhile are passed on to the command."""
+def _read_lines(rfd: int, lines: list[bytes]) -> None:
+    """The rest of the bookkeeper's two lines, blocking (a short read splits none: each
+    line is one write of a few bytes to a pipe)."""
+    while len(lines) < 2:
+        try:
+            chunk = os.read(rfd, 4096)
+        except InterruptedError:
+            continue
+        except OSError:
+            return
+        if not chunk:
+            return
+        lines.extend(chunk.split(b"\n")[:-1])
+
+
+def _bookkeepers_word(rfd: int, on_start: Callable[[int], None], sentinel: _Sentinel,
+                      lines: list[bytes]) -> None:
+    """The bookkeeper's two lines into ``lines``: the command's pid then its status
+    ("-STATUS" then a message if it could not start), fewer if the bookkeeper died;
+    signals that arrive meanwhile are passed on to the command."""
     buf, pid, eof = b"", 0, False
-    lines: list[bytes] = []
+    early: list[signal.struct_siginfo] = []  # signals that came before the pid: kept for it
     while len(lines) < 2 and not eof:
         try:
             chunk = os.read(rfd, 4096)
@@ -440,12 +628,16 @@ def _bookkeepers_word(rfd: int, on_start: Callable[[int], None]) -> list[bytes]:
             if len(lines) == 1 and not line.startswith(b"-"):
                 pid = int(line)
                 _call(on_start, pid)
+                for info in early:
+                    _forward(info, pid, sentinel)
         if len(lines) >= 2 or eof:
             break
-        info = signal.sigtimedwait({*FORWARD, signal.SIGIO}, 1.0)  # 1 s: belt and braces
-        if info is not None and info.si_signo != signal.SIGIO and pid:
-            _forward(info, pid)
-    return lines
+        info = _wait(FORWARD_OR_IO, 1.0)  # 1 s: belt and braces
+        if info is not None and info.si_signo != signal.SIGIO:
+            if pid:
+                _forward(info, pid, sentinel)
+            else:
+                early.append(info)
 
 
 def _bookkeeper(
@@ -482,7 +674,7 @@ def _bookkeeper(
                 fcntl.flock(pending, fcntl.LOCK_SH | fcntl.LOCK_NB)
             except OSError:
                 pass
-        os.write(wfd, f"{exit_status(status)}\n".encode())
+        os.write(wfd, f"{os.waitstatus_to_exitcode(status)}\n".encode())  # -N: signal N
         os.close(wfd)
         null = os.open(os.devnull, os.O_RDWR)
         for fd in (0, 1, 2):  # let the caller's pipes reach EOF while we wait on
