@@ -18,9 +18,10 @@ from __future__ import annotations
 import errno
 import fcntl
 import os
+import stat
 import time
 
-from .pooldir import QUEUE, TICKET, PoolError, numbered, open_file, write_note
+from .pooldir import MAX_DIGITS, QUEUE, TICKET, PoolError, numbered, open_file, write_note
 
 TYPE_CHECKING = False  # typing costs the wrapper ~5-15 ms to import; only checkers need it
 if TYPE_CHECKING:
@@ -36,6 +37,9 @@ NETWORK_FS = ("nfs", "nfs4", "cifs", "smb3", "smbfs", "9p", "fuse", "ceph", "glu
 # read-write, so their release is a CLOSE_WRITE; read-only closes (status probes, pool.json
 # reads, the head's own looks) are not watched, or the head would wake itself.
 WATCH_MASK = 0x8 | 0x80 | 0x400 | 0x800
+
+
+MAX_NUMBER = 10 ** MAX_DIGITS  # ticket numbers stay below: a longer name is not ours
 
 
 class Timeout(PoolError):
@@ -62,22 +66,49 @@ class Ticket:
     @classmethod
     def draw(cls, dirfd: int, path: str, shared: bool, note: bytes,
              deadline: float | None) -> Ticket:
-        """Take the next number under ``queue.lock``; ``note`` (who we are) is written in it."""
-        qfd = open_file(dirfd, path, QUEUE, os.O_RDWR | os.O_CREAT, shared)
+        """Take the next number under ``queue.lock``; ``note`` (who we are) is written in it.
+
+        The number is made ours by O_EXCL, not by the lock: a name planted by another user
+        (of a shared pool) is passed over and the next number drawn. So is an unusable
+        queue.lock (a symlink, a FIFO, a file we may not open): the draw then goes without
+        it, only the order among simultaneous arrivals is then the kernel's."""
         try:
-            lock(qfd, fcntl.LOCK_EX, deadline, path)
+            qfd = open_file(dirfd, path, QUEUE, os.O_RDWR | os.O_CREAT, shared)
+        except PermissionError:  # another user's queue.lock, not writable: flock needs read
+            qfd = _open_or_none(dirfd, path, QUEUE, shared)
+        except PoolError:
+            if not shared:
+                raise  # a private pool's own file is broken: its owner is told
+            qfd = -1
+        try:
+            if qfd >= 0:
+                lock(qfd, fcntl.LOCK_EX, deadline, path)
             numbers = numbered(dirfd, TICKET)
             number = max(numbers) + 1 if numbers else 0
+            if number >= MAX_NUMBER:  # planted near the end: count only live tickets
+                number = max([n for n in numbers if _held(dirfd, f"{TICKET}{n}")] or [-1]) + 1
             flags = os.O_RDWR | os.O_CREAT | os.O_EXCL
-            fd = open_file(dirfd, path, f"{TICKET}{number}", flags, shared)
-            fcntl.flock(fd, fcntl.LOCK_EX)  # cannot block: the file is new and ours
-            write_note(fd, note)
-            return cls(dirfd, path, number, fd)
+            for _ in range(1000):
+                if number >= MAX_NUMBER:
+                    break
+                try:
+                    fd = open_file(dirfd, path, f"{TICKET}{number}", flags, shared)
+                except FileExistsError:  # planted (or drawn without the lock) meanwhile
+                    number += 1
+                    continue
+                fcntl.flock(fd, fcntl.LOCK_EX)  # cannot block: the file is new and ours
+                write_note(fd, note)
+                return cls(dirfd, path, number, fd)
+            raise PoolError(f"no ticket number free in {path}: remove its wait.* files")
         finally:
-            os.close(qfd)
+            if qfd >= 0:
+                os.close(qfd)
 
     def wait_turn(self, deadline: float | None, notice: Notice) -> None:
-        """Block until no live ticket is older than ours (each waiter watches one other)."""
+        """Block until no live ticket is older than ours (each waiter watches one other).
+
+        A ticket ahead that is no regular file (a symlink, a FIFO, a directory another
+        user put there) or that we may not open is nobody's place in line: passed over."""
         dead: set[int] = set()  # tickets found dead that we may not remove (another user's)
         while True:
             older = [n for n in numbered(self.dirfd, TICKET) if n < self.number and n not in dead]
@@ -86,11 +117,16 @@ class Ticket:
             ahead = max(older)
             name = f"{TICKET}{ahead}"
             try:
-                fd = os.open(name, os.O_RDONLY | os.O_NOFOLLOW | os.O_CLOEXEC, dir_fd=self.dirfd)
+                fd = os.open(name, os.O_RDONLY | os.O_NOFOLLOW | os.O_CLOEXEC | os.O_NONBLOCK,
+                             dir_fd=self.dirfd)
             except FileNotFoundError:
                 continue  # it left between listing and opening
+            except OSError:  # ELOOP (a symlink), EACCES (not readable to us), ENXIO...
+                dead.add(ahead)
+                continue
             try:
-                if self._outwait(fd, deadline, notice) and not self._clear(name, fd):
+                if not stat.S_ISREG(os.fstat(fd).st_mode) or (
+                        self._outwait(fd, deadline, notice) and not self._clear(name, fd)):
                     dead.add(ahead)
             finally:
                 os.close(fd)
@@ -134,6 +170,28 @@ class Ticket:
         except FileNotFoundError:
             pass
         os.close(self.fd)
+
+
+def _open_or_none(dirfd: int, path: str, name: str, shared: bool) -> int:
+    """``name`` opened read-only (flock needs no more), or -1 if it cannot be."""
+    try:
+        return open_file(dirfd, path, name, os.O_RDONLY, shared)
+    except (OSError, PoolError):
+        return -1
+
+
+def _held(dirfd: int, name: str) -> bool:
+    """Whether someone holds a lock on ``name`` (a probe with LOCK_EX: LOCK_SH too)."""
+    fd = _open_or_none(dirfd, "", name, True)
+    if fd < 0:
+        return False
+    try:
+        fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+        return False
+    except BlockingIOError:
+        return True
+    finally:
+        os.close(fd)
 
 
 class Notice:
