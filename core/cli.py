@@ -653,6 +653,10 @@ def format_status(st: dict[str, Any]) -> str:
     for u in st.get("unknown", []):
         pids = ", ".join(f"pid {b['pid']} ({b['lock']} lock)" for b in u["lockers"]) or "?"
         lines.append(f"  slot {u['slot']}: held by {_users(u['uids'])}, {pids}")
+    for u in st.get("unknown_tickets", []):
+        pids = ", ".join(f"pid {b['pid']}" for b in u["lockers"]) or "?"
+        lines.append(f"  ticket {u['ticket']}: held by {_users(u['uids'])}, {pids}, with no "
+                     f"note: everyone after it waits")
     if st.get("unusable_slots"):
         lines.append(f"(slot(s) {', '.join(map(str, st['unusable_slots']))} never free: not "
                      f"a regular file; run `linkpool doctor`)")

@@ -5,8 +5,8 @@
 Each line is OK, WARN or FAIL, then what was checked and what was seen; a FAIL line ends
 with the fix. The exit status is 0 when the pool is usable (OK and WARN only), else 1.
 docs/troubleshooting.md explains every line. Nothing here creates or changes anything:
-the pool directory is only listed, its files only probed with a shared non-blocking lock
-(as ``status`` does).
+the pool directory is only listed, its files only probed with a non-blocking lock on a
+read-only descriptor (as ``status`` does).
 """
 
 from __future__ import annotations
@@ -289,12 +289,19 @@ def _check_status(c: Checks, path: str) -> None:
     for h in st["holders"]:
         for b in h.get("lockers", []):
             if b["uid"] != me:
-                others.append((h["slot_indices"][0], b, "as " + str(h.get("pid", "?"))))
+                others.append((f"slot {h['slot_indices'][0]}", b, f"as {h.get('pid', '?')}"))
     for u in st.get("unknown", []):
         for b in u["lockers"]:
-            others.append((u["slot"], b, "with no note"))
+            if b["uid"] == me:
+                continue
+            others.append((f"slot {u['slot']}", b, "with no note"))
+    for u in st.get("unknown_tickets", []):
+        for b in u["lockers"]:
+            if b["uid"] == me:
+                continue
+            others.append((f"wait.{u['ticket']}", b, "with no note"))
     if others:
-        said = "; ".join(f"slot {i}: {_user(b['uid']) if b['uid'] is not None else '?'} "
+        said = "; ".join(f"{i}: {_user(b['uid']) if b['uid'] is not None else '?'} "
                          f"pid {b['pid']} ({b['lock']} lock, {how})" for i, b, how in others)
         level = WARN if any(how == "with no note" or b["lock"] != "write"
                             for _, b, how in others) else OK

@@ -416,14 +416,19 @@ class Pool:
             job["slot_indices"].append(i)
             job["lockers"].extend(b for b in by if b not in job["lockers"])
         waiters = []
+        odd_tickets: list[dict[str, Any]] = []
         for n in sorted(numbered(self.dirfd, TICKET)):
             locked, raw, st = _probe(self.dirfd, f"{TICKET}{n}")
             info = _parse(raw) if locked else None
-            if info is not None:
-                jobs.pop(info.get("job", ""), None)  # the head holds part of its slots
-                by = _held_by(locks, st)
-                waiters.append(dict(info, ticket=n, lockers=by,
-                                    uids=sorted({b["uid"] for b in by if b["uid"] is not None})))
+            if not locked:
+                continue
+            by = _held_by(locks, st)
+            uids = sorted({b["uid"] for b in by if b["uid"] is not None})
+            if info is None:  # a ticket held with no note: ahead of everyone who comes after
+                odd_tickets.append({"ticket": n, "lockers": by, "uids": uids})
+                continue
+            jobs.pop(info.get("job", ""), None)  # the head holds part of its slots
+            waiters.append(dict(info, ticket=n, lockers=by, uids=uids))
         holders = sorted(jobs.values(), key=lambda j: j.get("since", 0))
         for h in holders:
             h["held"] = len(h["slot_indices"])
@@ -440,6 +445,7 @@ class Pool:
             "unusable_slots": unusable,
             "waiting": len(waiters),
             "waiters": waiters,
+            "unknown_tickets": odd_tickets,
             "wakeup": Waiter.mode_for(self.path, polling),
         }
 

@@ -39,6 +39,7 @@ NETWORK_FS = ("nfs", "nfs4", "cifs", "smb3", "smbfs", "9p", "fuse", "ceph", "glu
 WATCH_MASK = 0x8 | 0x80 | 0x400 | 0x800
 
 
+QUEUE_PATIENCE = 1.0  # queue.lock held longer than this: draw without it (O_EXCL suffices)
 MAX_NUMBER = 10 ** MAX_DIGITS  # ticket numbers stay below: a longer name is not ours
 
 
@@ -70,8 +71,10 @@ class Ticket:
 
         The number is made ours by O_EXCL, not by the lock: a name planted by another user
         (of a shared pool) is passed over and the next number drawn. So is an unusable
-        queue.lock (a symlink, a FIFO, a file we may not open): the draw then goes without
-        it, only the order among simultaneous arrivals is then the kernel's."""
+        queue.lock (a symlink, a FIFO, a file we may not open) or one held longer than
+        :data:`QUEUE_PATIENCE` (by another user for ever, or by a stopped drawer): the
+        draw then goes without it, only the order among simultaneous arrivals is then the
+        kernel's."""
         try:
             qfd = open_file(dirfd, path, QUEUE, os.O_RDWR | os.O_CREAT, shared)
         except PermissionError:  # another user's queue.lock, not writable: flock needs read
@@ -82,7 +85,12 @@ class Ticket:
             qfd = -1
         try:
             if qfd >= 0:
-                lock(qfd, fcntl.LOCK_EX, deadline, path)
+                try:  # held for microseconds by a drawer: a long hold is hostile (or stopped)
+                    patience = time.monotonic() + QUEUE_PATIENCE
+                    lock(qfd, fcntl.LOCK_EX, min(deadline or patience, patience), path)
+                except Timeout:
+                    if deadline is not None and time.monotonic() >= deadline:
+                        raise
             numbers = numbered(dirfd, TICKET)
             number = max(numbers) + 1 if numbers else 0
             if number >= MAX_NUMBER:  # planted near the end: count only live tickets

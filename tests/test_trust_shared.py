@@ -208,7 +208,7 @@ def test_a_waiter_among_hostile_entries_sleeps(env: Env, area: Path, who: str) -
     try:
         wait_for(lambda: status(pool)["in_use"] == 1, what="the attacker's real link")
         start = time.monotonic()
-        p = victim(env, victim_of(env, who), pool, seen, "waiter", 0.1)
+        p = victim(env, victim_of(env, who), pool, seen, "waiter", 0.1, "--quiet")
         code, cpu, _ = cpu_of(p)
         wall = time.monotonic() - start
     finally:
@@ -240,7 +240,35 @@ def test_a_locked_ticket_ahead_never_holds_past_the_timeout(env: Env, area: Path
         assert time.monotonic() - start < 2 + MARGIN
         assert r.returncode == 75 and r.stderr.startswith("linkpool: "), r
         st = json.loads(env.linkpool(me, "status", "--json", "--pool", str(pool)).stdout)
-        assert st["waiting"] == 0  # a forged ticket is no waiter
+        assert st["waiting"] == 0  # a forged ticket is no waiter, but status shows whose
+        assert [(t["ticket"], t["uids"]) for t in st["unknown_tickets"]] == \
+            [(0, [env.uid(attacker)])], st
+        r = env.linkpool(me, "status", "--pool", str(pool))
+        assert f"ticket 0: held by {attacker}, pid {locker.pid}" in r.stdout, r.stdout
+    finally:
+        locker.kill()
+        locker.wait()
+
+
+def test_queue_lock_held_for_ever_delays_a_draw_only_briefly(env: Env, area: Path) -> None:
+    """queue.lock is held for microseconds by a drawer; another user holding it for ever
+    (any lock) makes a draw go without it after a moment, not wait for ever: links of
+    the victim, with no --timeout and with --strict, still run pooled."""
+    pool, seen = hostile.shared_pool(env, area, 1)
+    locker = subprocess.Popen([*env.prefix(env.users[0]), SYS_PY, "-c", HOLD, "ex",
+                               str(pool / "queue.lock")], stdout=subprocess.PIPE, text=True)
+    try:
+        assert locker.stdout is not None and locker.stdout.readline() == "held\n"
+        procs = [env.popen(env.users[1], "run", "--strict", "--pool", str(pool), "--",
+                           *hostile.witness_for(seen, f"q{i}", 0.2)) for i in range(3)]
+        try:
+            results = [(p.wait(timeout=MARGIN), p.stderr.read() if p.stderr else "")
+                       for p in procs]
+        finally:
+            for p in procs:
+                p.kill()
+        assert results == [(0, "")] * 3, results
+        assert witness_log(seen)[0] == 1
     finally:
         locker.kill()
         locker.wait()
