@@ -658,8 +658,8 @@ def format_status(st: dict[str, Any]) -> str:
         lines.append(f"  ticket {u['ticket']}: held by {_users(u['uids'])}, {pids}, with no "
                      f"note: everyone after it waits")
     if st.get("unusable_slots"):
-        lines.append(f"(slot(s) {', '.join(map(str, st['unusable_slots']))} never free: not "
-                     f"a regular file; run `linkpool doctor`)")
+        lines.append(f"(slot(s) {', '.join(map(str, st['unusable_slots']))} never free: "
+                     f"something other than a slot file is in its place; see `linkpool doctor`)")
     if st["waiters"]:
         table("WAITING", st["waiters"], "WANTS")
     if any(r.get("pidns") and r.get("pidns") != ours for r in st["holders"] + st["waiters"]):
