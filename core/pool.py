@@ -231,6 +231,16 @@ class Pool:
             conf = read_config(self.dirfd, self.path)
         self.slots, self.shared = conf["slots"], conf["shared"]
         check_dir(self.path, os.fstat(self.dirfd), self.shared)
+        if self.shared:
+            # Only the directory's owner (or root) makes its pool.json: one another user
+            # put in a directory that was not a pool yet is theirs to rewrite at will.
+            made_by = os.stat(CONFIG, dir_fd=self.dirfd, follow_symlinks=False).st_uid
+            if made_by not in (st.st_uid, 0):
+                raise PoolBroken(
+                    f"{self.path}/{CONFIG} was made by uid {made_by}, not by the pool's "
+                    f"owner; ask the owner of {self.path} to run `linkpool init --shared "
+                    f"{self.path}` after removing it"
+                )
 
     def close(self) -> None:
         if self.dirfd >= 0:

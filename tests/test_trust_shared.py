@@ -391,6 +391,26 @@ def hostile_snapshot(pool: Path) -> list[tuple[str, int, int, str]]:
              f.read_text() if f.is_file() else "") for f in sorted(pool.iterdir())]
 
 
+def test_a_pool_json_another_user_put_in_roots_directory_is_refused(env: Env,
+                                                                     area: Path) -> None:
+    """A directory root made for a shared pool (1777) but without its pool.json yet:
+    another user writes one. It is theirs to rewrite at will, so the victim's link does
+    not adopt it: one warning and the command unpooled, or 69 with --strict."""
+    pool = area / "shared"
+    pool.mkdir()
+    pool.chmod(0o1777)
+    attacker, me = env.users
+    as_attacker(env, f"echo '{{\"protocol\": 1, \"slots\": 4096, \"shared\": true}}' "
+                     f"> {pool}/pool.json")
+    w = area / "w"
+    w.mkdir()
+    env.chown(w, me)
+    for who in (me, "root"):
+        hostile.assert_fail_open_and_strict(lambda strict, who=who: env.linkpool(
+            who, "run", *(["--strict"] if strict else []), "--pool", str(pool), "--",
+            *hostile.CMD, str(w / "out")), w / "out", f"made by uid {env.uid(attacker)}")
+
+
 def test_init_shared_makes_every_file_a_link_needs(env: Env, area: Path) -> None:
     """`init --shared` makes queue.lock with the slots: no name a link needs is left for
     another user to take first."""
