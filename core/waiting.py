@@ -32,6 +32,11 @@ if TYPE_CHECKING:
 RETRY = (0.0002, 0.001, 0.005, 0.02)
 SAFETY = 1.0  # inotify waiters re-check this often anyway (a missed event costs <= 1 s)
 POLL_MAX = 0.05  # polling waiters back off to this interval
+# A head woken more than STORM_LOOKS times in a second (releases are far rarer: each is a
+# link's end) looks at most every STORM_PAUSE for the rest of it: a user who closes files
+# in the pool in a loop must not make every waiting link spin.
+STORM_LOOKS = 100
+STORM_PAUSE = 0.02
 NETWORK_FS = ("nfs", "nfs4", "cifs", "smb3", "smbfs", "9p", "fuse", "ceph", "glusterfs", "lustre")
 # IN_CLOSE_WRITE | IN_MOVED_TO | IN_DELETE_SELF | IN_MOVE_SELF. Holders open slots
 # read-write, so their release is a CLOSE_WRITE; read-only closes (status probes, pool.json
@@ -295,6 +300,7 @@ class Waiter:
         self.fd = fd  # the inotify descriptor; -1: poll
         self.delay = RETRY[0]  # the polling back-off
         self.quick: list[float] = []  # the short waits left after a wake-up (see RETRY)
+        self.window, self.looks = 0.0, 0  # looks in the current second (see STORM_LOOKS)
 
     @staticmethod
     def mode_for(path: str, polling: bool = False) -> str:
@@ -321,8 +327,21 @@ class Waiter:
             if left <= 0 and until == deadline:
                 raise Timeout(late)
             wait = max(0.0, min(wait, left))
+        if self.fd >= 0 and self._storm():
+            # Woken more often than releases come: another user closing files in the
+            # pool in a loop. Look at most every STORM_PAUSE, so that it costs us little.
+            pause = STORM_PAUSE if until is None else min(STORM_PAUSE, until - time.monotonic())
+            time.sleep(max(0.0, pause))
+            wait = 0.0
         if self._wait(wait):
             self.quick = list(RETRY)
+
+    def _storm(self) -> bool:
+        now = time.monotonic()
+        if now >= self.window:
+            self.window, self.looks = now + 1.0, 0
+        self.looks += 1
+        return self.looks > STORM_LOOKS
 
     def _wait(self, timeout: float) -> bool:
         """True when woken by an event, False when the time ran out."""

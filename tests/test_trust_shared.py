@@ -221,6 +221,37 @@ def test_a_waiter_among_hostile_entries_sleeps(env: Env, area: Path, who: str) -
     assert witness_log(seen)[1] == ["waiter"]
 
 
+STORM = ("import os, sys\n"
+         "name = os.path.join(sys.argv[1], 'storm')\n"
+         "while True:\n"
+         "    os.close(os.open(name, os.O_WRONLY | os.O_CREAT, 0o644))\n")
+
+
+@pytest.mark.parametrize("who", WHO)
+def test_a_storm_of_closes_does_not_make_waiters_spin(env: Env, area: Path, who: str) -> None:
+    """Another user closes a file of theirs in the pool in a loop (each close wakes the
+    head of the line): the victim waiting behind a real holder still sleeps (its CPU well
+    under 30 % of the wait) and runs pooled when the holder leaves."""
+    pool, seen = hostile.shared_pool(env, area, 1)
+    attacker = env.users[0]
+    holder = env.popen(attacker, "run", "--pool", str(pool), "--", "sleep", "3")
+    storm = subprocess.Popen([*env.prefix(attacker), SYS_PY, "-c", STORM, str(pool)])
+    try:
+        wait_for(lambda: status(pool)["in_use"] == 1, what="the attacker's real link")
+        start = time.monotonic()
+        p = victim(env, victim_of(env, who), pool, seen, "waiter", 0.1, "--quiet")
+        code, cpu, _ = cpu_of(p)
+        wall = time.monotonic() - start
+    finally:
+        storm.kill()
+        storm.wait()
+        holder.kill()
+        holder.wait()
+    assert code == 0 and p.stderr is not None and p.stderr.read() == ""
+    assert wall > 1.0 and cpu < 0.3 * wall, f"{cpu:.2f} s of CPU in {wall:.2f} s"
+    assert witness_log(seen)[1] == ["waiter"]
+
+
 def test_a_locked_ticket_ahead_never_holds_past_the_timeout(env: Env, area: Path) -> None:
     """A ticket ahead that another user locks for ever (they can: any name, any lock) is
     a wait a shared pool cannot prevent: it ends at --timeout, not later. A FIFO between
