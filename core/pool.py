@@ -469,6 +469,7 @@ class _Hand:
         self.busy: dict[int, int] = {}  # found locked: kept open, or its close would wake us
         self.signed: set[int] = set()  # held slots whose content already names us
         self.bad: dict[int, str] = {}  # slots a hostile entry makes never free: why
+        self.cap: int | None = None  # the weight, lowered to the slots that can be free
 
     def gather(self, weight: int) -> bool:
         """One look at the slots: lock free ones below N until we hold ``weight`` + h
@@ -485,8 +486,13 @@ class _Hand:
             if i not in self.held and i not in self.bad:
                 self._try(i)
         bad = [why for i, why in self.bad.items() if i < slots]
-        if bad and slots - len(bad) < weight:  # the pool left is too small: unusable
-            raise PoolBroken(bad[0])
+        self.cap = None
+        if bad:
+            if len(bad) >= slots:  # no slot left at all: the pool is unusable
+                raise PoolBroken(bad[0])
+            if weight > slots - len(bad):  # a heavy job takes all the slots left
+                self.cap = slots - len(bad)
+                need -= weight - self.cap
         return len(self.held) >= need
 
     def _try(self, index: int) -> None:
@@ -509,6 +515,8 @@ class _Hand:
 
     def keep(self, weight: int) -> tuple[list[int], list[int]]:
         """Keep the ``weight`` lowest slots, free the others: (indices, descriptors)."""
+        if self.cap is not None:
+            weight = min(weight, self.cap)
         keep = sorted(self.held)[:weight]
         for i in sorted(self.held)[weight:]:
             os.close(self.held.pop(i))

@@ -129,6 +129,29 @@ def test_a_hostile_slot_is_a_slot_never_free(env: Env, area: Path, who: str,
     assert st["in_use"] == 0 and st["unusable_slots"] == [1], st
 
 
+@pytest.mark.parametrize("who", WHO)
+def test_a_heavy_job_takes_the_slots_left(env: Env, area: Path, who: str) -> None:
+    """A job of weight 3 in a 3-slot pool where another user took a slot name runs with
+    the two slots left, strict, silently, and holds both: a light job waits for it."""
+    pool, seen = bare_shared(env, area, 3)
+    as_attacker(env, f"mkfifo {pool}/slot.2")
+    me = victim_of(env, who)
+    heavy = env.popen(me, "run", "--strict", "--weight", "3", "--timeout", str(TIMEOUT),
+                      "--pool", str(pool), "--", *hostile.witness_for(seen, "heavy", 1.0))
+    try:
+        wait_for(lambda: witness_log(seen)[1], what="the heavy job inside")
+        st = status(pool)
+        assert st["in_use"] == 2 and st["holders"][0]["slot_indices"] == [0, 1], st
+        light = victim(env, me, pool, seen, "light", 0.1)
+        assert light.wait(timeout=TIMEOUT + MARGIN) == 0
+    finally:
+        heavy.kill()  # only if the asserts above failed: it has ended by now
+    assert heavy.wait(timeout=TIMEOUT + MARGIN) == 0 and heavy.stderr is not None
+    assert heavy.stderr.read() == ""
+    most, entered, _ = witness_log(seen)
+    assert entered == ["heavy", "light"] and most == 1  # each job inside alone
+
+
 @pytest.mark.parametrize("attack", ["fifo"])
 def test_a_pool_left_too_small_is_unusable(env: Env, area: Path, attack: str) -> None:
     """When hostile entries leave fewer slots than a job's weight the pool is truly
