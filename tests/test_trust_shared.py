@@ -64,7 +64,7 @@ def victim(env: Env, who: str, pool: Path, seen: Path, job: str, seconds: float 
 
 
 def victims_run_pooled(env: Env, who: str, pool: Path, seen: Path, usable: int,
-                       jobs: int = 3) -> None:
+                       jobs: int = 2) -> None:
     """``jobs`` strict links of ``who`` at once: each exits 0 without a word, within the
     timeout, and never more than ``usable`` inside at once (pooled)."""
     start = time.monotonic()
