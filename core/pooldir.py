@@ -123,6 +123,8 @@ def file_problem(st: os.stat_result, shared: bool) -> str | None:
         return "is a directory"
     if not stat.S_ISREG(st.st_mode):
         return "is not a regular file"
+    if st.st_nlink > 1:  # another name of a file elsewhere, linked in by someone
+        return f"has {st.st_nlink} hard links"
     if not shared and st.st_uid != os.geteuid():
         return f"is owned by uid {st.st_uid}"
     return None

@@ -152,6 +152,24 @@ def test_a_heavy_job_takes_the_slots_left(env: Env, area: Path, who: str) -> Non
     assert entered == ["heavy", "light"] and most == 1  # each job inside alone
 
 
+@pytest.mark.parametrize("who", WHO)
+def test_a_hard_link_to_the_victims_file_is_never_written(env: Env, area: Path,
+                                                          who: str) -> None:
+    """Another user hard-links a file of the victim's that they may write (mode 0666) in
+    place of a slot: the victim's link never writes its note into it nor changes its
+    mode; that slot counts as never free."""
+    pool, seen = bare_shared(env, area, 2)
+    me = victim_of(env, who)
+    mine = area / "mine.log"
+    mine.write_text("the victim's own\n")
+    env.chown(mine, me)
+    mine.chmod(0o666)
+    as_attacker(env, f"ln {mine} {pool}/slot.0")
+    victims_run_pooled(env, me, pool, seen, usable=1)
+    assert mine.read_text() == "the victim's own\n"
+    assert mine.stat().st_mode & 0o777 == 0o666 and mine.stat().st_uid == env.uid(me)
+
+
 @pytest.mark.parametrize("attack", ["fifo"])
 def test_a_pool_left_too_small_is_unusable(env: Env, area: Path, attack: str) -> None:
     """When hostile entries leave fewer slots than a job's weight the pool is truly
