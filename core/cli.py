@@ -549,8 +549,12 @@ def cmd_init(ns: Any) -> int:
         ns.pool = ns.shared
     path = settings_for(ns.pool).pool
     existed = os.path.lexists(path)
+    if shared and existed:
+        _not_adopted(path, os.lstat(path).st_uid)
     pool = Pool.open(path, default_slots=ns.slots, shared=shared, repair=True)  # any pool.json
     with pool:
+        if shared:
+            _not_adopted(path, os.fstat(pool.dirfd).st_uid)  # the one opened, not the name
         pool.make_slots()
         if existed and shared and not pool.shared:
             raise PoolError(f"pool {path} already exists as a private pool; remove it first to "
@@ -564,6 +568,17 @@ def cmd_init(ns: Any) -> int:
             kind = "shared" if pool.shared else "private"
             print(f"pool {path}: {verb} {pool.slots} slots ({kind})")
     return 0
+
+
+def _not_adopted(path: str, uid: int) -> None:
+    """Refuse to make a shared pool in a directory another user made: its owner may
+    remove or replace any file in it, the sticky bit notwithstanding."""
+    from .pool import PoolError
+
+    if uid not in (0, os.geteuid()):
+        raise PoolError(f"{path} was made by uid {uid}, not by you or root, and its owner "
+                        f"could replace the pool's files; remove it (as root) or choose "
+                        f"another directory for the shared pool")
 
 
 def open_existing(path: str) -> Any:
@@ -655,8 +670,8 @@ def format_status(st: dict[str, Any]) -> str:
 
     def table(title: str, rows: list[dict[str, Any]], weight: str) -> None:
         lines.append("")
-        lines.append(f"{title:<8} {'PID':>8} {weight:>7} {'THREADS':>7} {'FOR':>8}  "
-                     f"OUTPUT / COMMAND")
+        lines.append(f"{title:<8} {'PID':>8} {'USER':>8} {weight:>7} {'THREADS':>7} "
+                     f"{'FOR':>8}  OUTPUT / COMMAND")
         for r in rows:
             what = str(r.get("output") or "") or " ".join(str(a) for a in r.get("command", []))
             what = what or "?"
@@ -669,18 +684,43 @@ def format_status(st: dict[str, Any]) -> str:
             if r.get("pidns") and r.get("pidns") != ours:
                 pid += "*"  # a pid of another pid namespace (a container, Bazel's sandbox)
             secs = max(0.0, now - float(r.get("since", now)))
-            lines.append(f"{'':<8} {pid:>8} {w:>7} {r.get('threads') or '-':>7} "
-                         f"{secs:>7.1f}s  {what}")
+            lines.append(f"{'':<8} {pid:>8} {_users(r.get('uids')):>8} {w:>7} "
+                         f"{r.get('threads') or '-':>7} {secs:>7.1f}s  {what}")
 
     if st["holders"]:
         table("HOLDERS", st["holders"], "SLOTS")
     if st["unknown_holders"]:
         lines.append(f"(+{st['unknown_holders']} slot(s) held by a process that wrote no name)")
+    for u in st.get("unknown", []):
+        pids = ", ".join(f"pid {b['pid']} ({b['lock']} lock)" for b in u["lockers"]) or "?"
+        lines.append(f"  slot {u['slot']}: held by {_users(u['uids'])}, {pids}")
+    for u in st.get("unknown_tickets", []):
+        pids = ", ".join(f"pid {b['pid']}" for b in u["lockers"]) or "?"
+        lines.append(f"  ticket {u['ticket']}: held by {_users(u['uids'])}, {pids}, with no "
+                     f"note: everyone after it waits")
+    if st.get("unusable_slots"):
+        lines.append(f"(slot(s) {', '.join(map(str, st['unusable_slots']))} never free: "
+                     f"something other than a slot file is in its place; see `linkpool doctor`)")
     if st["waiters"]:
         table("WAITING", st["waiters"], "WANTS")
     if any(r.get("pidns") and r.get("pidns") != ours for r in st["holders"] + st["waiters"]):
         lines.append("* in another pid namespace: that pid means nothing here")
     return "\n".join(lines)
+
+
+def _users(uids: Any) -> str:
+    """The names of the users holding a slot or ticket (the kernel's /proc/locks)."""
+    if not uids:
+        return "?"
+    import pwd
+
+    names = []
+    for uid in uids:
+        try:
+            names.append(pwd.getpwuid(uid).pw_name)
+        except KeyError:
+            names.append(str(uid))
+    return ",".join(names)
 
 
 def _pid_namespace() -> str:

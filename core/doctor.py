@@ -5,8 +5,8 @@
 Each line is OK, WARN or FAIL, then what was checked and what was seen; a FAIL line ends
 with the fix. The exit status is 0 when the pool is usable (OK and WARN only), else 1.
 docs/troubleshooting.md explains every line. Nothing here creates or changes anything:
-the pool directory is only listed, its files only probed with a shared non-blocking lock
-(as ``status`` does).
+the pool directory is only listed, its files only probed with a non-blocking lock on a
+read-only descriptor (as ``status`` does).
 """
 
 from __future__ import annotations
@@ -165,15 +165,32 @@ def _check_files(c: Checks, dirfd: int, path: str, shared: bool) -> None:
     except OSError as e:
         c.add(FAIL, "files", f"cannot list {path} ({e.strerror}): check its permissions")
         return
-    found: dict[str, list[str]] = {"slot": [], "bad": [], "foreign": [], "stale": []}
+    found: dict[str, list[str]] = {"slot": [], "bad": [], "foreign": [], "stale": [],
+                                   "theirs": []}
+    owner = os.fstat(dirfd).st_uid
     for name in names:
         kind, text = _look_at(dirfd, name, shared)
         if kind in found:
             found[kind].append(text)
+        if shared and (kind == "slot" or name in ("pool.json", "queue.lock")):
+            uid = _owner(dirfd, name)
+            if uid is not None and uid not in (owner, 0):
+                found["theirs"].append(f"{name} ({_user(uid)})")
     bad, foreign, stale = found["bad"], found["foreign"], found["stale"]
-    if bad:
+    if bad and shared:
+        # In a shared pool another user may have put them there: links count such a slot
+        # as never free and pass over such a ticket, so the pool still works, smaller.
+        c.add(WARN, "files", f"hostile entries: {'; '.join(bad)}: links count such a slot as "
+                             f"never free and pass over such a ticket; remove them (as root "
+                             f"or their owner: `rm` in {path})")
+    elif bad:
         c.add(FAIL, "files", f"{'; '.join(bad)}: linkpool refuses such files; remove them "
                              f"(`rm` in {path})")
+    if found["theirs"]:
+        c.add(WARN, "files", f"made by another user than the pool's owner: "
+                             f"{', '.join(found['theirs'])}; that user can make them unusable "
+                             f"to others; as root, remove them and run `linkpool init --shared "
+                             f"{path}` to make them again")
     if foreign:
         c.add(WARN, "files", f"foreign files in the pool: {', '.join(foreign)}; linkpool "
                              f"ignores them, but its directory should hold only its own "
@@ -181,16 +198,17 @@ def _check_files(c: Checks, dirfd: int, path: str, shared: bool) -> None:
     if stale:
         c.add(WARN, "files", f"stale: {', '.join(stale)}, left by a process that died; the next "
                              f"waiter clears tickets itself, or remove them with `rm`")
-    if not (bad or foreign or stale):
+    if not (bad or foreign or stale or found["theirs"]):
         c.add(OK, "files", f"only linkpool's own ({len(found['slot'])} slot files)")
 
 
 def _kind(name: str) -> str:
     """What a name in the pool is for: slot, ticket, temp, folder, own or foreign."""
     from .pool import CONFIG, SLOT, TICKET
+    from .pooldir import number_of
 
     for prefix, kind in ((SLOT, "slot"), (TICKET, "ticket")):
-        if name.startswith(prefix) and name[len(prefix):].isdigit():
+        if number_of(name, prefix) >= 0:
             return kind
     if name.startswith(f"{CONFIG}.") and name.endswith(".tmp"):
         return "temp"
@@ -220,10 +238,17 @@ def _look_at(dirfd: int, name: str, shared: bool) -> tuple[str, str]:
         return ("own", name) if stat.S_ISDIR(st.st_mode) else ("bad", f"{name} is not a directory")
     problem = file_problem(st, shared)  # the rule the pool opens its files by
     if problem:
-        return "bad", f"{name} {problem}"
+        return "bad", f"{name} {problem} ({_user(st.st_uid)}'s)"
     if kind == "ticket" and _stale_ticket(dirfd, name):
         return "stale", name
     return kind, name
+
+
+def _owner(dirfd: int, name: str) -> int | None:
+    try:
+        return os.stat(name, dir_fd=dirfd, follow_symlinks=False).st_uid
+    except OSError:
+        return None
 
 
 def _stale_ticket(dirfd: int, name: str) -> bool:
@@ -259,6 +284,31 @@ def _check_status(c: Checks, path: str) -> None:
         c.add(FAIL, "pool", str(e))
         return
     c.add(OK, "in use", f"{st['in_use']} of {st['slots']} slots held, {st['waiting']} waiting")
+    # Who holds, as the kernel says (/proc/locks), not as the notes say: a slot held by
+    # another user for ever, by any lock, cannot be prevented in a shared pool, only shown.
+    me = os.geteuid()
+    others = []
+    for h in st["holders"]:
+        for b in h.get("lockers", []):
+            if b["uid"] != me:
+                others.append((f"slot {h['slot_indices'][0]}", b, f"as {h.get('pid', '?')}"))
+    for u in st.get("unknown", []):
+        for b in u["lockers"]:
+            if b["uid"] == me:
+                continue
+            others.append((f"slot {u['slot']}", b, "with no note"))
+    for u in st.get("unknown_tickets", []):
+        for b in u["lockers"]:
+            if b["uid"] == me:
+                continue
+            others.append((f"wait.{u['ticket']}", b, "with no note"))
+    if others:
+        said = "; ".join(f"{i}: {_user(b['uid']) if b['uid'] is not None else '?'} "
+                         f"pid {b['pid']} ({b['lock']} lock, {how})" for i, b, how in others)
+        level = WARN if any(how == "with no note" or b["lock"] != "write"
+                            for _, b, how in others) else OK
+        c.add(level, "holders", f"held by other users: {said}; a slot held for ever can only "
+                                f"be freed by its holder (or root: kill the pid)")
 
 
 def check_wakeup(c: Checks, path: str, polling: bool) -> None:

@@ -25,6 +25,7 @@ import fcntl
 import os
 import stat
 import time
+from stat import S_ISREG
 
 from .pooldir import (
     CONFIG,
@@ -56,6 +57,12 @@ __all__ = [
 PROTOCOL = 1
 MAX_SLOTS = 4096
 MAX_CONFIG = 4096  # bytes of pool.json read: it is about 50
+
+
+# What opening another user's entry in a shared pool can fail with: not ours to open (EACCES,
+# EPERM), a FIFO or socket (ENXIO), a directory (EISDIR), a symlink (ELOOP).
+_HOSTILE_ERRNOS = frozenset({errno.EACCES, errno.EPERM, errno.ENXIO, errno.EISDIR,
+                             errno.ELOOP, errno.ENOTDIR, errno.EOPNOTSUPP})
 
 
 class MissingConfig(PoolBroken):
@@ -238,6 +245,16 @@ class Pool:
             conf = read_config(self.dirfd, self.path)
         self.slots, self.shared = conf["slots"], conf["shared"]
         check_dir(self.path, os.fstat(self.dirfd), self.shared)
+        if self.shared:
+            # Only the directory's owner (or root) makes its pool.json: one another user
+            # put in a directory that was not a pool yet is theirs to rewrite at will.
+            made_by = os.stat(CONFIG, dir_fd=self.dirfd, follow_symlinks=False).st_uid
+            if made_by not in (st.st_uid, 0):
+                raise PoolBroken(
+                    f"{self.path}/{CONFIG} was made by uid {made_by}, not by the pool's "
+                    f"owner; ask the owner of {self.path} to run `linkpool init --shared "
+                    f"{self.path}` after removing it"
+                )
 
     def close(self) -> None:
         if self.dirfd >= 0:
@@ -261,6 +278,8 @@ class Pool:
         owner); otherwise they are made on first use."""
         for i in range(self.slots):
             os.close(self._open_slot(i))
+        if self.shared:  # made by the pool's owner, so no other user can put one there
+            os.close(open_file(self.dirfd, self.path, QUEUE, os.O_RDWR | os.O_CREAT, True))
 
     def refresh(self) -> int:
         self.slots = read_config(self.dirfd, self.path)["slots"]
@@ -272,6 +291,21 @@ class Pool:
             return open_file(self.dirfd, self.path, name, os.O_RDWR | os.O_CREAT, self.shared)
         except PermissionError:  # a shared slot made read-only: flock works on O_RDONLY too
             return open_file(self.dirfd, self.path, name, os.O_RDONLY, self.shared)
+
+    def _try_open_slot(self, index: int) -> int | str:
+        """:meth:`_open_slot`, or in a shared pool what makes the slot unusable (a symlink,
+        a FIFO, a directory, a file we may not open, put there by another user): such a
+        slot counts as one that is never free. A private pool's own bad file raises."""
+        try:
+            return self._open_slot(index)
+        except PoolBroken as e:
+            if not self.shared:
+                raise
+            return str(e)
+        except OSError as e:
+            if not self.shared or e.errno not in _HOSTILE_ERRNOS:
+                raise
+            return f"{self.path}/{SLOT}{index} cannot be opened ({e.strerror}); remove it"
 
     def _held_above(self, slots: int) -> int:
         """How many slot files at or above ``slots`` are still held (after a shrink)."""
@@ -362,7 +396,9 @@ class Pool:
                 break
             if i in lease.indices:
                 continue
-            fd = self._open_slot(i)
+            fd = self._try_open_slot(i)
+            if isinstance(fd, str):
+                continue  # another user's entry in a shared pool: never free
             try:
                 fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
             except BlockingIOError:
@@ -379,38 +415,56 @@ class Pool:
     def status(self, polling: bool = False) -> dict[str, Any]:
         """Who holds and who waits, read from the files without disturbing anyone."""
         slots = self.refresh()
+        locks = lockers()  # the kernel's word on who holds: a note can lie or be missing
         jobs: dict[str, dict[str, Any]] = {}
-        unknown = 0
+        unknown: list[dict[str, Any]] = []
+        unusable: list[int] = []
         for i in sorted(numbered(self.dirfd, SLOT)):
-            locked, raw = peek(self.dirfd, f"{SLOT}{i}")
+            locked, raw, st = _probe(self.dirfd, f"{SLOT}{i}")
+            if st is None and i < slots:
+                unusable.append(i)  # a symlink, FIFO, directory...: never free
             if not locked:
                 continue
+            by = _held_by(locks, st)
             info = _parse(raw)
             if info is None:
-                unknown += 1
+                unknown.append({"slot": i, "lockers": by,
+                                "uids": sorted({b["uid"] for b in by if b["uid"] is not None})})
                 continue
-            job = jobs.setdefault(info["job"], dict(info, slot_indices=[]))
+            job = jobs.setdefault(info["job"], dict(info, slot_indices=[], lockers=[]))
             job["slot_indices"].append(i)
+            job["lockers"].extend(b for b in by if b not in job["lockers"])
         waiters = []
+        odd_tickets: list[dict[str, Any]] = []
         for n in sorted(numbered(self.dirfd, TICKET)):
-            locked, raw = peek(self.dirfd, f"{TICKET}{n}")
+            locked, raw, st = _probe(self.dirfd, f"{TICKET}{n}")
             info = _parse(raw) if locked else None
-            if info is not None:
-                jobs.pop(info.get("job", ""), None)  # the head holds part of its slots
-                waiters.append(dict(info, ticket=n))
+            if not locked:
+                continue
+            by = _held_by(locks, st)
+            uids = sorted({b["uid"] for b in by if b["uid"] is not None})
+            if info is None:  # a ticket held with no note: ahead of everyone who comes after
+                odd_tickets.append({"ticket": n, "lockers": by, "uids": uids})
+                continue
+            jobs.pop(info.get("job", ""), None)  # the head holds part of its slots
+            waiters.append(dict(info, ticket=n, lockers=by, uids=uids))
         holders = sorted(jobs.values(), key=lambda j: j.get("since", 0))
         for h in holders:
             h["held"] = len(h["slot_indices"])
+            h["uids"] = sorted({b["uid"] for b in h["lockers"] if b["uid"] is not None})
         return {
             "pool": self.path,
             "protocol": PROTOCOL,
             "slots": slots,
             "shared": self.shared,
-            "in_use": sum(h["held"] for h in holders) + unknown,
+            "in_use": sum(h["held"] for h in holders) + len(unknown),
             "holders": holders,
-            "unknown_holders": unknown,
+            "unknown_holders": len(unknown),
+            "unknown": unknown,
+            "unusable_slots": unusable,
             "waiting": len(waiters),
             "waiters": waiters,
+            "unknown_tickets": odd_tickets,
             "wakeup": Waiter.mode_for(self.path, polling),
         }
 
@@ -423,6 +477,8 @@ class _Hand:
         self.held: dict[int, int] = {}  # index -> descriptor, locked by us
         self.busy: dict[int, int] = {}  # found locked: kept open, or its close would wake us
         self.signed: set[int] = set()  # held slots whose content already names us
+        self.bad: dict[int, str] = {}  # slots a hostile entry makes never free: why
+        self.cap: int | None = None  # the weight, lowered to the slots that can be free
 
     def gather(self, weight: int) -> bool:
         """One look at the slots: lock free ones below N until we hold ``weight`` + h
@@ -436,12 +492,23 @@ class _Hand:
         for i in range(slots):
             if len(self.held) >= need:
                 break
-            if i not in self.held:
+            if i not in self.held and i not in self.bad:
                 self._try(i)
+        bad = [why for i, why in self.bad.items() if i < slots]
+        self.cap = None
+        if bad:
+            if len(bad) >= slots:  # no slot left at all: the pool is unusable
+                raise PoolBroken(bad[0])
+            if weight > slots - len(bad):  # a heavy job takes all the slots left
+                self.cap = slots - len(bad)
+                need -= weight - self.cap
         return len(self.held) >= need
 
     def _try(self, index: int) -> None:
-        fd = self.busy.pop(index) if index in self.busy else self.pool._open_slot(index)
+        fd = self.busy.pop(index) if index in self.busy else self.pool._try_open_slot(index)
+        if isinstance(fd, str):  # not tried again while we wait: its close would wake us
+            self.bad[index] = fd
+            return
         try:
             fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
         except BlockingIOError:  # EWOULDBLOCK: someone holds it
@@ -457,6 +524,8 @@ class _Hand:
 
     def keep(self, weight: int) -> tuple[list[int], list[int]]:
         """Keep the ``weight`` lowest slots, free the others: (indices, descriptors)."""
+        if self.cap is not None:
+            weight = min(weight, self.cap)
         keep = sorted(self.held)[:weight]
         for i in sorted(self.held)[weight:]:
             os.close(self.held.pop(i))
@@ -530,20 +599,65 @@ class Lease:
 
 
 def peek(dirfd: int, name: str) -> tuple[bool, bytes]:
-    """Probe a file of the pool with a shared non-blocking lock on a read-only descriptor
-    (whose close wakes nobody): (held by someone, its content)."""
+    """Probe a file of the pool with an exclusive non-blocking lock on a fresh read-only
+    descriptor (whose close wakes nobody): (held by someone, its content). LOCK_EX, not
+    LOCK_SH: a shared lock held by anyone keeps every job out, so it counts as held.
+    A symlink, a FIFO (opened without blocking) or another non-regular file is not held."""
+    held, raw, _ = _probe(dirfd, name)
+    return held, raw
+
+
+def _probe(dirfd: int, name: str) -> tuple[bool, bytes, os.stat_result | None]:
     try:
-        fd = os.open(name, os.O_RDONLY | os.O_NOFOLLOW | os.O_CLOEXEC, dir_fd=dirfd)
+        fd = os.open(name, os.O_RDONLY | os.O_NOFOLLOW | os.O_CLOEXEC | os.O_NONBLOCK,
+                     dir_fd=dirfd)
     except OSError:
-        return False, b""
+        return False, b"", None
     try:
+        st = os.fstat(fd)
+        if not S_ISREG(st.st_mode):
+            return False, b"", None
         try:
-            fcntl.flock(fd, fcntl.LOCK_SH | fcntl.LOCK_NB)
-            return False, b""
+            fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+            return False, b"", st
         except BlockingIOError:
-            return True, os.pread(fd, 65536, 0)
+            return True, os.pread(fd, 65536, 0), st
     finally:
         os.close(fd)
+
+
+def lockers() -> dict[tuple[int, int, int], list[dict[str, Any]]]:
+    """Who holds flock()s, from /proc/locks: (major, minor, inode) -> [{pid, uid, lock}]
+    (uid None when the pid is gone or not visible here, e.g. another pid namespace)."""
+    out: dict[tuple[int, int, int], list[dict[str, Any]]] = {}
+    try:
+        with open("/proc/locks", "rb") as f:
+            lines = f.read().decode("ascii", "replace").splitlines()
+    except OSError:
+        return out
+    for line in lines:
+        parts = line.split()
+        if len(parts) < 6 or parts[1] != "FLOCK":  # "->" lines are blocked waiters
+            continue
+        try:
+            pid = int(parts[4])
+            major, minor, ino = parts[5].split(":")
+            key = (int(major, 16), int(minor, 16), int(ino))
+        except ValueError:
+            continue
+        try:
+            uid: int | None = os.stat(f"/proc/{pid}").st_uid if pid > 0 else None
+        except OSError:
+            uid = None
+        out.setdefault(key, []).append({"pid": pid, "uid": uid, "lock": parts[3].lower()})
+    return out
+
+
+def _held_by(locks: dict[tuple[int, int, int], list[dict[str, Any]]],
+             st: os.stat_result | None) -> list[dict[str, Any]]:
+    if st is None:
+        return []
+    return locks.get((os.major(st.st_dev), os.minor(st.st_dev), st.st_ino), [])
 
 
 def _speaker(notify: Callable[[Pool, int], None] | None, pool: Pool,

@@ -131,6 +131,8 @@ def file_problem(st: os.stat_result, shared: bool) -> str | None:
         return "is a directory"
     if not stat.S_ISREG(st.st_mode):
         return "is not a regular file"
+    if st.st_nlink > 1:  # another name of a file elsewhere, linked in by someone
+        return f"has {st.st_nlink} hard links"
     if not shared and st.st_uid != os.geteuid():
         return f"is owned by uid {st.st_uid}"
     return None
@@ -139,15 +141,22 @@ def file_problem(st: os.stat_result, shared: bool) -> str | None:
 def open_file(dirfd: int, path: str, name: str, flags: int, shared: bool) -> int:
     """Open ``name`` in the pool directory (``dirfd``, at ``path``) with ``flags``; made
     with mode 0600, or 0666 in a shared pool. Raises :class:`PoolBroken` for a file that
-    :func:`file_problem` refuses."""
+    :func:`file_problem` refuses.
+
+    Never blocks: O_NONBLOCK makes the open of a FIFO return at once (it is then refused
+    as not a regular file); on a regular file O_NONBLOCK changes nothing, so it is left
+    set. The mode is set only on a file we made: ours, with a single link (another user
+    can hard-link a file of ours into a sticky directory, never make one owned by us)."""
     try:
-        fd = os.open(name, flags | os.O_NOFOLLOW | os.O_CLOEXEC, 0o666 if shared else 0o600,
-                     dir_fd=dirfd)
+        fd = os.open(name, flags | os.O_NOFOLLOW | os.O_CLOEXEC | os.O_NONBLOCK,
+                     0o666 if shared else 0o600, dir_fd=dirfd)
     except OSError as e:
         if e.errno == errno.ELOOP:  # O_NOFOLLOW refused a symlink
             raise PoolBroken(f"{path}/{name} is a symlink; remove it") from e
         if e.errno == errno.EISDIR:  # O_RDWR on a directory
             raise PoolBroken(f"{path}/{name} is a directory; remove it") from e
+        if e.errno == errno.ENXIO:  # O_WRONLY|O_NONBLOCK on a FIFO nobody reads
+            raise PoolBroken(f"{path}/{name} is not a regular file; remove it") from e
         raise
     st = os.fstat(fd)
     problem = file_problem(st, shared)
@@ -157,17 +166,36 @@ def open_file(dirfd: int, path: str, name: str, flags: int, shared: bool) -> int
             "remove it"
         raise PoolBroken(f"{path}/{name} {problem}; {fix}")
     mode = 0o666 if shared else 0o600
-    if st.st_uid == os.geteuid() and stat.S_IMODE(st.st_mode) != mode:
+    if st.st_uid == os.geteuid() and st.st_nlink == 1 and stat.S_IMODE(st.st_mode) != mode:
         os.fchmod(fd, mode)  # the umask trimmed it (277: read-only); others must open it too
     return fd
 
 
+MAX_DIGITS = 18  # a slot or ticket number fits a signed 64-bit integer (the C front door)
+
+
+def number_of(name: str, prefix: str) -> int:
+    """The n of ``<prefix><n>``, or -1: n is ASCII digits, no sign, no leading zero but
+    "0", at most :data:`MAX_DIGITS` (str.isdigit and int() accept "٣" too)."""
+    if not name.startswith(prefix):
+        return -1
+    digits = name[len(prefix):]
+    if not 0 < len(digits) <= MAX_DIGITS or (digits[0] == "0" and len(digits) > 1):
+        return -1
+    for c in digits:
+        if not "0" <= c <= "9":
+            return -1
+    return int(digits)
+
+
 def numbered(dirfd: int, prefix: str) -> list[int]:
-    """The numbers n of the files ``<prefix><n>`` in the directory (slots, tickets)."""
+    """The numbers n of the files ``<prefix><n>`` in the directory (slots, tickets),
+    strictly spelled (see :func:`number_of`): another name is not one of ours."""
     out = []
     for name in os.listdir(dirfd):
-        if name.startswith(prefix) and name[len(prefix):].isdigit():
-            out.append(int(name[len(prefix):]))
+        n = number_of(name, prefix)
+        if n >= 0:
+            out.append(n)
     return out
 
 

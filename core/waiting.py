@@ -18,9 +18,10 @@ from __future__ import annotations
 import errno
 import fcntl
 import os
+import stat
 import time
 
-from .pooldir import QUEUE, TICKET, PoolError, numbered, open_file, write_note
+from .pooldir import MAX_DIGITS, QUEUE, TICKET, PoolError, numbered, open_file, write_note
 
 TYPE_CHECKING = False  # typing costs the wrapper ~5-15 ms to import; only checkers need it
 if TYPE_CHECKING:
@@ -31,11 +32,20 @@ if TYPE_CHECKING:
 RETRY = (0.0002, 0.001, 0.005, 0.02)
 SAFETY = 1.0  # inotify waiters re-check this often anyway (a missed event costs <= 1 s)
 POLL_MAX = 0.05  # polling waiters back off to this interval
+# A head woken more than STORM_LOOKS times in a second (releases are far rarer: each is a
+# link's end) looks at most every STORM_PAUSE for the rest of it: a user who closes files
+# in the pool in a loop must not make every waiting link spin.
+STORM_LOOKS = 100
+STORM_PAUSE = 0.02
 NETWORK_FS = ("nfs", "nfs4", "cifs", "smb3", "smbfs", "9p", "fuse", "ceph", "glusterfs", "lustre")
 # IN_CLOSE_WRITE | IN_MOVED_TO | IN_DELETE_SELF | IN_MOVE_SELF. Holders open slots
 # read-write, so their release is a CLOSE_WRITE; read-only closes (status probes, pool.json
 # reads, the head's own looks) are not watched, or the head would wake itself.
 WATCH_MASK = 0x8 | 0x80 | 0x400 | 0x800
+
+
+QUEUE_PATIENCE = 1.0  # queue.lock held longer than this: draw without it (O_EXCL suffices)
+MAX_NUMBER = 10 ** MAX_DIGITS  # ticket numbers stay below: a longer name is not ours
 
 
 class Timeout(PoolError):
@@ -62,22 +72,56 @@ class Ticket:
     @classmethod
     def draw(cls, dirfd: int, path: str, shared: bool, note: bytes,
              deadline: float | None) -> Ticket:
-        """Take the next number under ``queue.lock``; ``note`` (who we are) is written in it."""
-        qfd = open_file(dirfd, path, QUEUE, os.O_RDWR | os.O_CREAT, shared)
+        """Take the next number under ``queue.lock``; ``note`` (who we are) is written in it.
+
+        The number is made ours by O_EXCL, not by the lock: a name planted by another user
+        (of a shared pool) is passed over and the next number drawn. So is an unusable
+        queue.lock (a symlink, a FIFO, a file we may not open) or one held longer than
+        :data:`QUEUE_PATIENCE` (by another user for ever, or by a stopped drawer): the
+        draw then goes without it, only the order among simultaneous arrivals is then the
+        kernel's."""
         try:
-            lock(qfd, fcntl.LOCK_EX, deadline, path)
+            qfd = open_file(dirfd, path, QUEUE, os.O_RDWR | os.O_CREAT, shared)
+        except PermissionError:  # another user's queue.lock, not writable: flock needs read
+            qfd = _open_or_none(dirfd, path, QUEUE, shared)
+        except PoolError:
+            if not shared:
+                raise  # a private pool's own file is broken: its owner is told
+            qfd = -1
+        try:
+            if qfd >= 0:
+                try:  # held for microseconds by a drawer: a long hold is hostile (or stopped)
+                    patience = time.monotonic() + QUEUE_PATIENCE
+                    lock(qfd, fcntl.LOCK_EX, min(deadline or patience, patience), path)
+                except Timeout:
+                    if deadline is not None and time.monotonic() >= deadline:
+                        raise
             numbers = numbered(dirfd, TICKET)
             number = max(numbers) + 1 if numbers else 0
+            if number >= MAX_NUMBER:  # planted near the end: count only live tickets
+                number = max([n for n in numbers if _held(dirfd, f"{TICKET}{n}")] or [-1]) + 1
             flags = os.O_RDWR | os.O_CREAT | os.O_EXCL
-            fd = open_file(dirfd, path, f"{TICKET}{number}", flags, shared)
-            fcntl.flock(fd, fcntl.LOCK_EX)  # cannot block: the file is new and ours
-            write_note(fd, note)
-            return cls(dirfd, path, number, fd)
+            for _ in range(1000):
+                if number >= MAX_NUMBER:
+                    break
+                try:
+                    fd = open_file(dirfd, path, f"{TICKET}{number}", flags, shared)
+                except FileExistsError:  # planted (or drawn without the lock) meanwhile
+                    number += 1
+                    continue
+                fcntl.flock(fd, fcntl.LOCK_EX)  # cannot block: the file is new and ours
+                write_note(fd, note)
+                return cls(dirfd, path, number, fd)
+            raise PoolError(f"no ticket number free in {path}: remove its wait.* files")
         finally:
-            os.close(qfd)
+            if qfd >= 0:
+                os.close(qfd)
 
     def wait_turn(self, deadline: float | None, notice: Notice) -> None:
-        """Block until no live ticket is older than ours (each waiter watches one other)."""
+        """Block until no live ticket is older than ours (each waiter watches one other).
+
+        A ticket ahead that is no regular file (a symlink, a FIFO, a directory another
+        user put there) or that we may not open is nobody's place in line: passed over."""
         dead: set[int] = set()  # tickets found dead that we may not remove (another user's)
         while True:
             older = [n for n in numbered(self.dirfd, TICKET) if n < self.number and n not in dead]
@@ -86,11 +130,16 @@ class Ticket:
             ahead = max(older)
             name = f"{TICKET}{ahead}"
             try:
-                fd = os.open(name, os.O_RDONLY | os.O_NOFOLLOW | os.O_CLOEXEC, dir_fd=self.dirfd)
+                fd = os.open(name, os.O_RDONLY | os.O_NOFOLLOW | os.O_CLOEXEC | os.O_NONBLOCK,
+                             dir_fd=self.dirfd)
             except FileNotFoundError:
                 continue  # it left between listing and opening
+            except OSError:  # ELOOP (a symlink), EACCES (not readable to us), ENXIO...
+                dead.add(ahead)
+                continue
             try:
-                if self._outwait(fd, deadline, notice) and not self._clear(name, fd):
+                if not stat.S_ISREG(os.fstat(fd).st_mode) or (
+                        self._outwait(fd, deadline, notice) and not self._clear(name, fd)):
                     dead.add(ahead)
             finally:
                 os.close(fd)
@@ -134,6 +183,28 @@ class Ticket:
         except FileNotFoundError:
             pass
         os.close(self.fd)
+
+
+def _open_or_none(dirfd: int, path: str, name: str, shared: bool) -> int:
+    """``name`` opened read-only (flock needs no more), or -1 if it cannot be."""
+    try:
+        return open_file(dirfd, path, name, os.O_RDONLY, shared)
+    except (OSError, PoolError):
+        return -1
+
+
+def _held(dirfd: int, name: str) -> bool:
+    """Whether someone holds a lock on ``name`` (a probe with LOCK_EX: LOCK_SH too)."""
+    fd = _open_or_none(dirfd, "", name, True)
+    if fd < 0:
+        return False
+    try:
+        fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+        return False
+    except BlockingIOError:
+        return True
+    finally:
+        os.close(fd)
 
 
 class Notice:
@@ -229,6 +300,7 @@ class Waiter:
         self.fd = fd  # the inotify descriptor; -1: poll
         self.delay = RETRY[0]  # the polling back-off
         self.quick: list[float] = []  # the short waits left after a wake-up (see RETRY)
+        self.window, self.looks = 0.0, 0  # looks in the current second (see STORM_LOOKS)
 
     @staticmethod
     def mode_for(path: str, polling: bool = False) -> str:
@@ -255,8 +327,21 @@ class Waiter:
             if left <= 0 and until == deadline:
                 raise Timeout(late)
             wait = max(0.0, min(wait, left))
+        if self.fd >= 0 and self._storm():
+            # Woken more often than releases come: another user closing files in the
+            # pool in a loop. Look at most every STORM_PAUSE, so that it costs us little.
+            pause = STORM_PAUSE if until is None else min(STORM_PAUSE, until - time.monotonic())
+            time.sleep(max(0.0, pause))
+            wait = 0.0
         if self._wait(wait):
             self.quick = list(RETRY)
+
+    def _storm(self) -> bool:
+        now = time.monotonic()
+        if now >= self.window:
+            self.window, self.looks = now + 1.0, 0
+        self.looks += 1
+        return self.looks > STORM_LOOKS
 
     def _wait(self, timeout: float) -> bool:
         """True when woken by an event, False when the time ran out."""

@@ -10,9 +10,11 @@ What a host needs, in the order ``--install`` makes it:
    slot files 0666, owned by whoever runs it (root);
 2. the boot entry ``/etc/tmpfiles.d/linkpool.conf``: ``/run`` is a tmpfs, so at every
    boot systemd-tmpfiles makes the directory again (a ``d`` line with the mode and owner
-   the pool code gave it) and its ``pool.json`` (an ``f`` line: without one, the first
+   the pool code gave it), its ``pool.json`` (an ``f`` line: without one, the first
    user's link would find a directory that is not a pool yet, owned by root, and refuse
-   it). Where systemd is not the init (no ``/run/systemd/system``) it says what to run at
+   it), and its ``queue.lock`` and slot files, owned by root (left to be made on demand,
+   any user could take a name first: a symlink or a FIFO in place of a slot). Where
+   systemd is not the init (no ``/run/systemd/system``) it says what to run at
    boot instead;
 3. the system config ``/etc/xdg/linkpool/config.toml`` naming the pool, read by every
    user below their own config file (``linkpool.configfile``): only its ``pool`` key is
@@ -126,6 +128,10 @@ def pool_step(plan: Plan, host: Host, pool: str, slots: int | None) -> dict[str,
     if (os.path.lexists(here) and not os.path.isdir(here)) or os.path.islink(here):
         raise PoolError(f"{here} exists and is not a directory (or is a symlink): remove it "
                         f"or choose another --pool")
+    if os.path.isdir(here) and os.lstat(here).st_uid not in (0, os.geteuid()):
+        raise PoolError(f"{here} was made by uid {os.lstat(here).st_uid}, not by you or root, "
+                        f"and its owner could replace the pool's files; remove it (as root) "
+                        f"or choose another --pool")
     found = None
     if os.path.isdir(here) and os.path.lexists(config):
         with Pool.open(here, create=False) as p:
@@ -181,17 +187,22 @@ def tmpfiles_text(pool: str, made: dict[str, Any]) -> str:
     them (pool.json's content is the protocol's, docs/protocol.md)."""
     from ..jsonlite import dumps
     from ..pool import CONFIG as POOL_JSON
-    from ..pool import PROTOCOL
+    from ..pool import PROTOCOL, QUEUE, SLOT
 
     data = dumps({"protocol": PROTOCOL, "slots": made["slots"], "shared": True})  # as pool.py
     owner = f"{made['user']} {made['group']}"
     target = os.path.join(pool, POOL_JSON)
+    # Every file the pool needs, made by its owner before any user runs: a name left to
+    # be made on demand is one another user could take first (a symlink, a FIFO).
+    files = "".join(f"f {_field(os.path.join(pool, name))} 0666 {owner} -\n"
+                    for name in [QUEUE, *(f"{SLOT}{i}" for i in range(made["slots"]))])
     return (f"{MARK} (docs/deploy.md).\n"
             f"# {pool} is on a tmpfs: make the shared pool again at every boot, with its\n"
-            f"# pool.json, so that every user's first link finds it ready.\n"
+            f"# pool.json, queue.lock and slot files, so that every user's first link finds\n"
+            f"# it ready and no user can put anything of theirs in their place.\n"
             f"d {_field(pool)} {SHARED_MODE:04o} {owner} -\n"
             f"f {_field(target)} {made['json_mode']:04o} {owner} - "
-            f"{data.replace('%', '%%')}\\n\n")
+            f"{data.replace('%', '%%')}\\n\n{files}")
 
 
 def _field(path: str) -> str:

@@ -359,7 +359,9 @@ def test_setup_system_installs_once_then_changes_nothing(tmp_path: Path, env: En
     mode = f"{pool.stat().st_mode & 0o7777:04o}"
     assert lines == [f"d /run/linkpool {mode} root root -",
                      f"f /run/linkpool/pool.json 0644 root root - "
-                     f"{(pool / 'pool.json').read_text().strip()}\\n"]
+                     f"{(pool / 'pool.json').read_text().strip()}\\n",
+                     "f /run/linkpool/queue.lock 0666 root root -",
+                     *(f"f /run/linkpool/slot.{i} 0666 root root -" for i in range(3))]
     assert mode == "1777"
     before = snapshot(root)
     r = setup_system(root, "--install")
