@@ -36,6 +36,9 @@ TIMEOUT = 60  # no case may hang: a link that blocks fails the test instead
 # error: the only part of a message that may differ between two runs.
 MOLD_TEMP = re.compile(rb"\.mold-[A-Za-z0-9]{6}")
 GCC_TEMP = re.compile(rb"/cc[A-Za-z0-9]{6}\.")
+# The thread flag linkpool gives the linker (docs/policy.md), as collect2 echoes the linker's
+# command line when the link is verbose (`-T --version` hands lld `--version`)
+THREAD_FLAG = re.compile(rb"^(/\S*ld\.lld .*?) --threads=\d+", re.M)
 
 MAIN_C = "extern int util(int);\nint main(void) { return util(0); }\n"
 UTIL_C = "int util(int x) { return x; }\n"
@@ -84,8 +87,10 @@ def run(argv: list, cwd: Path, pool: Path | None, shell: bool = False
 
 def temp_names(text: bytes) -> bytes:
     """``text`` with the random names of temporary files made the same: mold's, and gcc's
-    (``-Xlinker --version`` makes collect2 print the command with its /tmp/ccXXXXXX.res)."""
-    return GCC_TEMP.sub(b"/ccXXXXXX.", MOLD_TEMP.sub(b".mold-XXXXXX", text))
+    (``-Xlinker --version`` makes collect2 print the command with its /tmp/ccXXXXXX.res),
+    and without the thread flag linkpool adds to an lld command line collect2 prints."""
+    text = GCC_TEMP.sub(b"/ccXXXXXX.", MOLD_TEMP.sub(b".mold-XXXXXX", text))
+    return THREAD_FLAG.sub(rb"\1", text)
 
 
 def pool_is_whole(pool: Path) -> None:
