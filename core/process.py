@@ -291,16 +291,10 @@ class _Sentinel:
         self.pid, self.wfd = 0, -1
 
     def start(self) -> None:
-        try:
-            rfd, wfd = os.pipe()  # close-on-exec: no command inherits the write end
-        except OSError:
+        forked = _fork_on_pipe()
+        if forked is None:
             return
-        try:
-            pid = os.fork()
-        except OSError:
-            os.close(rfd)
-            os.close(wfd)
-            return
+        pid, rfd, wfd = forked
         if pid == 0:  # the sentinel
             try:
                 signal.pthread_sigmask(signal.SIG_BLOCK, signal.valid_signals())
@@ -455,18 +449,11 @@ class Recorder:
         """Fork the recorder. ``close``: descriptors it must not hold (the slots);
         ``pending``: a descriptor it inherits, that :meth:`hand` locks for it (see
         ``History.pending``). On failure there is no recorder, and :meth:`hand` says so."""
-        try:
-            rfd, wfd = os.pipe()
-        except OSError:
+        forked = _fork_on_pipe()
+        if forked is None:
             _close(pending)
             return
-        try:
-            pid = os.fork()
-        except OSError:
-            os.close(rfd)
-            os.close(wfd)
-            _close(pending)
-            return
+        pid, rfd, wfd = forked
         if pid == 0:  # the recorder: whatever happens, it never returns into the wrapper
             try:
                 # A session of its own: a build tool that kills the command's process
@@ -515,6 +502,23 @@ class Recorder:
             self.pending = None
         # self.wfd stays open: the recorder starts once the wrapper has exited (EOF)
         return True
+
+
+def _fork_on_pipe() -> tuple[int, int, int] | None:
+    """A pipe (close-on-exec: no command inherits its ends), then a fork: (pid, read end,
+    write end) in both processes, pid 0 in the child; None when either fails (nothing is
+    left open)."""
+    try:
+        rfd, wfd = os.pipe()
+    except OSError:
+        return None
+    try:
+        pid = os.fork()
+    except OSError:
+        os.close(rfd)
+        os.close(wfd)
+        return None
+    return pid, rfd, wfd
 
 
 def _close(fd: int | None) -> None:
