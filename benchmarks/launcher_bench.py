@@ -93,6 +93,12 @@ def main() -> int:
         for _ in range(args.rounds):
             for name, (argv, case_env) in cases.items():
                 times[name].append(timed(argv, work, case_env))
+        # the last records are written after the answer: wait for them (history does)
+        # before the folder is removed under their writers
+        subprocess.run([LINKPOOL, "history", "--pool", str(pool)], stdout=subprocess.DEVNULL)
+        if args.baseline:
+            subprocess.run([args.baseline, "history", "--pool", str(base_pool)],
+                           stdout=subprocess.DEVNULL)
     print(f"| case ({args.rounds} rounds, interleaved) | median ms | p10-p90 ms |")
     print("| --- | ---: | ---: |")
     for name, values in times.items():
