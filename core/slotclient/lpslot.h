@@ -63,7 +63,7 @@ typedef struct {
  *                   or root; the folder above writable by anyone and not sticky
  *   EBADMSG         pool.json is not exactly a version-1 pool.json (corrupt)
  *   EPROTONOSUPPORT pool.json says a protocol newer than LPSLOT_PROTOCOL
- *   ENOMEM          no memory for the handle (about 170 KiB)
+ *   ENOMEM          no memory for the handle (about 150 KiB, all it ever allocates)
  * The handle is the caller's: lpslot_close frees it. Not for use by two threads at once. */
 lpslot_pool *lpslot_open(const char *dir, int *err);
 
@@ -100,8 +100,9 @@ void lpslot_release(lpslot_lease *lease);
  * reading the directory. */
 int lpslot_look(lpslot_pool *pool, lpslot_status *out);
 
-/* Close the pool's descriptors and free the handle (NULL is allowed). A lease still out
- * stays held: release it first, or let its descriptors live on in a child. */
+/* Close the pool's descriptors and free the handle (NULL is allowed). Release a lease
+ * first: its arrays are the handle's memory. (A lease not released stays held by its
+ * descriptors, in this process or in children that inherited them.) */
 void lpslot_close(lpslot_pool *pool);
 
 #ifdef __cplusplus
