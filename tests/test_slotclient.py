@@ -98,6 +98,23 @@ def in_use(pool: Path) -> int:
     return status(pool)["in_use"]
 
 
+def locked(path: Path) -> bool:
+    """Whether someone holds a flock on ``path`` (a probe of our own)."""
+    import fcntl
+
+    try:
+        fd = os.open(path, os.O_RDONLY | os.O_CLOEXEC)
+    except FileNotFoundError:
+        return False
+    try:
+        fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+        return False
+    except BlockingIOError:
+        return True
+    finally:
+        os.close(fd)
+
+
 def has_inotify(pid: int) -> bool:
     """Whether the process has an inotify descriptor (its fdinfo lists watches)."""
     fds = Path(f"/proc/{pid}/fdinfo")
@@ -122,6 +139,12 @@ def test_hold_runs_the_command_with_its_slots_and_its_exit_status(bins, tmp_path
         assert ended(p)[0] == -signal.SIGTERM
     assert sorted(os.listdir(pool)) == ["pool.json", "queue.lock", "slot.0", "slot.1"]
     assert in_use(pool) == 0
+    # the command inherits the held slots, and nothing else of the pool
+    p = hold(bins, pool, 2, 10, "sh", "-c", 'ls -l /proc/$$/fd', stdout=subprocess.PIPE)
+    fds = p.stdout.read() if p.stdout else ""
+    assert ended(p) == (0, "")
+    assert f"{pool}/slot.0" in fds and f"{pool}/slot.1" in fds
+    assert fds.count(str(pool)) == 2 and "inotify" not in fds, fds
 
 
 def test_status_shows_the_c_clients_note_and_a_weight_above_the_slots_takes_all(
@@ -364,3 +387,28 @@ def test_hostile_and_dead_tickets_ahead_are_passed_over(bins, tmp_path: Path) ->
         assert left == ["wait.3", "wait.5", "wait.7", "wait.9"]
     finally:
         shutil.rmtree(pool.parent, ignore_errors=True)
+
+
+def test_a_queue_lock_held_for_ever_or_taken_is_done_without(bins, tmp_path: Path) -> None:
+    """queue.lock held by a stopped or hostile process: the draw goes on without it after
+    a second; in a shared pool, a FIFO in its place is passed over at once."""
+    pool = make_pool(tmp_path / "p", 2)
+    flag = tmp_path / "go"
+    locker = subprocess.Popen(["flock", str(pool / "queue.lock"), *gate(flag)])
+    wait_for(lambda: locked(pool / "queue.lock"), what="queue.lock held")
+    try:
+        start = time.monotonic()
+        procs = [hold(bins, pool, 1, 20, "true") for _ in range(3)]
+        assert [ended(p) for p in procs] == [(0, "")] * 3
+        assert time.monotonic() - start < 15
+    finally:
+        flag.touch()
+        locker.wait(timeout=20)
+    shared_pool, _ = shared(tmp_path, 1)
+    try:
+        (shared_pool / "queue.lock").unlink()
+        os.mkfifo(shared_pool / "queue.lock", 0o666)
+        procs = [hold(bins, shared_pool, 1, 20, "true") for _ in range(3)]
+        assert [ended(p) for p in procs] == [(0, "")] * 3
+    finally:
+        shutil.rmtree(shared_pool.parent, ignore_errors=True)

@@ -801,13 +801,11 @@ static int try_slot(lpslot_pool *p, int i) {
         return 0;
     }
     p->fd[i] = fd;
-    if (flock(fd, LOCK_EX | LOCK_NB) == 0) {
+    p->state[i] = BUSY; /* if not ours: kept open, as its close would wake us */
+    if (flock(fd, LOCK_EX | LOCK_NB) == 0)
         p->state[i] = HELD;
-        return 0;
-    }
-    if (errno != EWOULDBLOCK)
-        return errno;
-    p->state[i] = BUSY; /* kept open: its close would wake us */
+    else if (errno != EWOULDBLOCK)
+        return errno; /* ENOLCK: the hand (this one included) is closed by the caller */
     return 0;
 }
 
