@@ -224,8 +224,11 @@ def test_the_head_wakes_on_a_release(bins, tmp_path: Path, wakeup: str) -> None:
     env = {"LINKPOOL_WAKEUP": "polling"} if wakeup == "polling" else {}
     p = hold(bins, pool, 1, 30, "touch", str(tmp_path / "ran"), env=env)
     wait_for(lambda: waiting(pool) == 1, what="the C head waits")
-    time.sleep(0.1)  # its first looks are done: it sleeps now
-    assert has_inotify(p.pid) == (wakeup == "inotify")
+    if wakeup == "inotify":
+        wait_for(lambda: has_inotify(p.pid), what="the head's inotify watch")
+    else:
+        time.sleep(0.3)  # its first looks are done: it sleeps now, polling
+        assert not has_inotify(p.pid)
     flag.touch()
     assert ended(holder) == (0, "")
     assert ended(p) == (0, "")
