@@ -181,9 +181,11 @@ def test_refusals_of_a_private_pool(bins, tmp_path: Path) -> None:
         (corrupt / "pool.json").write_text(text)
         code, err = ended(hold(bins, corrupt, 1, 5, "true"))
         assert code == UNUSABLE and "Bad message" in err, text
-    (corrupt / "pool.json").write_text('{"protocol": 2, "slots": 1, "later": []}')
-    code, err = ended(hold(bins, corrupt, 1, 5, "true"))
-    assert code == UNUSABLE and "Protocol not supported" in err
+    for text in ('{"protocol": 2, "slots": 1, "later": []}',
+                 '{"later": {"x": [1]}, "slots": 1, "protocol": 12}'):
+        (corrupt / "pool.json").write_text(text)
+        code, err = ended(hold(bins, corrupt, 1, 5, "true"))
+        assert code == UNUSABLE and "Protocol not supported" in err, text
     (corrupt / "pool.json").write_text('{ "slots" : 1 }\n')  # as the reference reads it
     assert ended(hold(bins, corrupt, 1, 5, "true")) == (0, "")
     open_pool = make_pool(tmp_path / "o", 1)
@@ -415,3 +417,37 @@ def test_a_queue_lock_held_for_ever_or_taken_is_done_without(bins, tmp_path: Pat
         assert [ended(p) for p in procs] == [(0, "")] * 3
     finally:
         shutil.rmtree(shared_pool.parent, ignore_errors=True)
+
+
+def test_any_pool_json_is_read_or_refused_without_a_sanitizer_report(bins, tmp_path: Path
+                                                                    ) -> None:
+    """Seeded random edits of a good pool.json, and random bytes: each one the C client
+    either uses (exit 0) or refuses (69), and the sanitizers see nothing."""
+    pool = make_pool(tmp_path / "p", 2)
+    rng = random.Random(7)
+    good = b'{"protocol": 1, "slots": 2, "shared": false}\n'
+    alphabet = b'{}[]":,0123456789 -.eEtruefalsn\\\x00\xff\n'
+    texts = [b"", b"{", b'{"slots"', b'{"slots":', b'{"slots":4096}', b'{"slots":4097}',
+             b'{"slots":99999999999999999999}', b"x" * 5000, b'{"slots":3}',
+             b' {\n"shared" : true , "slots":1,"protocol":1}\t', b'{"slots": 1, "protocol": 1}']
+    for _ in range(120):
+        text = bytearray(good)
+        for _ in range(rng.randint(1, 4)):
+            i = rng.randrange(len(text) + 1)
+            what = rng.choice(["insert", "delete", "replace"])
+            c = alphabet[rng.randrange(len(alphabet))]
+            if what == "insert":
+                text[i:i] = bytes([c])
+            elif i < len(text):
+                text[i:i + 1] = b"" if what == "delete" else bytes([c])
+        texts.append(bytes(text))
+    texts += [bytes(rng.randrange(256) for _ in range(rng.randint(1, 80))) for _ in range(20)]
+    accepted: list[bytes] = []
+    for text in texts:
+        (pool / "pool.json").write_bytes(text)
+        code, err = ended(hold(bins, pool, 1, 5, "true"))
+        assert code in (0, UNUSABLE), (text, code, err)
+        if code == 0:  # what the C client uses, the reference uses too
+            accepted.append(text)
+            assert lp("status", "--pool", str(pool)).returncode == 0, text
+    assert len(accepted) >= 4

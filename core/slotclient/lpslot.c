@@ -299,6 +299,19 @@ static long long integer(cursor *c) {
     return n;
 }
 
+/* Whether a file that is not version 1 says "protocol": n with n above ours anywhere (a
+ * later version may put its new keys before it): then the answer is "upgrade". */
+static int newer(const char *raw, size_t len) {
+    const char *key = "\"protocol\"";
+    for (const char *s = raw; (s = memmem(s, len - (size_t)(s - raw), key, 10)); s++) {
+        cursor c = {s + 10, raw + len};
+        long long n;
+        if (eat(&c, ':') && (n = integer(&c)) > LPSLOT_PROTOCOL)
+            return 1;
+    }
+    return 0;
+}
+
 static int parse_config(const char *raw, size_t len, int *slots, int *shared) {
     cursor c = {raw, raw + len};
     long long protocol = -1, n = -1;
@@ -344,7 +357,7 @@ static int parse_config(const char *raw, size_t len, int *slots, int *shared) {
         if (!unknown && !eat(&c, '}'))
             return EBADMSG;
     }
-    if (protocol > LPSLOT_PROTOCOL)
+    if (protocol > LPSLOT_PROTOCOL || (unknown && newer(raw, len)))
         return EPROTONOSUPPORT;
     if (unknown)
         return EBADMSG;
