@@ -31,7 +31,55 @@ SAN_ENV = {
     "UBSAN_OPTIONS": "halt_on_error=1:print_stacktrace=1:exitcode=87",
 }
 SYS_PY = "/usr/bin/python3"
-TIMED_OUT, UNUSABLE = 75, 69  # hold's exits: no slots in time; the pool cannot be used
+TIMED_OUT, UNUSABLE = 75, 69
+# A caller of the API beyond what hold does: lpslot_look, the argument errors, one lease
+# per handle, and a signal handler of the caller's (no SA_RESTART) ending a wait.
+PROBE_C = r"""
+#define _GNU_SOURCE
+#include "lpslot.h"
+#include <errno.h>
+#include <signal.h>
+#include <stdio.h>
+#include <string.h>
+#include <unistd.h>
+
+static void on_alarm(int sig) { (void)sig; }
+
+int main(int argc, char **argv) {
+    int err = EINVAL;
+    lpslot_pool *pool = argc > 2 ? lpslot_open(argv[1], &err) : NULL;
+    if (!pool) {
+        printf("open: %s\n", strerror(err));
+        return 1;
+    }
+    lpslot_status st;
+    lpslot_lease a, b;
+    if (strcmp(argv[2], "look") == 0) {
+        err = lpslot_look(pool, &st);
+        printf("%d %d %d %d %d\n", err, st.slots, st.in_use, st.waiting, st.shared);
+    } else if (strcmp(argv[2], "api") == 0) {
+        printf("%d %d %d", lpslot_acquire(pool, 0, 1, NULL, 0, &a) == EINVAL,
+               lpslot_acquire(pool, 1, 1, "[1]", 0, &a) == EINVAL,
+               lpslot_acquire(pool, 1, 1, " { } ", 0, &a) == 0);
+        printf(" %d %d", lpslot_acquire(pool, 1, 1, NULL, 0, &b) == EBUSY, a.count);
+        lpslot_release(&a);
+        lpslot_release(&a);
+        printf(" %d", lpslot_acquire(pool, 1, 1, NULL, 0, &b) == 0);
+        printf(" %d\n", b.count == 1 && b.slots[0] == 0 && b.fds[0] >= 0);
+        lpslot_release(&b);
+    } else if (strcmp(argv[2], "eintr") == 0) {
+        struct sigaction sa;
+        memset(&sa, 0, sizeof sa);
+        sa.sa_handler = on_alarm; /* no SA_RESTART */
+        sigaction(SIGALRM, &sa, NULL);
+        alarm(1);
+        err = lpslot_acquire(pool, 1, -1, NULL, 0, &a);
+        printf("%s\n", strerror(err));
+    }
+    lpslot_close(pool);
+    return 0;
+}
+"""  # hold's exits: no slots in time; the pool cannot be used
 
 
 @pytest.fixture(scope="session")
@@ -46,13 +94,17 @@ def bins() -> Iterator[dict[str, str]]:
         "san": ["-O1", "-g", "-fno-omit-frame-pointer", "-fsanitize=address,undefined",
                 "-fno-sanitize-recover=undefined"],
     }
+    (out / "probe.c").write_text(PROBE_C)
     made = {}
     for name, flags in builds.items():
-        exe = out / f"hold-{name}"
-        r = subprocess.run(["cc", *common, *flags, *map(str, SOURCES), "-o", str(exe)],
-                           capture_output=True, text=True, timeout=300)
-        assert r.returncode == 0 and r.stdout == r.stderr == "", r.stderr
-        made[name] = str(exe)
+        for prog, main in (("hold", SOURCES[1]), ("probe", out / "probe.c")):
+            exe = out / f"{prog}-{name}" if prog == "hold" else out / prog
+            if prog == "probe" and name == "plain":
+                continue
+            r = subprocess.run(["cc", *common, *flags, str(SOURCES[0]), str(main), "-o",
+                                str(exe)], capture_output=True, text=True, timeout=300)
+            assert r.returncode == 0 and r.stdout == r.stderr == "", r.stderr
+            made[name if prog == "hold" else prog] = str(exe)
     yield made
     shutil.rmtree(out, ignore_errors=True)
 
@@ -451,3 +503,36 @@ def test_any_pool_json_is_read_or_refused_without_a_sanitizer_report(bins, tmp_p
             accepted.append(text)
             assert lp("status", "--pool", str(pool)).returncode == 0, text
     assert len(accepted) >= 4
+
+
+def probe(bins: dict[str, str], pool: Path, *args: str) -> str:
+    p = subprocess.Popen([bins["probe"], str(pool), *args], stdout=subprocess.PIPE,
+                         stderr=subprocess.PIPE, env={**os.environ, **SAN_ENV}, text=True)
+    out = p.stdout.read() if p.stdout else ""
+    assert ended(p) == (0, ""), out
+    return out
+
+
+def test_the_api_looks_refuses_bad_calls_and_gives_up_on_the_callers_signal(
+        bins, tmp_path: Path) -> None:
+    pool = make_pool(tmp_path / "p", 2)
+    assert probe(bins, pool, "api") == "1 1 1 1 1 1 1\n"
+    assert probe(bins, pool, "look") == "0 2 0 0 0\n"
+    flag = tmp_path / "go"
+    holder = py_run(pool, 2, *gate(flag))
+    wait_for(lambda: in_use(pool) == 2, what="the Python holder")
+    waiter = hold(bins, pool, 1, 30, "true")
+    in_line(pool, 1)
+    assert probe(bins, pool, "look") == "0 2 2 1 0\n"
+    flag.touch()
+    assert ended(holder) == (0, "") and ended(waiter) == (0, "")
+    flag.unlink()
+    holder = py_run(pool, 2, *gate(flag))
+    wait_for(lambda: in_use(pool) == 2, what="the Python holder")
+    start = time.monotonic()
+    assert probe(bins, pool, "eintr") == "Interrupted system call\n"  # as the head
+    assert time.monotonic() - start < 10
+    assert not [n for n in os.listdir(pool) if n.startswith("wait.")]
+    flag.touch()
+    assert ended(holder) == (0, "")
+    assert probe(bins, pool, "look") == "0 2 0 0 0\n"
