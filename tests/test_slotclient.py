@@ -536,3 +536,37 @@ def test_the_api_looks_refuses_bad_calls_and_gives_up_on_the_callers_signal(
     flag.touch()
     assert ended(holder) == (0, "")
     assert probe(bins, pool, "look") == "0 2 0 0 0\n"
+
+
+STORM = ("import os, sys\n"
+         "name = os.path.join(sys.argv[1], 'storm')\n"
+         "while True:\n"
+         "    os.close(os.open(name, os.O_WRONLY | os.O_CREAT, 0o644))\n")
+
+
+def test_a_storm_of_closes_does_not_make_the_head_spin(bins, tmp_path: Path) -> None:
+    """Something closes a file in the pool in a loop (each close wakes the head): the C
+    head waiting behind a real holder still sleeps (its CPU well under 30 % of the
+    wait), and is admitted when the holder leaves."""
+    pool = make_pool(tmp_path / "p", 1)
+    flag = tmp_path / "go"
+    holder = py_run(pool, 1, *gate(flag))
+    wait_for(lambda: in_use(pool) == 1, what="the Python holder")
+    storm = subprocess.Popen([SYS_PY, "-c", STORM, str(pool)])
+    try:
+        start = time.monotonic()
+        p = hold(bins, pool, 1, 60, "true")
+        in_line(pool, 1)
+        time.sleep(2)
+        flag.touch()
+        _, code, usage = os.wait4(p.pid, 0)
+        wall = time.monotonic() - start
+    finally:
+        storm.kill()
+        storm.wait()
+        flag.touch()
+        holder.wait(timeout=20)
+    err = p.stderr.read() if p.stderr else ""
+    assert os.waitstatus_to_exitcode(code) == 0 and err == "", err
+    cpu = usage.ru_utime + usage.ru_stime
+    assert cpu < 0.3 * wall, f"{cpu:.2f} s of CPU in {wall:.2f} s"
