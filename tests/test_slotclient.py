@@ -96,6 +96,14 @@ def bins() -> Iterator[dict[str, str]]:
     }
     (out / "probe.c").write_text(PROBE_C)
     made = {}
+    try:
+        yield build(out, common, builds, made)
+    finally:
+        shutil.rmtree(out, ignore_errors=True)
+
+
+def build(out: Path, common: list[str], builds: dict[str, list[str]],
+          made: dict[str, str]) -> dict[str, str]:
     for name, flags in builds.items():
         for prog, main in (("hold", SOURCES[1]), ("probe", out / "probe.c")):
             exe = out / f"{prog}-{name}" if prog == "hold" else out / prog
@@ -105,8 +113,7 @@ def bins() -> Iterator[dict[str, str]]:
                                 str(exe)], capture_output=True, text=True, timeout=300)
             assert r.returncode == 0 and r.stdout == r.stderr == "", r.stderr
             made[name if prog == "hold" else prog] = str(exe)
-    yield made
-    shutil.rmtree(out, ignore_errors=True)
+    return made
 
 
 def hold(bins: dict[str, str], pool: Path, k: int, timeout: float, *cmd: str,
@@ -570,3 +577,51 @@ def test_a_storm_of_closes_does_not_make_the_head_spin(bins, tmp_path: Path) -> 
     assert os.waitstatus_to_exitcode(code) == 0 and err == "", err
     cpu = usage.ru_utime + usage.ru_stime
     assert cpu < 0.3 * wall, f"{cpu:.2f} s of CPU in {wall:.2f} s"
+
+
+EXHAUST = ("import ctypes, os, sys, time\n"
+           "libc = ctypes.CDLL(None)\n"
+           "fds = []\n"
+           "while libc.inotify_init1(0o2000000) >= 0:\n"  # O_CLOEXEC, until EMFILE
+           "    fds.append(1)\n"
+           "print(len(fds), flush=True)\n"
+           "time.sleep(120)\n")
+
+
+@pytest.fixture
+def user() -> Iterator[str]:
+    """A user of our own, made for the test (others' tests may use nobody)."""
+    name = f"lpsc{os.getpid() % 100000}"
+    subprocess.run(["useradd", "-M", "-r", "-s", "/bin/sh", name], check=True,
+                   capture_output=True)
+    try:
+        yield name
+    finally:
+        subprocess.run(["userdel", "-f", name], capture_output=True)
+
+
+def test_with_no_inotify_instance_left_the_head_polls(bins, tmp_path: Path, user: str) -> None:
+    """Every inotify instance the user may have is taken (max_user_instances): its C head
+    cannot have one (EMFILE), polls, and is admitted when the slot is released."""
+    pool, _ = shared(tmp_path, 1)
+    pw = pwd.getpwnam(user)
+    as_user = ("setpriv", f"--reuid={pw.pw_uid}", f"--regid={pw.pw_gid}", "--clear-groups")
+    flag = pool.parent / "go"
+    holder = py_run(pool, 1, *gate(flag))
+    hog = subprocess.Popen([*as_user, SYS_PY, "-c", EXHAUST], stdout=subprocess.PIPE,
+                           text=True, cwd="/")
+    try:
+        assert hog.stdout is not None and int(hog.stdout.readline()) > 0
+        wait_for(lambda: in_use(pool) == 1, what="the holder")
+        p = hold(bins, pool, 1, 30, "true", prefix=as_user, cwd="/")
+        in_line(pool, 1)
+        time.sleep(0.3)  # its first looks are done: it sleeps now, polling
+        assert not has_inotify(p.pid)
+        flag.touch()
+        assert ended(p) == (0, "")
+    finally:
+        hog.kill()
+        hog.wait()
+        flag.touch()
+        holder.wait(timeout=20)
+        shutil.rmtree(pool.parent, ignore_errors=True)
