@@ -95,7 +95,7 @@ def bins() -> Iterator[dict[str, str]]:
                 "-fno-sanitize-recover=undefined"],
     }
     (out / "probe.c").write_text(PROBE_C)
-    made = {}
+    made: dict[str, str] = {}
     try:
         yield build(out, common, builds, made)
     finally:
@@ -490,16 +490,16 @@ def test_any_pool_json_is_read_or_refused_without_a_sanitizer_report(bins, tmp_p
              b'{"slots":99999999999999999999}', b"x" * 5000, b'{"slots":3}',
              b' {\n"shared" : true , "slots":1,"protocol":1}\t', b'{"slots": 1, "protocol": 1}']
     for _ in range(120):
-        text = bytearray(good)
+        edit = bytearray(good)
         for _ in range(rng.randint(1, 4)):
-            i = rng.randrange(len(text) + 1)
+            i = rng.randrange(len(edit) + 1)
             what = rng.choice(["insert", "delete", "replace"])
             c = alphabet[rng.randrange(len(alphabet))]
             if what == "insert":
-                text[i:i] = bytes([c])
-            elif i < len(text):
-                text[i:i + 1] = b"" if what == "delete" else bytes([c])
-        texts.append(bytes(text))
+                edit[i:i] = bytes([c])
+            elif i < len(edit):
+                edit[i:i + 1] = b"" if what == "delete" else bytes([c])
+        texts.append(bytes(edit))
     texts += [bytes(rng.randrange(256) for _ in range(rng.randint(1, 80))) for _ in range(20)]
     accepted: list[bytes] = []
     for text in texts:
