@@ -84,6 +84,8 @@ lpslot_pool *lpslot_open(const char *dir, int *err);
  *               in a private pool: a slot or queue.lock that is a symlink, a directory,
  *               another non-regular file, a file with other names, another user's
  *   EBADMSG, EPROTONOSUPPORT, ENOENT  pool.json became corrupt, newer, or vanished
+ *   EEXIST      no ticket number free: a thousand wait.<n> names after the last taken
+ *               (planted by another user; `rm wait.*` in the pool, or wait for them)
  * The descriptors are O_CLOEXEC unless LPSLOT_INHERIT. The slots stay held as long as
  * any copy of them is open, in this process or in children that inherited them. */
 int lpslot_acquire(lpslot_pool *pool, int k, double timeout_s, const char *note_json,
