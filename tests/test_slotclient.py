@@ -22,7 +22,7 @@ from pathlib import Path
 
 import pytest
 
-from conftest import LINKPOOL, lp, make_pool, status, wait_for, witness_cmd, witness_log
+from conftest import LINKPOOL, WITNESS, lp, make_pool, status, wait_for, witness_cmd, witness_log
 
 REPO = Path(__file__).resolve().parent.parent
 SOURCES = [REPO / "core" / "slotclient" / "lpslot.c", REPO / "examples" / "slot-client" / "hold.c"]
@@ -95,7 +95,14 @@ def bins() -> Iterator[dict[str, str]]:
                 "-fno-sanitize-recover=undefined"],
     }
     (out / "probe.c").write_text(PROBE_C)
-    made: dict[str, str] = {}
+    # the witness, for clients run as another user: the clone may sit in a folder only
+    # root can enter (a test must not depend on where the clone is)
+    for folder, source in (("tests", Path(WITNESS)),
+                           ("benchmarks", REPO / "benchmarks" / "pool_witness.py")):
+        (out / folder).mkdir(mode=0o755)
+        shutil.copy(source, out / folder / source.name)
+        (out / folder / source.name).chmod(0o644)
+    made: dict[str, str] = {"witness": str(out / "tests" / "witness.py")}
     try:
         yield build(out, common, builds, made)
     finally:
@@ -440,7 +447,8 @@ def test_hostile_and_dead_tickets_ahead_are_passed_over(bins, tmp_path: Path) ->
         as_nobody = ("setpriv", f"--reuid={nobody.pw_uid}", f"--regid={nobody.pw_gid}",
                      "--clear-groups")
         start = time.monotonic()  # the venv's Python is under /root: the system's
-        procs = [hold(bins, pool, 1, 20, SYS_PY, *witness_cmd(seen, f"u{i}", 1, 0.2)[1:],
+        procs = [hold(bins, pool, 1, 20, SYS_PY, bins["witness"],
+                      *witness_cmd(seen, f"u{i}", 1, 0.2)[2:],
                       prefix=as_nobody, cwd="/") for i in range(3)]
         assert [ended(p, 40) for p in procs] == [(0, "")] * 3
         assert time.monotonic() - start < 20
