@@ -1,0 +1,159 @@
+/* The user's cache: plans read, records spooled. Every open is relative to the checked
+ * cache directory, with O_NOFOLLOW|O_NONBLOCK, and used only if it is a regular file of
+ * ours with one name. */
+#define _GNU_SOURCE
+#include "record.h"
+
+#include "plan.h"
+
+#include <errno.h>
+#include <fcntl.h>
+#include <limits.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+static int ours(int fd, int dir) {
+    struct stat st;
+    if (fstat(fd, &st) != 0 || st.st_uid != geteuid() || (st.st_mode & 022))
+        return 0;
+    return dir ? S_ISDIR(st.st_mode) : S_ISREG(st.st_mode) && st.st_nlink == 1;
+}
+
+int lp_cache_dir(void) {
+    char path[PATH_MAX];
+    const char *xdg = getenv("XDG_CACHE_HOME"), *home = getenv("HOME");
+    int n;
+    if (xdg && xdg[0] == '/')
+        n = snprintf(path, sizeof path, "%s/linkpool", xdg);
+    else if (home && home[0] == '/')
+        n = snprintf(path, sizeof path, "%s/.cache/linkpool", home);
+    else
+        return -1;
+    if (n < 0 || (size_t)n >= sizeof path)
+        return -1;
+    int fd = open(path, O_RDONLY | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC);
+    if (fd >= 0 && !ours(fd, 1)) {
+        close(fd);
+        fd = -1;
+    }
+    return fd;
+}
+
+static int open_in(int cache, const char *sub, const char *name, int flags) {
+    int dir = openat(cache, sub, O_RDONLY | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC);
+    if (dir < 0)
+        return -1;
+    int fd = -1;
+    if (ours(dir, 1))
+        fd = openat(dir, name, flags | O_NOFOLLOW | O_NONBLOCK | O_CLOEXEC, 0600);
+    close(dir);
+    if (fd >= 0 && !ours(fd, 0)) {
+        close(fd);
+        fd = -1;
+    }
+    return fd;
+}
+
+char *lp_cache_read(int cache, const char *name, size_t *len) {
+    int fd = open_in(cache, "plans", name, O_RDONLY);
+    if (fd < 0)
+        return NULL;
+    struct stat st;
+    char *buf = NULL;
+    if (fstat(fd, &st) == 0 && st.st_size > 0 && st.st_size <= LP_PLAN_MAX
+        && (buf = malloc((size_t)st.st_size))) {
+        size_t got = 0;
+        while (got < (size_t)st.st_size) {
+            ssize_t r = read(fd, buf + got, (size_t)st.st_size - got);
+            if (r < 0 && errno == EINTR)
+                continue;
+            if (r <= 0)
+                break;
+            got += (size_t)r;
+        }
+        if (got != (size_t)st.st_size) {
+            free(buf);
+            buf = NULL;
+        }
+        *len = got;
+    }
+    close(fd);
+    return buf;
+}
+
+void lp_cache_forget(int cache, const char *name) {
+    int dir = openat(cache, "plans", O_RDONLY | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC);
+    if (dir >= 0) {
+        unlinkat(dir, name, 0);
+        close(dir);
+    }
+}
+
+/* The length of the UTF-8 sequence at s (as Python's strict decoder takes it), or 0. */
+static int utf8(const unsigned char *s) {
+    if (s[0] < 0x80)
+        return 1;
+    int n = s[0] >= 0xf0 ? 4 : s[0] >= 0xe0 ? 3 : s[0] >= 0xc2 ? 2 : 0;
+    if (!n || s[0] > 0xf4)
+        return 0;
+    for (int i = 1; i < n; i++)
+        if ((s[i] & 0xc0) != 0x80)
+            return 0;
+    if ((s[0] == 0xe0 && s[1] < 0xa0) || (s[0] == 0xed && s[1] >= 0xa0)
+        || (s[0] == 0xf0 && s[1] < 0x90) || (s[0] == 0xf4 && s[1] >= 0x90))
+        return 0; /* overlong, a surrogate, above U+10FFFF */
+    return n;
+}
+
+void lp_json_string(char *buf, size_t size, size_t *at, const char *s) {
+    size_t i = *at;
+#define ROOM(n) (i + (n) < size)
+    if (ROOM(1))
+        buf[i++] = '"';
+    for (const unsigned char *p = (const unsigned char *)s; *p;) {
+        int n = utf8(p);
+        if (n == 1 && *p >= 0x20 && *p != '"' && *p != '\\') {
+            if (ROOM(1))
+                buf[i++] = (char)*p;
+        } else if (n == 1 && (*p == '"' || *p == '\\')) {
+            if (ROOM(2)) {
+                buf[i++] = '\\';
+                buf[i++] = (char)*p;
+            }
+        } else if (n > 1) {
+            if (ROOM((size_t)n)) {
+                memcpy(buf + i, p, (size_t)n);
+                i += (size_t)n;
+            }
+            p += n;
+            continue;
+        } else if (ROOM(6)) { /* a control character, or a byte that is not UTF-8 */
+            i += (size_t)snprintf(buf + i, 7, "\\u%04x", n ? *p : 0xdc00 + *p);
+        }
+        p++;
+    }
+    if (ROOM(1))
+        buf[i++] = '"';
+#undef ROOM
+    buf[i < size ? i : size - 1] = '\0';
+    *at = i;
+}
+
+void lp_spool(int cache, const char *line, size_t len) {
+    if (cache < 0)
+        return;
+    int fd = openat(cache, "records", O_WRONLY | O_APPEND | O_CREAT | O_NOFOLLOW | O_NONBLOCK
+                    | O_CLOEXEC, 0600);
+    if (fd < 0)
+        return;
+    if (ours(fd, 0)) {
+        ssize_t r;
+        do
+            r = write(fd, line, len);
+        while (r < 0 && errno == EINTR);
+    }
+    close(fd);
+}
