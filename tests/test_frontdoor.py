@@ -1,0 +1,193 @@
+"""The C front door (core/frontdoor/): what it promises beyond what every other test of the
+`linkpool` command already checks through it.
+
+- A repeat link starts no Python interpreter, before or after the answer; neither does a
+  compile passed straight through.
+- Its argument handling survives generated argv (non-UTF-8 included) in a build under
+  AddressSanitizer and UBSan: the command's output and status are the bare command's.
+- Its list of linkpool's own subcommands is Python's.
+- What the /bin/sh launcher could not do: run a command under `ulimit -n 4`, and say
+  nothing of its own in a deleted working directory.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import re
+import shutil
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+from hypothesis import HealthCheck, assume, given, settings
+from hypothesis import strategies as st
+
+from conftest import BIN, LINKPOOL, lp, make_pool
+
+ROOT = Path(__file__).resolve().parent.parent
+SOURCES = [*sorted((ROOT / "core" / "frontdoor").glob("*.c")),
+           ROOT / "core" / "slotclient" / "lpslot.c"]
+
+
+def counting_copy(where: Path, program: Path | None = None) -> tuple[Path, Path]:
+    """The installed front door (or ``program``) with a linkpool-py beside it whose
+    interpreter is a script that logs every start of Python, then runs the real one."""
+    where.mkdir(parents=True, exist_ok=True)
+    log = where / "python.log"
+    python = where / "python"
+    python.write_text(f'#!/bin/sh\necho "$*" >> "{log}"\nexec "{sys.executable}" "$@"\n')
+    python.chmod(0o755)
+    front = where / "linkpool"
+    shutil.copy(program or LINKPOOL, front)
+    script = (BIN / "linkpool-py").read_text().split("\n", 1)[1]
+    (where / "linkpool-py").write_text(f"#!{python}\n{script}")
+    (where / "linkpool-py").chmod(0o755)
+    return front, log
+
+
+def starts(log: Path) -> list[str]:
+    return log.read_text().splitlines() if log.exists() else []
+
+
+@pytest.fixture
+def hello(tmp_path: Path) -> Path:
+    src = tmp_path / "src"
+    src.mkdir()
+    (src / "hello.c").write_text('#include <stdio.h>\nint main(void) { puts("hello"); }\n')
+    subprocess.run(["gcc", "-c", "hello.c", "-o", "hello.o"], cwd=src, check=True)
+    return src
+
+
+def test_a_repeat_link_starts_no_python(tmp_path: Path, hello: Path) -> None:
+    """The first link of an output asks Python for its plan; the same link again starts
+    no interpreter at all, and both are in the history (folded by the next Python)."""
+    pool = make_pool(tmp_path / "pool", 2)
+    front, log = counting_copy(tmp_path / "bin")
+    env = dict(os.environ, LINKPOOL_DIR=str(pool))
+    link = [str(front), "gcc", "hello.o", "-o", "hello"]
+    first = subprocess.run(link, cwd=hello, env=env, capture_output=True, text=True)
+    assert first.returncode == 0 and first.stderr == "", first.stderr
+    assert len(starts(log)) == 1 and "--plan=" in starts(log)[0]
+    for _ in range(3):
+        again = subprocess.run(link, cwd=hello, env=env, capture_output=True, text=True)
+        assert again.returncode == 0 and again.stderr == "", again.stderr
+        assert subprocess.run([str(hello / "hello")], capture_output=True,
+                              text=True).stdout == "hello\n"
+    assert len(starts(log)) == 1, starts(log)  # no interpreter on a repeat link
+    records = json.loads(lp("history", "--pool", str(pool), "--json").stdout)
+    assert [r["exit"] for r in records] == [0, 0, 0, 0]
+    assert {r["output"] for r in records} == {str(hello / "hello")}
+
+
+def test_a_compile_passes_through_without_python(tmp_path: Path, hello: Path) -> None:
+    front, log = counting_copy(tmp_path / "bin")
+    for argv in (["gcc", "-c", "hello.c", "-o", "again.o"], ["gcc", "--version"],
+                 ["ccache", "gcc", "-c", "hello.c", "-o", "cached.o"],
+                 ["run", "--", "cc", "-E", "hello.c"]):
+        if argv[0] == "ccache" and not shutil.which("ccache"):
+            continue
+        bare = subprocess.run(argv[2:] if argv[0] == "run" else argv, cwd=hello,
+                              capture_output=True)
+        r = subprocess.run([str(front), *argv], cwd=hello, capture_output=True)
+        assert (r.returncode, r.stdout, r.stderr) == (bare.returncode, bare.stdout,
+                                                      bare.stderr), argv
+    assert starts(log) == []
+
+
+def test_subcommands_are_pythons() -> None:
+    """The words the front door hands to Python are linkpool.cli's subcommands."""
+    from linkpool import cli
+
+    text = (ROOT / "core" / "frontdoor" / "main.c").read_text()
+    block = re.search(r"SUBCOMMANDS\[\] = \{(.*?)\};", text, re.S)
+    assert block
+    ours = set(re.findall(r'"([^"]+)"', block.group(1)))
+    assert ours == {*cli.COMMANDS, *cli.MODULES, *cli.INTEGRATIONS, "help"}
+
+
+@pytest.mark.parametrize("limit", ["4", "6", "10"])
+def test_a_tiny_descriptor_limit_still_runs_the_command(tmp_path: Path, limit: str) -> None:
+    """`ulimit -n 4`: the /bin/sh launcher could not even open itself (exit 2); the front
+    door runs the command unpooled after one warning."""
+    pool = make_pool(tmp_path / "pool", 2)
+    env = dict(os.environ, LINKPOOL_DIR=str(pool))
+    cmd = ["/bin/echo", "ran"]
+    r = subprocess.run(["sh", "-c", f'ulimit -n {limit} && exec "$@"', "sh", LINKPOOL, *cmd],
+                       capture_output=True, text=True, env=env, timeout=60)
+    assert (r.returncode, r.stdout) == (0, "ran\n"), r.stderr
+    assert r.stderr.startswith("linkpool: warning: the descriptor limit (ulimit -n)")
+    assert r.stderr.count("\n") == 1
+
+
+def test_a_deleted_working_directory_adds_no_line(tmp_path: Path) -> None:
+    pool = make_pool(tmp_path / "pool", 2)
+    gone = tmp_path / "gone"
+    gone.mkdir()
+    env = dict(os.environ, LINKPOOL_DIR=str(pool))
+    script = 'cd "$0" && rmdir "$0" && exec "$@"'
+    r = subprocess.run(["sh", "-c", script, str(gone), LINKPOOL, "/bin/echo", "ran"],
+                       capture_output=True, text=True, env=env, timeout=60, cwd=tmp_path)
+    assert (r.returncode, r.stdout, r.stderr) == (0, "ran\n", "")
+
+
+# -- generated argv, under the sanitizers --------------------------------------------------
+
+@pytest.fixture(scope="module")
+def sanitized(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """The front door built from this checkout with -fsanitize=address,undefined, with
+    linkpool-py beside it (it starts Python through the first line of that file)."""
+    where = tmp_path_factory.mktemp("asan")
+    program = where / "linkpool.asan"
+    subprocess.run(["cc", "-std=c11", "-Wall", "-Wextra", "-Werror", "-O1", "-g",
+                    "-fno-omit-frame-pointer", "-fsanitize=address,undefined",
+                    "-fno-sanitize-recover=all", "-o", str(program), *map(str, SOURCES)],
+                   check=True)
+    front, _ = counting_copy(where / "bin", program)
+    return front
+
+
+WORDS = ["run", "--", "--pool", "--weight", "--timeout", "--strict", "--quiet", "-x", "-",
+         "--weight=2", "--timeout=0.5", "2", "1e9", "-c", "-o", "gcc", "status", ""]
+ARG = st.one_of(st.sampled_from(WORDS), st.binary(max_size=12).filter(lambda b: b"\0" not in b))
+
+
+@settings(max_examples=40, deadline=None,
+          suppress_health_check=[HealthCheck.function_scoped_fixture,
+                                 HealthCheck.too_slow, HealthCheck.filter_too_much])
+@given(prefix=st.lists(ARG, max_size=5), args=st.lists(ARG, max_size=6))
+def test_generated_argv(sanitized: Path, tmp_path: Path, prefix: list, args: list) -> None:
+    """`linkpool run PREFIX... -- printf ARGS...` under ASan/UBSan: never a sanitizer
+    report, a crash or a traceback. Where Python's own parser (the reference) finds
+    printf as the command, its output and status are printf's own; where it finds a usage
+    error, one `linkpool:` line and status 2."""
+    from linkpool.cli import parse_run
+    from linkpool.configfile import UsageError
+
+    pool = tmp_path / "fuzzpool"
+    if not pool.exists():
+        make_pool(pool, 2)
+    env = dict(os.environ, LINKPOOL_DIR=str(pool),
+               ASAN_OPTIONS="detect_leaks=0:abort_on_error=0:exitcode=99",
+               UBSAN_OPTIONS="halt_on_error=1:exitcode=98")
+    enc = [a.encode() if isinstance(a, str) else a for a in [*prefix, b"--"]]
+    printf = [b"printf", b"<%s>", *[a.encode() if isinstance(a, str) else a for a in args]]
+    try:
+        opts, command = parse_run([os.fsdecode(a) for a in [*enc, *printf]])
+    except UsageError:
+        opts, command = {"usage": True}, []
+    assume(opts.get("usage") or opts.get("help") or command == list(map(os.fsdecode, printf)))
+    r = subprocess.run([os.fsencode(sanitized), b"run", *enc, *printf], capture_output=True,
+                       env=env, timeout=60, cwd=tmp_path)
+    assert b"Sanitizer" not in r.stderr and b"runtime error" not in r.stderr, r.stderr
+    assert b"Traceback" not in r.stderr, r.stderr
+    if opts.get("usage"):
+        assert (r.returncode, r.stdout) == (2, b""), r
+        assert r.stderr.startswith(b"linkpool: ") and r.stderr.count(b"\n") == 1, r
+    elif opts.get("help"):
+        assert r.returncode == 0 and b"usage:" in r.stdout, r
+    else:
+        bare = subprocess.run(printf, capture_output=True)
+        assert (r.returncode, r.stdout) == (bare.returncode, bare.stdout), r
+        assert all(line.startswith(b"linkpool: ") for line in r.stderr.splitlines()), r
