@@ -29,6 +29,8 @@ def clean_env(monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> None:
     # may look up (Debian's policy keeps /nonexistent absent)
     monkeypatch.setenv("XDG_CONFIG_DIRS", "/nonexistent/linkpool-tests")
     monkeypatch.setenv("PATH", f"{BIN}{os.pathsep}{os.environ['PATH']}")
+    # nor the developer's plans and record spool (the front door's cache)
+    monkeypatch.setenv("XDG_CACHE_HOME", str(tmp_path / "cache"))
 
 
 def lp(*args: str, check: bool = False, **kw: Any) -> subprocess.CompletedProcess:
