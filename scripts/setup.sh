@@ -66,9 +66,14 @@ fi
 extra=""
 [ "$want_test" = 1 ] && extra="[test]"
 [ "$want_bench" = 1 ] && extra="[test,chart]"
-# "strict" editable mode links the sources into build/ and adds that folder to sys.path,
-# so starting linkpool costs what an ordinary install costs (the default editable mode
-# imports an import hook with pathlib and re on every interpreter start: ~10-25 ms).
-# A new module needs this script run again.
+# A plain install, not an editable one: meson-python's editable mode installs neither
+# `linkpool` nor `linkpool-py`, and its import hook slows every Python start in the venv
+# (docs/launcher.md, "Installing"). So .venv holds a copy of the checkout, installed again
+# on every run of this script (scripts/test.sh runs it before the tests). The build runs
+# in .venv, with its meson-python, meson and ninja (pyproject.toml's [build-system]
+# requires), and keeps its folder, build/venv: a run with nothing changed takes ~3 s
+# (~6 s with pip's build isolation), and C is recompiled only when it changed.
 .venv/bin/python -m pip install -q --disable-pip-version-check \
-  --config-settings editable_mode=strict -e ".${extra}"
+  "meson-python>=0.18" "meson>=1.2" "ninja>=1.13"
+PATH="$PWD/.venv/bin:$PATH" .venv/bin/python -m pip install -q --disable-pip-version-check \
+  --no-build-isolation --config-settings=build-dir=build/venv ".${extra}"
