@@ -42,8 +42,9 @@
 #define NOTE_SIZE (LPSLOT_NOTE_MAX + 512)
 #define DENTS_SIZE 32768
 #define NOTE_READ 65536     /* bytes of a note read, as `status` reads them */
-#define JSON_DEPTH 480      /* arrays and objects nested in a note, the note itself
-                               included (Python's recursion gives out near 490) */
+#define JSON_DEPTH 490      /* arrays and objects nested in a note, the note itself
+                               included: Python's recursion gives out at 491 in the
+                               engine's waiting line (3.11), a few less or more elsewhere */
 #define JSON_NUMBER 40      /* characters of one number (jsonlite.MAX_NUMBER) */
 #define KEYS_MAX (NOTE_READ / 5 + 2) /* keys in one note: each takes 5 bytes, "":0, */
 #define KEY_TABLE 32768     /* open addressing over them: a power of two, > 2 * KEYS_MAX */
