@@ -14,6 +14,17 @@
  *   }
  *   lpslot_close(pool);
  *
+ * The C front door (core/frontdoor/) also takes free slots besides when nobody waits
+ * behind it, says a line once it has waited a second, and shows the command's pid:
+ *
+ *   lpslot_options opt = {.more = 2, .notice_after = 1.0, .notice = say_waiting, .ctx = job};
+ *   lpslot_acquire_ex(pool, 2, 60.0, note, LPSLOT_INHERIT, &opt, &lease);
+ *   ... spawn the command ...
+ *   lpslot_update_note(&lease, "{\"command\":[\"mold\"],\"pid\":4242,\"threads\":4}");
+ *
+ * where say_waiting(pool, ticket, job) calls lpslot_holders(pool, ticket, ...) for who
+ * holds the pool and how many wait ahead (core/frontdoor/waitline.c makes the line).
+ *
  * Errors are errno values (strerror() says them); each call lists those it has of its own.
  * Any other is the errno of the system call that failed (EACCES, EROFS, EMFILE, ...).
  *
