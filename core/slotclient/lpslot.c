@@ -5,7 +5,10 @@
  *   draw       - a ticket wait.<n> under queue.lock, made ours by O_EXCL
  *   wait_turn  - flock(LOCK_SH) on the ticket just ahead, until none is ahead
  *   collect    - as the head: k + h slots below N, sleeping on inotify or polling
+ *   grow       - once admitted, nobody behind: free slots besides, never waiting
  *   leave      - unlink the ticket, then close it
+ * and, for `status` and the waiting line, read_note (a note as core/pool.py's _parse
+ * reads it with core/jsonlite.py) and lpslot_holders (Pool.status's holders).
  * Every file is opened relative to the pool's directory descriptor with
  * O_NOFOLLOW|O_NONBLOCK|O_CLOEXEC and checked with fstat before use: the pool is
  * shared ground, anyone may put anything at any name at any moment.
@@ -16,6 +19,7 @@
 #include <errno.h>
 #include <fcntl.h>
 #include <limits.h>
+#include <locale.h>
 #include <poll.h>
 #include <stdint.h>
 #include <stdio.h>
@@ -23,6 +27,7 @@
 #include <string.h>
 #include <sys/file.h>
 #include <sys/inotify.h>
+#include <sys/random.h>
 #include <sys/stat.h>
 #include <sys/statfs.h>
 #include <sys/syscall.h>
@@ -36,6 +41,14 @@
 #define MAX_NUMBER 1000000000000000000LL /* 10^18: ticket numbers stay below */
 #define NOTE_SIZE (LPSLOT_NOTE_MAX + 512)
 #define DENTS_SIZE 32768
+#define NOTE_READ 65536     /* bytes of a note read, as `status` reads them */
+#define JSON_DEPTH 490      /* arrays and objects nested in a note, the note itself
+                               included: Python's recursion gives out at 491 in the
+                               engine's waiting line (3.11), a few less or more elsewhere */
+#define JSON_NUMBER 40      /* characters of one number (jsonlite.MAX_NUMBER) */
+#define KEYS_MAX (NOTE_READ / 5 + 2) /* keys in one note: each takes 5 bytes, "":0, */
+#define KEY_TABLE 32768     /* open addressing over them: a power of two, > 2 * KEYS_MAX */
+#define NAMES_MAX (2 * LPSLOT_MAX_SLOTS) /* slot files lpslot_holders sorts */
 
 /* The head's sleep (core/waiting.py has the same numbers, and why). */
 static const double RETRY[] = {0.0002, 0.001, 0.005, 0.02}; /* after a close event */
@@ -48,6 +61,21 @@ static const double RETRY[] = {0.0002, 0.001, 0.005, 0.02}; /* after a close eve
 #define WATCH_MASK (IN_CLOSE_WRITE | IN_MOVED_TO | IN_DELETE_SELF | IN_MOVE_SELF)
 
 enum { NONE = 0, HELD, BUSY, BAD }; /* what the head knows of slot i < N */
+
+/* A key of an object in the note being read: its hash, where its text starts, and
+ * which object it belongs to (objects are numbered as they open). */
+struct jkey {
+    uint32_t hash, at, object, cell;
+};
+
+/* A holder lpslot_holders has found: one job's slots. Its strings are in `text`. */
+struct holder {
+    uint64_t job;      /* the job's hash (seeded), with its length below */
+    uint32_t job_len;
+    int held, gone;    /* slots with its note; a waiter has its job (the head) */
+    double since;
+    uint32_t pid_at, what_at, what_len;
+};
 
 struct lpslot_pool {
     int dirfd;
@@ -69,10 +97,32 @@ struct lpslot_pool {
     double window;    /* end of the current storm-counting second */
     int looks;
     unsigned tag;     /* makes the job name of each acquisition unique with the pid */
+    pid_t pid;        /* ours when we acquired: the job's name keeps it */
     /* the note written into the ticket and the slots */
     char note[NOTE_SIZE];
     size_t note_len;
     char dents[DENTS_SIZE];
+    /* one acquisition's options, and the lease's note as admitted */
+    int acquiring;
+    const lpslot_options *opt;
+    long long ticket;  /* our number while in line */
+    double speak_at;   /* when notice is due (monotonic); < 0: spoken, or none */
+    int note_weight;
+    double since, waited;
+    dev_t lease_dev[LPSLOT_MAX_SLOTS];
+    ino_t lease_ino[LPSLOT_MAX_SLOTS];
+    /* reading notes (lpslot_holders, and checking the caller's) */
+    locale_t c_locale; /* strtod_l's: a note's numbers are JSON's, whatever the locale */
+    uint64_t seed;     /* of the job hashes: another user cannot aim at a collision */
+    unsigned char rbuf[NOTE_READ];
+    struct jkey keys[KEYS_MAX];
+    uint32_t table[KEY_TABLE]; /* 1 + an index into keys, 0: empty */
+    long long names[NAMES_MAX];
+    int nnames;
+    struct holder holders[LPSLOT_MAX_SLOTS];
+    int order[LPSLOT_MAX_SLOTS];
+    char text[LPSLOT_TEXT_MAX];
+    size_t text_len;
 };
 
 /* -- time -------------------------------------------------------------------------- */
@@ -475,6 +525,13 @@ lpslot_pool *lpslot_open(const char *dir, int *err) {
     p->euid = geteuid();
     p->inotify = -1;
     p->delay = RETRY[0];
+    p->speak_at = -1;
+    p->c_locale = newlocale(LC_ALL_MASK, "C", (locale_t)0); /* 0: strtod's own */
+    struct timespec ts;
+    clock_gettime(CLOCK_REALTIME, &ts);
+    if (getrandom(&p->seed, sizeof p->seed, GRND_NONBLOCK) != (ssize_t)sizeof p->seed)
+        p->seed = (uint64_t)ts.tv_nsec << 32 ^ (uint64_t)ts.tv_sec ^ (uint64_t)getpid();
+    p->seed ^= 0xcbf29ce484222325ULL; /* FNV's offset basis, made ours */
     for (int i = 0; i < LPSLOT_MAX_SLOTS; i++)
         p->fd[i] = -1;
     *err = open_pool(p, dir);
@@ -492,50 +549,618 @@ void lpslot_close(lpslot_pool *p) {
         close(p->dirfd);
     if (p->inotify >= 0)
         close(p->inotify); /* costs the kernel a few ms (an RCU grace period): once, here */
+    if (p->c_locale)
+        freelocale(p->c_locale);
     free(p);
+}
+
+/* -- reading notes ------------------------------------------------------------------------ */
+
+/* A note is read as `linkpool status` reads it: core/jsonlite.py's loads, then
+ * core/pool.py's _parse. The whole text UTF-8 (strict: no overlong form, no surrogate,
+ * nothing above U+10FFFF); JSON as jsonlite takes it (white space " \t\n\r", no control
+ * character in a string, a number of at most JSON_NUMBER characters and finite, no key
+ * twice in any object, at most JSON_DEPTH arrays and objects deep); one object with a
+ * "job", each field _parse knows of a type it allows. Any other text is no note (an
+ * unknown holder). It is whatever another user wrote: never a crash, never a recursion,
+ * one pass over it (and one more over each string kept). */
+
+enum { J_BAD, J_STR, J_INT, J_FLOAT, J_BOOL, J_NULL, J_OBJECT, J_ARRAY };
+#define KIND(k) (1u << (k))
+
+/* The fields core/pool.py's _parse checks, and the kinds each may be. */
+enum { F_JOB, F_PID, F_WEIGHT, F_SINCE, F_WAITED, F_OUTPUT, F_COMMAND, N_FIELDS = 14 };
+static const struct {
+    const char *name;
+    unsigned kinds;
+} FIELDS[N_FIELDS] = {
+    {"job", KIND(J_STR)},
+    {"pid", KIND(J_INT)},
+    {"weight", KIND(J_INT)},
+    {"since", KIND(J_INT) | KIND(J_FLOAT)},
+    {"waited", KIND(J_INT) | KIND(J_FLOAT)},
+    {"output", KIND(J_STR) | KIND(J_NULL)},
+    {"command", KIND(J_ARRAY)}, /* of strings */
+    {"wrapper", KIND(J_INT)},
+    {"held", KIND(J_INT)},
+    {"threads", KIND(J_INT) | KIND(J_NULL)},
+    {"tokens", KIND(J_INT) | KIND(J_NULL)},
+    {"cwd", KIND(J_STR) | KIND(J_NULL)},
+    {"linker", KIND(J_STR) | KIND(J_NULL)},
+    {"pidns", KIND(J_STR) | KIND(J_NULL)},
+};
+
+/* What read_note keeps of a note: offsets into its text (0: absent). */
+struct note {
+    unsigned seen;         /* bit f: FIELDS[f] is there */
+    size_t job;            /* the job's text (after its opening quote) */
+    size_t pid, pid_len;   /* the pid's digits */
+    size_t output;         /* the output's text; 0: absent or null */
+    size_t command;        /* command[0]'s text; 0: no command, or an empty one */
+    double since;          /* 0 when absent, as Python's h.get("since", 0) */
+};
+
+typedef struct {
+    lpslot_pool *p;
+    const unsigned char *s;
+    size_t i, n;
+    uint32_t nkeys, objects; /* keys read, objects opened */
+} jreader;
+
+/* The length of the UTF-8 sequence at s (n bytes left), 0 if none starts there. */
+static size_t utf8_len(const unsigned char *s, size_t n) {
+    unsigned c = s[0];
+    if (c < 0x80)
+        return 1;
+    if (c < 0xC2 || c > 0xF4)
+        return 0; /* a continuation byte, an overlong lead, or beyond U+10FFFF */
+    size_t len = c < 0xE0 ? 2 : c < 0xF0 ? 3 : 4;
+    if (n < len)
+        return 0;
+    for (size_t i = 1; i < len; i++)
+        if ((s[i] & 0xC0) != 0x80)
+            return 0;
+    if ((c == 0xE0 && s[1] < 0xA0) || (c == 0xF0 && s[1] < 0x90))
+        return 0; /* overlong */
+    if ((c == 0xED && s[1] >= 0xA0) || (c == 0xF4 && s[1] >= 0x90))
+        return 0; /* a surrogate; above U+10FFFF */
+    return len;
+}
+
+/* A character's bytes: UTF-8, and for a surrogate (only an escape makes one) the same
+ * three-byte form, so that different strings never have the same bytes. */
+static size_t wtf8(uint32_t cp, unsigned char *out) {
+    if (cp < 0x80) {
+        out[0] = (unsigned char)cp;
+        return 1;
+    }
+    if (cp < 0x800) {
+        out[0] = (unsigned char)(0xC0 | cp >> 6);
+        out[1] = (unsigned char)(0x80 | (cp & 0x3F));
+        return 2;
+    }
+    if (cp < 0x10000) {
+        out[0] = (unsigned char)(0xE0 | cp >> 12);
+        out[1] = (unsigned char)(0x80 | (cp >> 6 & 0x3F));
+        out[2] = (unsigned char)(0x80 | (cp & 0x3F));
+        return 3;
+    }
+    out[0] = (unsigned char)(0xF0 | cp >> 18);
+    out[1] = (unsigned char)(0x80 | (cp >> 12 & 0x3F));
+    out[2] = (unsigned char)(0x80 | (cp >> 6 & 0x3F));
+    out[3] = (unsigned char)(0x80 | (cp & 0x3F));
+    return 4;
+}
+
+static long hex4(const unsigned char *s, size_t n, size_t i) {
+    if (n < 4 || i > n - 4)
+        return -1;
+    long v = 0;
+    for (size_t k = i; k < i + 4; k++) {
+        int c = s[k];
+        int d = c >= '0' && c <= '9'   ? c - '0'
+                : c >= 'a' && c <= 'f' ? c - 'a' + 10
+                : c >= 'A' && c <= 'F' ? c - 'A' + 10
+                                       : -1;
+        if (d < 0)
+            return -1;
+        v = v * 16 + d;
+    }
+    return v;
+}
+
+/* The next character of a string whose text goes on at *i: 1 with *cp; 0 at its closing
+ * quote (*i past it); -1 where jsonlite refuses it (a control character, a bad escape,
+ * the end of the text). An escaped high surrogate just before an escaped low one makes
+ * one character with it; a lone one is a character of its own, as in Python. */
+static int jchar(const unsigned char *s, size_t n, size_t *i, uint32_t *cp) {
+    if (*i >= n)
+        return -1;
+    unsigned c = s[*i];
+    if (c == '"') {
+        ++*i;
+        return 0;
+    }
+    if (c < 0x20)
+        return -1;
+    if (c != '\\') {
+        size_t len = utf8_len(s + *i, n - *i);
+        if (!len)
+            return -1;
+        uint32_t v = len == 1 ? c : c & (0x7Fu >> len);
+        for (size_t k = 1; k < len; k++)
+            v = v << 6 | (s[*i + k] & 0x3Fu);
+        *cp = v;
+        *i += len;
+        return 1;
+    }
+    if (*i + 1 >= n)
+        return -1;
+    switch (s[*i + 1]) {
+    case '"':
+    case '\\':
+    case '/':
+        *cp = s[*i + 1];
+        break;
+    case 'b':
+        *cp = '\b';
+        break;
+    case 'f':
+        *cp = '\f';
+        break;
+    case 'n':
+        *cp = '\n';
+        break;
+    case 'r':
+        *cp = '\r';
+        break;
+    case 't':
+        *cp = '\t';
+        break;
+    case 'u': {
+        long code = hex4(s, n, *i + 2);
+        if (code < 0)
+            return -1;
+        *i += 6;
+        if (code >= 0xD800 && code < 0xDC00 && *i + 1 < n && s[*i] == '\\' && s[*i + 1] == 'u') {
+            long low = hex4(s, n, *i + 2);
+            if (low < 0)
+                return -1;
+            if (low >= 0xDC00 && low < 0xE000) {
+                code = 0x10000 + ((code - 0xD800) << 10) + (low - 0xDC00);
+                *i += 6;
+            }
+        }
+        *cp = (uint32_t)code;
+        return 1;
+    }
+    default:
+        return -1;
+    }
+    *i += 2;
+    return 1;
+}
+
+/* FNV-1a from `basis` over the bytes (wtf8) of the string whose text starts at `at`
+ * (already read: it is well formed); *len: how many bytes. */
+static uint64_t jhash(const unsigned char *s, size_t n, size_t at, uint64_t basis,
+                      uint32_t *len) {
+    uint64_t h = basis;
+    uint32_t cp, total = 0;
+    while (jchar(s, n, &at, &cp) == 1) {
+        unsigned char b[4];
+        size_t k = wtf8(cp, b);
+        for (size_t j = 0; j < k; j++)
+            h = (h ^ b[j]) * 0x100000001b3ULL;
+        total += (uint32_t)k;
+    }
+    if (len)
+        *len = total;
+    return h;
+}
+
+/* Whether the strings whose texts start at a and b are the same characters. */
+static int jsame(const unsigned char *s, size_t n, size_t a, size_t b) {
+    for (;;) {
+        uint32_t x = 0, y = 0;
+        int ra = jchar(s, n, &a, &x), rb = jchar(s, n, &b, &y);
+        if (ra != rb || x != y)
+            return 0;
+        if (ra != 1)
+            return ra == 0;
+    }
+}
+
+static void jblank(jreader *r) {
+    while (r->i < r->n && (r->s[r->i] == ' ' || r->s[r->i] == '\t' || r->s[r->i] == '\n' ||
+                           r->s[r->i] == '\r'))
+        r->i++;
+}
+
+static int jpeek(const jreader *r) {
+    return r->i < r->n ? r->s[r->i] : -1;
+}
+
+/* Past the string whose text starts at r->i: 1, or 0 if jsonlite refuses it. */
+static int jstring(jreader *r) {
+    uint32_t cp;
+    int rc;
+    while ((rc = jchar(r->s, r->n, &r->i, &cp)) == 1)
+        ;
+    return rc == 0;
+}
+
+/* The key whose text starts at r->i, of the object numbered `object`: read, and
+ * refused if that object has it already (jsonlite: two readers could each take a
+ * different one). The keys of all objects of the note share one hash table. */
+static int jkey(jreader *r, uint32_t object) {
+    size_t at = r->i;
+    if (!jstring(r) || r->nkeys >= KEYS_MAX)
+        return 0;
+    lpslot_pool *p = r->p;
+    uint32_t h = (uint32_t)jhash(r->s, r->n, at, p->seed, NULL);
+    uint32_t cell = h & (KEY_TABLE - 1);
+    for (; p->table[cell]; cell = (cell + 1) & (KEY_TABLE - 1)) {
+        const struct jkey *k = &p->keys[p->table[cell] - 1];
+        if (k->object == object && k->hash == h && jsame(r->s, r->n, at, k->at))
+            return 0;
+    }
+    p->keys[r->nkeys] = (struct jkey){h, (uint32_t)at, object, cell};
+    p->table[cell] = ++r->nkeys;
+    return 1;
+}
+
+/* A number at r->i, as jsonlite's _number: J_INT, J_FLOAT or J_BAD; *value (if asked)
+ * its value as Python's float() would have it. */
+static int jnumber(jreader *r, double *value) {
+    const unsigned char *s = r->s;
+    size_t n = r->n, i = r->i, j = i, k;
+    int kind = J_INT;
+    if (j < n && s[j] == '-')
+        j++;
+    for (k = j; j < n && s[j] >= '0' && s[j] <= '9'; j++)
+        ;
+    if (j == k || (s[k] == '0' && j - k > 1))
+        return J_BAD; /* no digit; a leading zero */
+    if (j < n && s[j] == '.') {
+        kind = J_FLOAT;
+        for (k = ++j; j < n && s[j] >= '0' && s[j] <= '9'; j++)
+            ;
+        if (j == k)
+            return J_BAD;
+    }
+    if (j < n && (s[j] == 'e' || s[j] == 'E')) {
+        kind = J_FLOAT;
+        if (++j < n && (s[j] == '+' || s[j] == '-'))
+            j++;
+        for (k = j; j < n && s[j] >= '0' && s[j] <= '9'; j++)
+            ;
+        if (j == k)
+            return J_BAD;
+    }
+    if (j - i > JSON_NUMBER)
+        return J_BAD;
+    char text[JSON_NUMBER + 1];
+    memcpy(text, s + i, j - i);
+    text[j - i] = '\0';
+    double v = r->p->c_locale ? strtod_l(text, NULL, r->p->c_locale) : strtod(text, NULL);
+    if (kind == J_FLOAT && !(v - v == 0))
+        return J_BAD; /* 1e999 is infinite: not a number JSON can carry */
+    if (value)
+        *value = v;
+    r->i = j;
+    return kind;
+}
+
+/* A string, number, true, false or null at r->i: its kind, r->i past it; J_BAD. */
+static int jscalar(jreader *r, double *value) {
+    static const struct {
+        const char *word;
+        int kind;
+    } words[] = {{"true", J_BOOL}, {"false", J_BOOL}, {"null", J_NULL}};
+    int c = jpeek(r);
+    if (c == '"') {
+        r->i++;
+        return jstring(r) ? J_STR : J_BAD;
+    }
+    if (c == '-' || (c >= '0' && c <= '9'))
+        return jnumber(r, value);
+    for (size_t w = 0; w < sizeof words / sizeof words[0]; w++) {
+        size_t len = strlen(words[w].word);
+        if (r->n - r->i >= len && memcmp(r->s + r->i, words[w].word, len) == 0) {
+            r->i += len;
+            return words[w].kind;
+        }
+    }
+    return J_BAD;
+}
+
+/* Any value at r->i, inside `depth` arrays and objects: its kind, r->i past it; J_BAD.
+ * Nested arrays and objects are walked with a stack of their own, not by recursion. */
+static int jvalue(jreader *r, int depth) {
+    enum { OPEN, KEY, VALUE, NEXT, CLOSED };
+    int c = jpeek(r);
+    if (c != '{' && c != '[')
+        return jscalar(r, NULL);
+    int kind = c == '{' ? J_OBJECT : J_ARRAY, top = 0, state = OPEN;
+    char close[JSON_DEPTH];
+    uint32_t object[JSON_DEPTH];
+    for (;;) {
+        switch (state) {
+        case OPEN: /* at '{' or '[' */
+            if (depth + top >= JSON_DEPTH)
+                return J_BAD; /* Python's recursion would give out */
+            close[top] = r->s[r->i++] == '{' ? '}' : ']';
+            object[top] = close[top] == '}' ? ++r->objects : 0;
+            top++;
+            jblank(r);
+            if (jpeek(r) == close[top - 1]) {
+                r->i++;
+                state = CLOSED;
+            } else {
+                state = close[top - 1] == '}' ? KEY : VALUE;
+            }
+            break;
+        case KEY:
+            if (jpeek(r) != '"')
+                return J_BAD;
+            r->i++;
+            if (!jkey(r, object[top - 1]))
+                return J_BAD;
+            jblank(r);
+            if (jpeek(r) != ':')
+                return J_BAD;
+            r->i++;
+            jblank(r);
+            state = VALUE;
+            break;
+        case VALUE:
+            c = jpeek(r);
+            if (c == '{' || c == '[') {
+                state = OPEN;
+                break;
+            }
+            if (jscalar(r, NULL) == J_BAD)
+                return J_BAD;
+            state = NEXT;
+            break;
+        case CLOSED:
+            if (--top == 0)
+                return kind;
+            state = NEXT;
+            break;
+        case NEXT: /* a value inside close[top - 1] has ended */
+            jblank(r);
+            c = jpeek(r);
+            if (c == ',') {
+                r->i++;
+                jblank(r);
+                state = close[top - 1] == '}' ? KEY : VALUE;
+            } else if (c == close[top - 1]) {
+                r->i++;
+                state = CLOSED;
+            } else {
+                return J_BAD;
+            }
+            break;
+        }
+    }
+}
+
+/* Which of FIELDS the key whose text starts at `at` is, or -1. */
+static int field_of(const unsigned char *s, size_t n, size_t at) {
+    char name[8];
+    size_t len = 0;
+    uint32_t cp;
+    while (jchar(s, n, &at, &cp) == 1) {
+        if (cp == 0 || cp >= 0x80 || len == sizeof name - 1)
+            return -1;
+        name[len++] = (char)cp;
+    }
+    name[len] = '\0';
+    for (int f = 0; f < N_FIELDS; f++)
+        if (strcmp(name, FIELDS[f].name) == 0)
+            return f;
+    return -1;
+}
+
+/* The command: an array of strings (_parse), command[0]'s text noted. */
+static int command_of(jreader *r, struct note *out) {
+    r->i++;
+    jblank(r);
+    if (jpeek(r) == ']') {
+        r->i++;
+        return J_ARRAY;
+    }
+    for (;;) {
+        if (jpeek(r) != '"')
+            return J_BAD; /* not a string: no note, whatever follows */
+        if (!out->command)
+            out->command = r->i + 1;
+        if (jscalar(r, NULL) != J_STR)
+            return J_BAD;
+        jblank(r);
+        if (jpeek(r) == ',') {
+            r->i++;
+            jblank(r);
+        } else if (jpeek(r) == ']') {
+            r->i++;
+            return J_ARRAY;
+        } else {
+            return J_BAD;
+        }
+    }
+}
+
+/* The note's object, member by member. `caller`: a caller's note (any member of any
+ * type, no job needed). */
+static int note_object(jreader *r, int caller, struct note *out) {
+    jblank(r);
+    if (jpeek(r) != '{')
+        return 0; /* not an object: whatever it is, it is no note */
+    r->i++;
+    uint32_t object = ++r->objects;
+    jblank(r);
+    if (jpeek(r) == '}')
+        r->i++;
+    else
+        for (;;) {
+            if (jpeek(r) != '"')
+                return 0;
+            size_t key = ++r->i;
+            if (!jkey(r, object))
+                return 0;
+            int f = field_of(r->s, r->n, key);
+            jblank(r);
+            if (jpeek(r) != ':')
+                return 0;
+            r->i++;
+            jblank(r);
+            size_t at = r->i;
+            double value = 0;
+            int kind = f == F_COMMAND && !caller && jpeek(r) == '[' ? command_of(r, out)
+                       : jpeek(r) == '{' || jpeek(r) == '['        ? jvalue(r, 1)
+                                                                    : jscalar(r, &value);
+            if (kind == J_BAD)
+                return 0;
+            if (f >= 0) {
+                out->seen |= 1u << f;
+                if (!caller && !(FIELDS[f].kinds & KIND(kind)))
+                    return 0; /* a field of the wrong type: garbage to _parse */
+                if (f == F_JOB)
+                    out->job = at + 1;
+                else if (f == F_PID) {
+                    out->pid = at;
+                    out->pid_len = r->i - at;
+                } else if (f == F_SINCE)
+                    out->since = value;
+                else if (f == F_OUTPUT && kind == J_STR)
+                    out->output = at + 1;
+            }
+            jblank(r);
+            if (jpeek(r) == ',') {
+                r->i++;
+                jblank(r);
+            } else if (jpeek(r) == '}') {
+                r->i++;
+                break;
+            } else {
+                return 0;
+            }
+        }
+    jblank(r);
+    return r->i == r->n && (caller || (out->seen & 1u << F_JOB));
+}
+
+/* Read the note s[0..n) as `status` does: 1 and *out if it is one, 0 if not. */
+static int read_note(lpslot_pool *p, const unsigned char *s, size_t n, int caller,
+                     struct note *out) {
+    memset(out, 0, sizeof *out);
+    for (size_t i = 0; i < n;) { /* Python decodes it all first */
+        size_t len = utf8_len(s + i, n - i);
+        if (!len)
+            return 0;
+        i += len;
+    }
+    jreader r = {p, s, 0, n, 0, 0};
+    int ok = note_object(&r, caller, out);
+    for (uint32_t k = 0; k < r.nkeys; k++) /* the table empty again, for the next note */
+        p->table[p->keys[k].cell] = 0;
+    return ok;
 }
 
 /* -- the note ----------------------------------------------------------------------------- */
 
-/* {"job":..,"pid":..,"weight":..,"since":..[,"waited":..]<caller's members>}\n */
-static void compose(lpslot_pool *p, int k, double since, double waited, const char *caller,
-                    size_t clen) {
-    int n = snprintf(p->note, NOTE_SIZE, "{\"job\":\"%ld-%08x\",\"pid\":%ld,\"weight\":%d,"
-                     "\"since\":%.6f", (long)getpid(), p->tag, (long)getpid(), k, since);
-    if (waited >= 0)
-        n += snprintf(p->note + n, NOTE_SIZE - (size_t)n, ",\"waited\":%.6f", waited);
-    if (clen) {
-        p->note[n++] = ',';
-        memcpy(p->note + n, caller, clen);
-        n += (int)clen;
-    }
-    p->note[n++] = '}';
-    p->note[n++] = '\n';
-    p->note_len = (size_t)n;
+/* x in microseconds, rounded (0 for what is no time: a NaN, a clock gone mad). */
+static long long to_us(double x) {
+    double r = x * 1e6;
+    if (!(r > -9e18 && r < 9e18))
+        return 0;
+    return (long long)(r < 0 ? r - 0.5 : r + 0.5);
 }
 
-/* The members of the caller's object (between its braces, trimmed), or EINVAL. */
-static int members(const char *note, const char **start, size_t *len) {
+/* x with six decimals, whatever the caller's LC_NUMERIC says ("-12.000250"). */
+static int decimal(char *buf, size_t size, double x) {
+    long long us = to_us(x);
+    unsigned long long a = us < 0 ? 0 - (unsigned long long)us : (unsigned long long)us;
+    return snprintf(buf, size, "%s%llu.%06llu", us < 0 ? "-" : "", a / 1000000, a % 1000000);
+}
+
+/* {"job":..,"pid":..,"weight":..,"since":..[,"waited":..]<caller's members>}\n, less the
+ * protocol's members the caller names (`names`: bits of FIELDS). */
+static void compose(lpslot_pool *p, int weight, double since, const double *waited,
+                    const char *caller, size_t clen, unsigned names) {
+    char *o = p->note;
+    size_t n = (size_t)snprintf(o, NOTE_SIZE, "{\"job\":\"%ld-%08x\"", (long)p->pid, p->tag);
+    if (!(names & 1u << F_PID))
+        n += (size_t)snprintf(o + n, NOTE_SIZE - n, ",\"pid\":%ld", (long)p->pid);
+    if (!(names & 1u << F_WEIGHT))
+        n += (size_t)snprintf(o + n, NOTE_SIZE - n, ",\"weight\":%d", weight);
+    if (!(names & 1u << F_SINCE)) {
+        n += (size_t)snprintf(o + n, NOTE_SIZE - n, ",\"since\":");
+        n += (size_t)decimal(o + n, NOTE_SIZE - n, since);
+    }
+    if (waited && !(names & 1u << F_WAITED)) {
+        n += (size_t)snprintf(o + n, NOTE_SIZE - n, ",\"waited\":");
+        n += (size_t)decimal(o + n, NOTE_SIZE - n, *waited);
+    }
+    if (clen) {
+        o[n++] = ',';
+        memcpy(o + n, caller, clen);
+        n += clen;
+    }
+    o[n++] = '}';
+    o[n++] = '\n';
+    p->note_len = n;
+}
+
+/* The members of the caller's note (between its braces, trimmed) and which of FIELDS it
+ * names, or EINVAL: not one JSON object as `status` reads them, longer than
+ * LPSLOT_NOTE_MAX, or naming job. */
+static int members(lpslot_pool *p, const char *note, const char **start, size_t *len,
+                   unsigned *names) {
     *start = "";
     *len = 0;
+    *names = 0;
     if (!note)
         return 0;
-    size_t n = strlen(note);
-    if (n > LPSLOT_NOTE_MAX)
+    size_t n = strnlen(note, LPSLOT_NOTE_MAX + 1);
+    struct note parsed;
+    if (n > LPSLOT_NOTE_MAX || !read_note(p, (const unsigned char *)note, n, 1, &parsed) ||
+        (parsed.seen & 1u << F_JOB))
         return EINVAL;
     const char *a = note, *b = note + n;
-    while (a < b && (*a == ' ' || *a == '\t' || *a == '\n' || *a == '\r'))
+    while (*a == ' ' || *a == '\t' || *a == '\n' || *a == '\r')
         a++;
-    while (b > a && (b[-1] == ' ' || b[-1] == '\t' || b[-1] == '\n' || b[-1] == '\r'))
+    while (b[-1] == ' ' || b[-1] == '\t' || b[-1] == '\n' || b[-1] == '\r')
         b--;
-    if (b - a < 2 || *a != '{' || b[-1] != '}')
-        return EINVAL;
-    a++, b--;
+    a++, b--; /* the braces */
     while (a < b && (*a == ' ' || *a == '\t' || *a == '\n' || *a == '\r'))
         a++;
     *start = a;
     *len = (size_t)(b - a);
+    *names = parsed.seen;
     return 0;
+}
+
+/* -- the notice ------------------------------------------------------------------------- */
+
+/* The earlier of `deadline` and the moment the notice is due, if still to come (< 0:
+ * neither). */
+static double clip(const lpslot_pool *p, double deadline) {
+    if (p->speak_at < 0)
+        return deadline;
+    return deadline >= 0 && deadline < p->speak_at ? deadline : p->speak_at;
+}
+
+/* Call the caller's notice once it is due, once (waiting.Notice.fire_if_due): 1 if it
+ * spoke now. */
+static int speak_if_due(lpslot_pool *p) {
+    if (p->speak_at < 0 || now_mono() < p->speak_at)
+        return 0;
+    p->speak_at = -1;
+    p->opt->notice(p, p->ticket, p->opt->ctx);
+    return 1;
 }
 
 /* -- the line ------------------------------------------------------------------------------ */
@@ -663,7 +1288,9 @@ static int wait_turn(lpslot_pool *p, long long mine, double deadline) {
             limit = t.ahead;
             continue;
         }
-        e = flock_until(fd, LOCK_SH, deadline);
+        e = flock_until(fd, LOCK_SH, clip(p, deadline));
+        while (e == ETIMEDOUT && speak_if_due(p)) /* then wait on, to the deadline */
+            e = flock_until(fd, LOCK_SH, deadline);
         if (e) {
             close(fd);
             return e;
@@ -728,16 +1355,18 @@ static void watch(lpslot_pool *p, int flags) {
 }
 
 /* Sleep until something in the pool is closed after writing or renamed onto, until a
- * quick retry is due, or a while. Returns 0, ETIMEDOUT once the deadline has passed, or
- * EINTR. */
+ * quick retry is due, until the notice is, or a while (Waiter.sleep). Returns 0,
+ * ETIMEDOUT once the deadline has passed, or EINTR. */
 static int sleep_head(lpslot_pool *p, int polling, double deadline) {
     double wait = p->quick > 0 ? RETRY[N_RETRY - p->quick--] : SAFETY;
-    if (deadline >= 0) {
-        double left = deadline - now_mono();
-        if (left <= 0)
+    speak_if_due(p);
+    double until = clip(p, deadline);
+    if (until >= 0) {
+        double left = until - now_mono();
+        if (left <= 0 && until == deadline)
             return ETIMEDOUT;
         if (wait > left)
-            wait = left;
+            wait = left > 0 ? left : 0;
     }
     if (polling) {
         int e = nap(wait < p->delay ? wait : p->delay);
@@ -753,8 +1382,8 @@ static int sleep_head(lpslot_pool *p, int polling, double deadline) {
         /* Woken more often than releases come: another user closing files in the pool
          * in a loop. Look at most every STORM_PAUSE, so that it costs us little. */
         double pause = STORM_PAUSE;
-        if (deadline >= 0 && deadline - t < pause)
-            pause = deadline - t;
+        if (until >= 0 && until - t < pause)
+            pause = until - t;
         int e = nap(pause);
         if (e)
             return e;
@@ -925,18 +1554,84 @@ static int collect(lpslot_pool *p, int k, double deadline, int flags, lpslot_lea
     return 0;
 }
 
+/* -- growing, with nobody behind ------------------------------------------------------------- */
+
+static int nobody_behind(lpslot_pool *p, long long mine) {
+    struct tickets t = {.mine = mine, .limit = -1, .max = -1, .ahead = -1};
+    return scan(p, "wait.", count_ticket, &t) == 0 && !t.behind;
+}
+
+/* Up to `more` free slots below N besides the lease's, never waiting for one, if no slot
+ * at or above N is held (Pool._grow): we are still the head of the line and nobody waits
+ * behind us, so the held total stays within N. A slot that cannot be had is passed over
+ * (the lease is good without it). Returns how many were added; the lease stays sorted. */
+static int grow(lpslot_pool *p, int more, lpslot_lease *out) {
+    if (refresh(p))
+        return 0;
+    int slots = p->slots, n = out->count, added = 0;
+    struct above a = {p, slots, 0};
+    if (scan(p, "slot.", count_above, &a) || a.held)
+        return 0;
+    for (int i = 0, j = 0; i < slots && added < more; i++) {
+        while (j < n && p->lease_slot[j] < i)
+            j++;
+        if (j < n && p->lease_slot[j] == i)
+            continue; /* ours already */
+        int fd = open_slot(p, i);
+        if (fd < 0)
+            continue; /* another user's entry, or a file we may not open: not free */
+        if (flock(fd, LOCK_EX | LOCK_NB) < 0) {
+            close(fd);
+            continue;
+        }
+        p->fd[i] = fd; /* the hand's arrays are free again: the new ones wait there */
+        p->state[i] = HELD;
+        added++;
+    }
+    /* Merge them in, from the top down. */
+    int k = n + added, j = n - 1;
+    for (int i = slots - 1; i >= 0 && k > j + 1; i--) {
+        if (p->state[i] != HELD)
+            continue;
+        while (j >= 0 && p->lease_slot[j] > i) {
+            k--;
+            p->lease_slot[k] = p->lease_slot[j];
+            p->lease_fd[k] = p->lease_fd[j];
+            j--;
+        }
+        k--;
+        p->lease_slot[k] = i;
+        p->lease_fd[k] = p->fd[i];
+        p->state[i] = NONE;
+        p->fd[i] = -1;
+    }
+    out->count = n + added;
+    return added;
+}
+
 /* -- the calls --------------------------------------------------------------------------- */
 
-int lpslot_acquire(lpslot_pool *p, int k, double timeout_s, const char *note_json,
-                   int flags, lpslot_lease *out) {
+/* Whether the lease's i-th descriptor is still the slot it locked. */
+static int still_slot(const lpslot_pool *p, int i, int fd) {
+    struct stat st;
+    if (p->lease_dev[i] == 0 && p->lease_ino[i] == 0)
+        return 1; /* not known (fstat failed at admission): trusted */
+    return fstat(fd, &st) == 0 && st.st_dev == p->lease_dev[i] && st.st_ino == p->lease_ino[i];
+}
+
+int lpslot_acquire_ex(lpslot_pool *p, int k, double timeout_s, const char *note_json,
+                      int flags, const lpslot_options *opt, lpslot_lease *out) {
     const char *caller;
     size_t clen;
-    if (!p || !out || k < 1 || members(note_json, &caller, &clen))
-        return EINVAL;
-    if (p->leased)
+    unsigned names;
+    if (!p || !out || k < 1 || (opt && opt->more < 0) ||
+        members(p, note_json, &caller, &clen, &names)) /* reads with the pool's table: */
+        return EINVAL;                                 /* idle while a notice runs */
+    if (p->leased || p->acquiring)
         return EBUSY;
     out->pool = NULL;
     out->count = 0;
+    out->waited = 0;
     const char *wake = getenv("LINKPOOL_WAKEUP");
     if (wake && strcmp(wake, "polling") == 0)
         flags |= LPSLOT_POLLING;
@@ -946,38 +1641,83 @@ int lpslot_acquire(lpslot_pool *p, int k, double timeout_s, const char *note_jso
     double since = now_real();
     struct timespec ts;
     clock_gettime(CLOCK_REALTIME, &ts);
-    p->tag = (p->tag * 2654435761u) ^ (unsigned)ts.tv_nsec ^ ((unsigned)getpid() << 16);
-    compose(p, k, since, -1, caller, clen);
+    p->pid = getpid();
+    p->tag = (p->tag * 2654435761u) ^ (unsigned)ts.tv_nsec ^ ((unsigned)p->pid << 16);
+    compose(p, k, since, NULL, caller, clen, names);
 
     long long number = -1;
     int tfd = -1, e = draw(p, deadline, &number, &tfd);
     if (e)
         return e;
+    p->acquiring = 1;
+    p->opt = opt;
+    p->ticket = number;
+    /* The notice counts from the draw, as waiting.Notice does. */
+    p->speak_at = opt && opt->notice && opt->notice_after >= 0 ? now_mono() + opt->notice_after
+                                                                : -1;
     e = wait_turn(p, number, deadline);
     if (!e)
         e = collect(p, k, deadline, flags, out);
     if (!e) {
+        int weight = k;
+        if (opt && opt->more > 0 && nobody_behind(p, number) && grow(p, opt->more, out))
+            weight = out->count; /* Pool._grow: lease.update(weight=len(lease.fds)) */
         double t = now_real();
-        compose(p, k, t, t - since, caller, clen);
+        p->note_weight = weight;
+        p->since = t;
+        p->waited = (double)to_us(t - since) / 1e6;
+        compose(p, weight, t, &p->waited, caller, clen, names);
         for (int i = 0; i < out->count; i++) {
+            struct stat st;
+            int known = fstat(out->fds[i], &st) == 0;
+            p->lease_dev[i] = known ? st.st_dev : 0;
+            p->lease_ino[i] = known ? st.st_ino : 0;
             write_note(p, out->fds[i]);
             if (flags & LPSLOT_INHERIT) /* for a child to hold across exec */
                 fcntl(out->fds[i], F_SETFD, 0);
         }
+        out->waited = p->waited;
         p->leased = 1;
     }
     leave(p, number, tfd);
+    p->acquiring = 0;
+    p->opt = NULL;
+    p->speak_at = -1;
     return e;
+}
+
+int lpslot_acquire(lpslot_pool *p, int k, double timeout_s, const char *note_json,
+                   int flags, lpslot_lease *out) {
+    return lpslot_acquire_ex(p, k, timeout_s, note_json, flags, NULL, out);
+}
+
+int lpslot_update_note(lpslot_lease *lease, const char *note_json) {
+    const char *caller;
+    size_t clen;
+    unsigned names;
+    if (!lease || !lease->pool || !lease->pool->leased || lease->fds != lease->pool->lease_fd)
+        return EINVAL;
+    lpslot_pool *p = lease->pool;
+    if (members(p, note_json, &caller, &clen, &names))
+        return EINVAL;
+    compose(p, p->note_weight, p->since, &p->waited, caller, clen, names);
+    for (int i = 0; i < lease->count; i++)
+        if (still_slot(p, i, lease->fds[i]))
+            write_note(p, lease->fds[i]);
+    return 0;
 }
 
 void lpslot_release(lpslot_lease *lease) {
     if (!lease || !lease->pool)
         return;
+    lpslot_pool *p = lease->pool;
     for (int i = 0; i < lease->count; i++) {
+        if (!still_slot(p, i, lease->fds[i]))
+            continue; /* moved without a word, and its number reused: not ours to close */
         flock(lease->fds[i], LOCK_UN);
         close(lease->fds[i]);
     }
-    lease->pool->leased = 0;
+    p->leased = 0;
     lease->pool = NULL;
     lease->count = 0;
 }
@@ -1009,4 +1749,228 @@ int lpslot_look(lpslot_pool *p, lpslot_status *out) {
     out->waiting = tickets.held;
     out->shared = p->shared;
     return 0;
+}
+
+/* -- who holds, as `status` says --------------------------------------------------------------- */
+
+/* A slot or ticket as `status` probes it (pool._probe): 1 and its note in p->rbuf (*len
+ * bytes) when someone holds it; 0 when nobody does, or it is gone, not a regular file or
+ * not ours to open; -errno when fstat, flock or the read fails (status fails then too). */
+static int probe(lpslot_pool *p, const char *name, size_t *len) {
+    int fd = openat(p->dirfd, name, O_RDONLY | O_NOFOLLOW | O_NONBLOCK | O_CLOEXEC);
+    if (fd < 0)
+        return 0;
+    struct stat st;
+    int out = 0;
+    if (fstat(fd, &st) < 0)
+        out = -errno;
+    else if (!S_ISREG(st.st_mode) || flock(fd, LOCK_EX | LOCK_NB) == 0)
+        out = 0; /* our probe's lock goes with the close */
+    else if (errno != EWOULDBLOCK)
+        out = -errno;
+    else {
+        size_t got = 0;
+        while (got < NOTE_READ) {
+            ssize_t r = pread(fd, p->rbuf + got, NOTE_READ - got, (off_t)got);
+            if (r < 0 && errno == EINTR)
+                continue;
+            if (r <= 0) {
+                out = r < 0 ? -errno : 0;
+                break;
+            }
+            got += (size_t)r;
+        }
+        *len = got;
+        out = out ? out : 1;
+    }
+    close(fd);
+    return out;
+}
+
+/* Append n bytes to the holders' text: 0, or EOVERFLOW. */
+static int put(lpslot_pool *p, const void *b, size_t n) {
+    if (n > LPSLOT_TEXT_MAX - p->text_len)
+        return EOVERFLOW;
+    memcpy(p->text + p->text_len, b, n);
+    p->text_len += n;
+    return 0;
+}
+
+/* Append the string of the note in p->rbuf (n bytes) whose text starts at `at` as Python
+ * writes it to a UTF-8 stream with errors="backslashreplace": UTF-8, and a lone
+ * surrogate (no UTF-8 has one) as \udXXX. 0, or EOVERFLOW. */
+static int put_string(lpslot_pool *p, size_t n, size_t at) {
+    uint32_t cp;
+    while (jchar(p->rbuf, n, &at, &cp) == 1) {
+        char b[8];
+        size_t k = cp >= 0xD800 && cp < 0xE000
+                       ? (size_t)snprintf(b, sizeof b, "\\u%04x", (unsigned)cp)
+                       : wtf8(cp, (unsigned char *)b);
+        if (put(p, b, k))
+            return EOVERFLOW;
+    }
+    return 0;
+}
+
+/* A new holder, from the note in p->rbuf: its pid as Python prints it, and what it
+ * links (output, else command[0], else "?"). */
+static int add_holder(lpslot_pool *p, struct holder *h, const struct note *note, size_t n) {
+    int e = 0;
+    h->pid_at = (uint32_t)p->text_len;
+    if (!(note->seen & 1u << F_PID))
+        e = put(p, "None", 4);
+    else if (note->pid_len == 2 && memcmp(p->rbuf + note->pid, "-0", 2) == 0)
+        e = put(p, "0", 1); /* int("-0") is 0 */
+    else
+        e = put(p, p->rbuf + note->pid, note->pid_len);
+    e = e ? e : put(p, "", 1);
+    h->what_at = (uint32_t)p->text_len;
+    if (!e && note->output && p->rbuf[note->output] != '"') /* "" is no output */
+        e = put_string(p, n, note->output);
+    else if (!e && note->command)
+        e = put_string(p, n, note->command);
+    else if (!e)
+        e = put(p, "?", 1);
+    h->what_len = (uint32_t)(p->text_len - h->what_at);
+    return e ? e : put(p, "", 1);
+}
+
+static void add_name(void *arg, long long i) {
+    lpslot_pool *p = arg;
+    if (p->nnames < NAMES_MAX)
+        p->names[p->nnames] = i;
+    p->nnames++;
+}
+
+static void sift(long long *a, int root, int end) {
+    for (;;) {
+        int child = 2 * root + 1;
+        if (child >= end)
+            return;
+        if (child + 1 < end && a[child] < a[child + 1])
+            child++;
+        if (a[root] >= a[child])
+            return;
+        long long t = a[root];
+        a[root] = a[child];
+        a[child] = t;
+        root = child;
+    }
+}
+
+/* Heapsort: ascending, in place, nothing allocated (glibc's qsort may allocate). */
+static void sort_names(long long *a, int n) {
+    for (int i = n / 2 - 1; i >= 0; i--)
+        sift(a, i, n);
+    for (int end = n - 1; end > 0; end--) {
+        long long t = a[0];
+        a[0] = a[end];
+        a[end] = t;
+        sift(a, 0, end);
+    }
+}
+
+struct waiters {
+    lpslot_pool *p;
+    long long ticket;
+    int holders, waiting, ahead, e;
+};
+
+/* A ticket, as `status` reads it: a waiter if held with a note, whose job is then no
+ * holder (the head signs the slots it gathers with its ticket's note). */
+static void visit_ticket(void *arg, long long number) {
+    struct waiters *w = arg;
+    lpslot_pool *p = w->p;
+    if (w->e)
+        return;
+    char name[32];
+    name_of(name, sizeof name, "wait.", number);
+    size_t n = 0;
+    struct note note;
+    int held = probe(p, name, &n);
+    if (held < 0)
+        w->e = -held;
+    if (held <= 0 || !read_note(p, p->rbuf, n, 0, &note))
+        return;
+    w->waiting++;
+    w->ahead += number < w->ticket;
+    uint32_t len;
+    uint64_t job = jhash(p->rbuf, n, note.job, p->seed, &len);
+    for (int h = 0; h < w->holders; h++)
+        if (p->holders[h].job == job && p->holders[h].job_len == len)
+            p->holders[h].gone = 1;
+}
+
+int lpslot_holders(lpslot_pool *p, long long ticket, lpslot_holder *out, int max,
+                   lpslot_census *census) {
+    if (!p || !census || max < 0 || (max > 0 && !out))
+        return EINVAL;
+    int e = refresh(p);
+    if (e)
+        return e;
+    p->nnames = 0;
+    if ((e = scan(p, "slot.", add_name, p)))
+        return e;
+    if (p->nnames > NAMES_MAX)
+        return EOVERFLOW;
+    sort_names(p->names, p->nnames);
+    /* The slots in order: each job's first slot gives its note (dict.setdefault). */
+    int nh = 0;
+    p->text_len = 0;
+    for (int k = 0; k < p->nnames; k++) {
+        char name[32];
+        name_of(name, sizeof name, "slot.", p->names[k]);
+        size_t n = 0;
+        struct note note;
+        int held = probe(p, name, &n);
+        if (held < 0)
+            return -held;
+        if (!held || !read_note(p, p->rbuf, n, 0, &note))
+            continue; /* free; or an unknown holder */
+        uint32_t len;
+        uint64_t job = jhash(p->rbuf, n, note.job, p->seed, &len);
+        int h = 0;
+        while (h < nh && !(p->holders[h].job == job && p->holders[h].job_len == len))
+            h++;
+        if (h < nh) {
+            p->holders[h].held++;
+            continue;
+        }
+        if (nh == LPSLOT_MAX_SLOTS)
+            return EOVERFLOW;
+        struct holder *x = &p->holders[nh++];
+        *x = (struct holder){.job = job, .job_len = len, .held = 1, .since = note.since};
+        if ((e = add_holder(p, x, &note, n)))
+            return e;
+    }
+    struct waiters w = {p, ticket, nh, 0, 0, 0};
+    if ((e = scan(p, "wait.", visit_ticket, &w)) || (e = w.e))
+        return e;
+    /* By since, stably (Python's sorted), the waiters' jobs left out. */
+    int count = 0;
+    for (int h = 0; h < nh; h++) {
+        if (p->holders[h].gone)
+            continue;
+        int k = count++;
+        for (; k > 0 && p->holders[p->order[k - 1]].since > p->holders[h].since; k--)
+            p->order[k] = p->order[k - 1];
+        p->order[k] = h;
+    }
+    census->slots = p->slots;
+    census->holders = count;
+    census->waiting = w.waiting;
+    census->ahead = w.ahead;
+    for (int k = 0; k < count && k < max; k++) {
+        const struct holder *x = &p->holders[p->order[k]];
+        out[k].pid = p->text + x->pid_at;
+        out[k].held = x->held;
+        out[k].since = x->since;
+        out[k].what = p->text + x->what_at;
+        out[k].what_len = x->what_len;
+    }
+    return 0;
+}
+
+int lpslot_slots(const lpslot_pool *p) {
+    return p ? p->slots : 0;
 }
