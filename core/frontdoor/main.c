@@ -87,6 +87,21 @@ __attribute__((format(printf, 1, 2))) static void say(const char *fmt, ...) {
     while (r < 0 && errno == EINTR);
 }
 
+/* One line "linkpool: TEXT" of `len` bytes (which may hold a NUL), in one write. */
+static void say_bytes(const char *text, size_t len) {
+    char *line = malloc(len + 12);
+    if (!line)
+        return;
+    memcpy(line, "linkpool: ", 10);
+    memcpy(line + 10, text, len);
+    line[10 + len] = '\n';
+    ssize_t r;
+    do
+        r = write(2, line, len + 11);
+    while (r < 0 && errno == EINTR);
+    free(line);
+}
+
 /* Standard descriptors the build closed (`>&-`) get close-on-exec /dev/null placeholders:
  * no file of ours (a slot, a plan) can then become the command's stdout or stderr, and
  * the command still finds them closed. */
@@ -445,12 +460,16 @@ struct link {
     int said_waiting;
 };
 
-static void notice(lpslot_pool *pool, int ticket, void *ctx) {
+static void notice(lpslot_pool *pool, long long ticket, void *ctx) {
     struct link *l = ctx;
-    char line[4096];
     l->said_waiting = 1;
-    lp_waiting_line(pool, ticket, l->plan->weight, l->plan->pool, line, sizeof line);
-    say("%s", line);
+    char *line = malloc(LP_LINE_MAX);
+    if (!line)
+        return;
+    int n = lp_waiting_line(pool, ticket, l->plan->weight, l->plan->pool, line, LP_LINE_MAX);
+    if (n > 0)
+        say_bytes(line, (size_t)n < LP_LINE_MAX ? (size_t)n : LP_LINE_MAX - 1);
+    free(line);
 }
 
 static int others_seen(struct link *l) {
@@ -593,17 +612,19 @@ static _Noreturn void run_plan(struct lp_plan *plan, int argc, char **argv, char
         }
     }
     l.threads = v->t;
-    if (l.said_waiting)
-        say("got %d slot(s) after %.1f s; running %s", n, l.wait_s,
-            plan->label ? plan->label : v->argv[0]);
+    if (l.said_waiting) {
+        char *line = malloc(LP_LINE_MAX);
+        int len = line ? lp_got_line(n, l.lease.waited, plan->label ? plan->label : v->argv[0],
+                                     line, LP_LINE_MAX) : 0;
+        if (len > 0)
+            say_bytes(line, (size_t)len < LP_LINE_MAX ? (size_t)len : LP_LINE_MAX - 1);
+        free(line);
+    }
     char **env = held_env(plan->pool);
-    int fds[LPSLOT_MAX_SLOTS];
-    for (int i = 0; i < n; i++)
-        fds[i] = l.lease.fds[i];
     struct lp_job job = {
         .argv = v->argv,
         .envp = env ? env : environ,
-        .fds = fds,
+        .fds = l.lease.fds, /* moved above the descriptor limit in place: the lease follows */
         .nfds = n,
         .forking = plan->forking,
         .at_end = give_back,
