@@ -1,7 +1,10 @@
 /* run_driver: core/frontdoor/run.c driven as main.c drives it, for
  * tests/test_frontdoor_runner.py.
  *
- *   run_driver [--forking] [--fds N] -- CMD...    lp_run, holding N slots
+ *   run_driver [--forking] [--fds N] [--setenv NAME=VALUE [--pad N]] -- CMD...
+ *                                                 lp_run, holding N slots, with one more
+ *                                                 environment entry (as LINKPOOL_HELD is),
+ *                                                 its value padded with N x's
  *   run_driver --exec WHY -- CMD...               lp_exec ("-": no warning)
  *   run_driver --leave CODE                       lp_leave
  *
@@ -94,7 +97,8 @@ static void guard_stdio(void) {
 }
 
 static int usage(void) {
-    fprintf(stderr, "usage: run_driver [--forking] [--fds N] [--exec WHY] -- CMD...\n"
+    fprintf(stderr, "usage: run_driver [--forking] [--fds N] [--setenv NAME=VALUE] "
+                    "[--pad N] [--exec WHY] -- CMD...\n"
                     "       run_driver --leave CODE\n");
     return 2;
 }
@@ -105,11 +109,17 @@ int main(int argc, char **argv) {
     d.pid = getpid();
     int forking = 0, i = 1;
     const char *why = NULL;
+    char *extra = NULL;
+    size_t pad = 0;
     for (; i < argc && strcmp(argv[i], "--") != 0; i++) {
         if (strcmp(argv[i], "--forking") == 0)
             forking = 1;
         else if (strcmp(argv[i], "--fds") == 0 && i + 1 < argc)
             d.nfds = atoi(argv[++i]);
+        else if (strcmp(argv[i], "--setenv") == 0 && i + 1 < argc)
+            extra = argv[++i];
+        else if (strcmp(argv[i], "--pad") == 0 && i + 1 < argc)
+            pad = (size_t)atol(argv[++i]);
         else if (strcmp(argv[i], "--exec") == 0 && i + 1 < argc)
             why = argv[++i];
         else if (strcmp(argv[i], "--leave") == 0 && i + 1 < argc)
@@ -140,7 +150,24 @@ int main(int argc, char **argv) {
         }
         d.fds[k] = fd;
     }
-    extern char **environ;
-    struct lp_job job = {cmd, environ, d.fds, d.nfds, forking, at_end, done, &d};
+    size_t n = 0;
+    while (environ[n])
+        n++;
+    char **envp = calloc(n + 2, sizeof *envp); /* lp_run never returns: never freed */
+    if (!envp)
+        return 1;
+    memcpy(envp, environ, n * sizeof *envp);
+    if (extra && pad) {
+        size_t len = strlen(extra);
+        char *padded = malloc(len + pad + 1);
+        if (!padded)
+            return 1;
+        memcpy(padded, extra, len);
+        memset(padded + len, 'x', pad);
+        padded[len + pad] = '\0';
+        extra = padded;
+    }
+    envp[n] = extra;
+    struct lp_job job = {cmd, envp, d.fds, d.nfds, forking, at_end, done, &d};
     lp_run(&job);
 }
