@@ -472,15 +472,21 @@ def test_the_sentinel_holds_nothing_and_is_gone_at_the_answer(drv: str, rec: Pat
                          stdout=subprocess.DEVNULL)
     try:
         wait_for(pidfile.exists, what="the command")
-        group = [int(e) for e in os.listdir("/proc") if e.isdigit() and pgid(int(e)) == p.pid]
-        watchers = [pid for pid in group if blocks_everything(pid)]
-        assert len(watchers) == 1  # the sentinel alone: not the driver, not the bookkeeper
-        links = [os.readlink(f"/proc/{watchers[0]}/fd/{fd}")
-                 for fd in os.listdir(f"/proc/{watchers[0]}/fd")]
+
+        def watchers() -> list[int]:
+            return [int(e) for e in os.listdir("/proc")
+                    if e.isdigit() and pgid(int(e)) == p.pid and blocks_everything(int(e))]
+
+        wait_for(watchers, what="the sentinel")  # (forked just after the command)
+        time.sleep(0.1)
+        watching = watchers()
+        assert len(watching) == 1  # the sentinel alone: not the driver, not the bookkeeper
+        links = [os.readlink(f"/proc/{watching[0]}/fd/{fd}")
+                 for fd in os.listdir(f"/proc/{watching[0]}/fd")]
         assert len(links) == 1 and links[0].startswith("pipe:"), links
         stop.touch()
         assert p.wait(timeout=30) == 0
-        assert not os.path.exists(f"/proc/{watchers[0]}")
+        assert not os.path.exists(f"/proc/{watching[0]}")
     finally:
         stop.touch()
         if p.poll() is None:
@@ -508,9 +514,10 @@ def blocks_everything(pid: int) -> bool:
 
 
 def looping(script: Path) -> bool:
-    for entry in os.listdir("/proc"):
+    mark = f"{script}\0".encode()
+    for entry in filter(str.isdigit, os.listdir("/proc")):
         try:
-            if entry.isdigit() and f"{script}\0" in Path(f"/proc/{entry}/cmdline").read_text():
+            if mark in Path(f"/proc/{entry}/cmdline").read_bytes():
                 return True
         except OSError:
             continue

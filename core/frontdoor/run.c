@@ -13,9 +13,11 @@
  * Signal masks and waits use the raw system calls: glibc hides its own signals 32 and 33
  * from sigprocmask, sigaddset and sigwaitinfo, and the command must get the mask the
  * build set, those two included (posix_spawn is not used for the same reason: it leaves
- * them ignored in the child). Waits are sigtimedwait: no signal handler, so no signal
- * can be lost between the fork and the wait, and a stop and continue only ends a wait
- * early (EINTR), which the loops take as a spurious wake-up.
+ * them ignored in the child). No signal handler: the signals are blocked before the
+ * fork and taken with rt_sigtimedwait, so none is lost between the fork and the wait.
+ * Its timeout is the sampler's clock (process.py needs an itimer only because CPython's
+ * sigtimedwait returns an uninitialised siginfo when a stop and continue interrupts it
+ * past its deadline; the system call itself returns EINTR, a spurious wake-up here).
  */
 #define _GNU_SOURCE
 #include "run.h"
@@ -286,6 +288,7 @@ static void sentinel_start(void) {
         ksigset all;
         memset(&all, 0xff, sizeof all);
         ks_mask(SIG_SETMASK, &all, NULL); /* (the forwarded ones were blocked already) */
+        close(p[1]); /* even if close_from cannot: its EOF must come */
         if (p[0] != 0)
             dup2(p[0], 0); /* the build's stdin goes: fd 0 is all it keeps */
         close_from(1);     /* the slots, the build's stdout and stderr, the other pipes */
@@ -447,24 +450,21 @@ static int push_children(pid_t pid, pid_t *stack, int n) {
     int fd = open(path, O_RDONLY | O_CLOEXEC);
     if (fd < 0)
         return n;
-    long cur = -1;
+    long cur = -1; /* the number being read; a long list comes in pieces */
     ssize_t got;
-    while ((got = read(fd, buf, sizeof buf)) > 0) /* a long list comes in pieces */
-        for (ssize_t i = 0; i <= got; i++) {
-            if (i < got && buf[i] >= '0' && buf[i] <= '9') {
-                cur = (cur < 0 ? 0 : cur) * 10 + (buf[i] - '0');
-                if (cur > INT_MAX / 10)
-                    cur = -2; /* not a pid: skipped to its end */
-            } else if (i < got && cur == -2) {
-                cur = -1;
-            } else if (i < got && cur >= 0) {
-                if (n < SAMPLE_PROCS)
-                    stack[n++] = (pid_t)cur;
-                cur = -1;
+    while ((got = read(fd, buf, sizeof buf)) > 0)
+        for (ssize_t i = 0; i < got; i++) {
+            int digit = buf[i] - '0';
+            if (digit >= 0 && digit <= 9) {
+                cur = cur < 0 ? digit : cur < INT_MAX / 10 ? cur * 10 + digit : cur;
+                continue;
             }
+            if (cur >= 0 && n < SAMPLE_PROCS)
+                stack[n++] = (pid_t)cur;
+            cur = -1;
         }
     close(fd);
-    if (cur >= 0 && n < SAMPLE_PROCS) /* the file ends with a space; a cut-off one too */
+    if (cur >= 0 && n < SAMPLE_PROCS) /* (the list ends with a space) */
         stack[n++] = (pid_t)cur;
     return n;
 }
