@@ -132,7 +132,7 @@ def _c_arguments(line: str, i: int) -> list[str | None]:
 def _c_string(line: str, i: int) -> tuple[str, int]:
     """The C string literal whose first character is ``line[i]``: its text and the index
     after its closing quote."""
-    out = []
+    out: list[str] = []
     while i < len(line):
         c = line[i]
         if c == '"':
