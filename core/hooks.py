@@ -56,6 +56,10 @@ BUILTIN = (
     ("output-check", "linkpool.plugins.outputcheck", ("linkpool_after_link",)),
 )
 GROUP = "linkpool"
+#: The hooks that only watch: a plugin implementing no other may join a link the C front
+#: door runs from a plan (``linkpool.plans``), its after_link called when the record is
+#: folded (``linkpool.spool``). Any other hook decides something about each link.
+OBSERVING = ("linkpool_configure", "linkpool_after_link", "linkpool_error")
 
 
 class Relay:
@@ -137,6 +141,21 @@ def load(settings: Settings) -> Any:
     for name, value in third:
         manager.register(_load(value), name=name)
     return manager
+
+
+def deciding(manager: Any) -> list[str]:
+    """The third-party plugins of ``manager`` (:func:`load`'s) that implement a hook
+    deciding something about a link (any hook but :data:`OBSERVING`)."""
+    if isinstance(manager, Relay):
+        return []  # the built-in plugins only
+    builtin = {name for name, _, _ in BUILTIN}
+    out = []
+    for name, plugin in manager.list_name_plugin():
+        if name in builtin:
+            continue
+        if any(caller.name not in OBSERVING for caller in manager.get_hookcallers(plugin) or ()):
+            out.append(name)
+    return out
 
 
 def trusted_folders(folders: Iterable[str], warn: bool = False) -> list[str]:
