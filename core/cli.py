@@ -20,7 +20,7 @@ from .names import find_program, say
 TYPE_CHECKING = False  # typing costs the wrapper ~5-15 ms to import; only checkers need it
 if TYPE_CHECKING:
     from collections.abc import Sequence
-    from typing import Any, NoReturn
+    from typing import Any, Callable, NoReturn
 
     from .settings import Settings
 
@@ -67,6 +67,9 @@ EX_USAGE, EX_UNAVAILABLE, EX_TEMPFAIL, EX_INTERRUPTED = 2, 69, 75, 130
 SUBCOMMANDS = ("run", "init", "status", "history", "stats", "trace", "report", "doctor",
                "config", "setup", "ninja", "help")
 COMMANDS = ("init", "status", "history")
+#: The subcommands that show the pool's history or its holders: they fold the C front
+#: door's records into the history first (``linkpool.spool``).
+FOLDING = ("status", "history", "stats", "trace", "report")
 INTEGRATIONS = ("setup", "ninja")
 #: ``linkpool setup SYSTEM``: the adapters with a ``setup()``, and what each prints.
 SYSTEMS = {"meson": "write a native file and linker shims (meson setup --native-file)",
@@ -298,6 +301,10 @@ def _dispatch(args: list[str]) -> int:
         if args[1] not in SUBCOMMANDS:
             return _unknown(args[1], near(args[1]))
         return _dispatch([args[1], "--help"])
+    if first in FOLDING:  # what the C front door ran is in the history first
+        from .spool import fold
+
+        fold()
     if first in INTEGRATIONS:  # `linkpool setup SYSTEM ...`, `linkpool ninja ...`
         return cmd_integration(args)
     if first in MODULES:  # `linkpool stats ...` -> linkpool.observe.main(["stats", ...])
@@ -450,6 +457,11 @@ def run_help() -> str:
     return str(parser.format_help())
 
 
+#: Set by ``linkpool.plans`` (``linkpool-py --plan=FD``): ``run`` then hands its engine to
+#: it, which plans the link the C front door will run, in place of running it.
+planner: Callable[[Any], int] | None = None
+
+
 def cmd_run(args: list[str]) -> int:
     """``linkpool run``. A wrong setting raises ConfigError (not caught here: the caller
     decides, and runs the command unpooled)."""
@@ -463,6 +475,8 @@ def cmd_run(args: list[str]) -> int:
     from .engine import Engine
 
     engine = Engine(command, settings, opts["weight"], opts["timeout"])
+    if planner is not None:
+        return int(planner(engine))
     return engine.run(settings.pool)
 
 
