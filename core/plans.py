@@ -9,7 +9,7 @@ run, the pool, weights, timeout, what ``status`` and the history show of the job
 command for each number of slots (and of jobserver tokens) it may get. Whatever linkpool
 would say on the way (a usage error, ``run --help``, a warning) is said here, as ``run``
 says it. A plan that may be used again for the same invocation is also stored in
-``CACHE/plans/<FNV-1a 64 of its key>`` (``linkpool.spool`` says where CACHE is), with the
+``CACHE/plans/<FNV-1a 64 of its key>`` (CACHE: ``linkpool.cache``), with the
 status of every file it depends on: the front door checks them and acts on it without
 Python.
 
@@ -169,7 +169,7 @@ def store(plan_key: bytes, data: bytes | None) -> bool:
     own, mode 0600, renamed over); with None, remove what is stored for that key (a plan
     that is not reusable: the stored one did not hold). False when there is no usable
     cache."""
-    from .spool import open_cache, open_dir
+    from .cache import open_cache, open_dir
 
     cache = open_cache(create=data is not None)
     if cache is None:
@@ -316,7 +316,8 @@ class Planner:
         from .hooks import deciding, load
 
         settings, job = engine.settings, engine.job
-        engine.hooks = engine._step("loading plugins", lambda: load(settings))
+        if engine.hooks is None:
+            engine.hooks = engine._step("loading plugins", lambda: load(settings))
         if engine.hooks is not None and deciding(engine.hooks):
             return _python()  # a plugin of someone else's decides: Python runs the link
         if settings.check_output and "output-check" not in settings.disable:

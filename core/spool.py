@@ -13,10 +13,7 @@ the jobs around it, in place of the live look at the pool), and calls the other 
 ``after_link`` with a Job and a Result rebuilt from the line. A torn or foreign line is
 skipped; nothing here ever fails the caller.
 
-CACHE is ``$XDG_CACHE_HOME/linkpool`` when that is an absolute path, else
-``$HOME/.cache/linkpool`` when HOME is one, else there is none. It (and ``plans/`` in it)
-is made mode 0700 and used only when it is a directory (never a symlink) owned by us and
-writable by nobody else: :func:`open_cache`.
+CACHE is linkpool's cache folder (``linkpool.cache``).
 """
 
 from __future__ import annotations
@@ -31,62 +28,6 @@ if TYPE_CHECKING:
 
 RECORDS = "records"
 MAX_LINE = 4 << 20  # a record and its command line (history.MAX_RECORD)
-_DIR = os.O_RDONLY | os.O_DIRECTORY | os.O_NOFOLLOW | os.O_CLOEXEC | os.O_NONBLOCK
-
-
-def cache_dir(environ: Mapping[str, str] = os.environ) -> str | None:
-    """CACHE: where plans and records live, or None (no absolute XDG_CACHE_HOME or HOME)."""
-    xdg = environ.get("XDG_CACHE_HOME") or ""
-    if xdg.startswith("/"):
-        return os.path.join(xdg, "linkpool")
-    home = environ.get("HOME") or ""
-    if home.startswith("/"):
-        return os.path.join(home, ".cache", "linkpool")
-    return None
-
-
-def open_dir(name: str, parent: int | None = None, create: bool = False) -> int | None:
-    """A descriptor of the folder ``name`` (in ``parent``), or None unless it is a
-    directory, not a symlink, owned by us and writable by nobody else. With ``create``
-    a missing one is made, mode 0700 whatever the umask."""
-    made = False
-    try:
-        if create:
-            try:
-                os.mkdir(name, 0o700, dir_fd=parent)
-                made = True
-            except FileExistsError:
-                pass
-        fd = os.open(name, _DIR, dir_fd=parent)
-    except (OSError, ValueError):
-        return None
-    try:
-        st = os.fstat(fd)
-        if made and stat.S_IMODE(st.st_mode) != 0o700:
-            os.fchmod(fd, 0o700)  # a umask of 277 must not leave it unwritable
-            st = os.fstat(fd)
-        if st.st_uid == os.geteuid() and not st.st_mode & 0o022:
-            return fd
-    except OSError:
-        pass
-    os.close(fd)
-    return None
-
-
-def open_cache(create: bool = False, environ: Mapping[str, str] = os.environ) -> int | None:
-    """A descriptor of CACHE (:func:`open_dir`'s checks), or None. With ``create``, it is
-    made if missing (and the folders above it, as mkdir -p does)."""
-    path = cache_dir(environ)
-    if path is None:
-        return None
-    if create:
-        try:
-            os.makedirs(os.path.dirname(path), 0o700, exist_ok=True)
-        except (OSError, ValueError):
-            return None
-    return open_dir(path, None, create)
-
-
 # -- folding --------------------------------------------------------------------------------
 
 
@@ -105,6 +46,8 @@ def fold(environ: Mapping[str, str] = os.environ) -> int:
 
 
 def _fold(environ: Mapping[str, str]) -> int:
+    from .cache import open_cache
+
     cache = open_cache(False, environ)
     if cache is None:
         return 0
