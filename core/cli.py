@@ -20,7 +20,7 @@ from .names import find_program, say
 TYPE_CHECKING = False  # typing costs the wrapper ~5-15 ms to import; only checkers need it
 if TYPE_CHECKING:
     from collections.abc import Sequence
-    from typing import Any, NoReturn
+    from typing import Any, Callable, NoReturn
 
     from .settings import Settings
 
@@ -67,6 +67,9 @@ EX_USAGE, EX_UNAVAILABLE, EX_TEMPFAIL, EX_INTERRUPTED = 2, 69, 75, 130
 SUBCOMMANDS = ("run", "init", "status", "history", "stats", "trace", "report", "doctor",
                "config", "setup", "ninja", "help")
 COMMANDS = ("init", "status", "history")
+#: The subcommands that show the pool's history or its holders: they fold the C front
+#: door's records into the history first (``linkpool.spool``).
+FOLDING = ("status", "history", "stats", "trace", "report")
 INTEGRATIONS = ("setup", "ninja")
 #: ``linkpool setup SYSTEM``: the adapters with a ``setup()``, and what each prints.
 SYSTEMS = {"meson": "write a native file and linker shims (meson setup --native-file)",
@@ -79,20 +82,91 @@ SYSTEMS = {"meson": "write a native file and linker shims (meson setup --native-
 # Commands whose whole implementation lives in a module of their own: name -> module.
 MODULES = {"stats": "observe", "trace": "observe", "report": "observe", "doctor": "doctor",
            "config": "configcmd"}
+#: The table of ``run``'s options, ``core/frontdoor/run_options.def``: the C front door
+#: compiles it in, and Python reads it here (installed as ``linkpool/frontdoor/``).
+RUN_OPTIONS_FILE = os.path.join("frontdoor", "run_options.def")
+
+
+def read_run_options(text: str) -> tuple[tuple[str, str | None, str], ...]:
+    """The options of a run_options.def: (name, the value's name or None for a flag, what
+    it does) for each ``LP_RUN_OPTION("--NAME", "METAVAR" or NULL, "HELP")`` line, whose
+    arguments are C string literals (adjacent ones joined, ``\\"`` and ``\\\\`` escapes)
+    or NULL. Any other line (a comment) is not an option; a malformed option line is
+    ValueError (the C compiler would refuse it too)."""
+    out = []
+    for line in text.splitlines():
+        line = line.strip()
+        if not line.startswith("LP_RUN_OPTION("):
+            continue
+        args = _c_arguments(line, len("LP_RUN_OPTION("))
+        if len(args) != 3 or args[0] is None or args[2] is None \
+                or not args[0].startswith("--"):
+            raise ValueError(f"not an option of run: {line}")
+        out.append((args[0], args[1], args[2]))
+    return tuple(out)
+
+
+def _c_arguments(line: str, i: int) -> list[str | None]:
+    """The arguments of a macro call from ``line[i:]`` (just after its parenthesis) to its
+    closing one: C string literals and NULL."""
+    args: list[str | None] = []
+    current: str | None = None
+    given = False  # the current argument has something
+    while i < len(line):
+        c = line[i]
+        if c in " \t":
+            i += 1
+        elif c == '"':
+            part, i = _c_string(line, i + 1)
+            current = (current or "") + part
+            given = True
+        elif line.startswith("NULL", i) and not given:
+            current, given, i = None, True, i + 4
+        elif c in ",)" and given:
+            args.append(current)
+            current, given, i = None, False, i + 1
+            if c == ")":
+                return args
+        else:
+            break
+    raise ValueError(f"cannot read the option line {line!r}")
+
+
+def _c_string(line: str, i: int) -> tuple[str, int]:
+    """The C string literal whose first character is ``line[i]``: its text and the index
+    after its closing quote."""
+    out: list[str] = []
+    while i < len(line):
+        c = line[i]
+        if c == '"':
+            return "".join(out), i + 1
+        if c == "\\" and i + 1 < len(line):
+            i += 1
+            c = {"n": "\n", "t": "\t"}.get(line[i], line[i])
+        out.append(c)
+        i += 1
+    raise ValueError(f"a string without its closing quote: {line!r}")
+
+
+def _run_options() -> tuple[tuple[str, str | None, str], ...]:
+    """The table of the installed package: beside this module, or beside its source when
+    this module is a link to it (an editable install links each module, not the table)."""
+    here = os.path.dirname(os.path.abspath(__file__))
+    tried = []
+    for folder in dict.fromkeys((here, os.path.dirname(os.path.realpath(__file__)))):
+        path = os.path.join(folder, RUN_OPTIONS_FILE)
+        try:
+            with open(path, "rb") as f:
+                return read_run_options(f.read().decode("utf-8"))
+        except OSError as e:
+            tried.append(f"{path}: {e.strerror}")
+    raise ImportError(f"linkpool is not installed whole ({'; '.join(tried)}); reinstall it")
+
+
 #: ``run``'s options: name, the value's name (None: a flag), what it does. The hand
-#: parser of the hot path and ``run --help`` both read this table.
-RUN_OPTIONS = (
-    ("--pool", "DIR", "the pool to wait in (default: $LINKPOOL_DIR, else `pool` in the "
-                      "config file, else $XDG_RUNTIME_DIR/linkpool or /tmp/linkpool-$UID); "
-                      "created on first use"),
-    ("--weight", "K", "hold K slots (a whole number >= 1) instead of the weight linkpool "
-                      "estimates from the link's inputs"),
-    ("--timeout", "SECONDS", "give up after waiting SECONDS (a number >= 0): exit 75 "
-                             "without running the command"),
-    ("--strict", None, "when the pool is unusable, exit 69 instead of running the command "
-                       "without it (also $LINKPOOL_STRICT=1, or strict = true in the config)"),
-    ("--quiet", None, "no lines about waiting (also $LINKPOOL_QUIET=1, or quiet = true)"),
-)
+#: parser of the hot path and ``run --help`` both read this table, from the file the C
+#: front door compiles in.
+RUN_OPTIONS = _run_options()
 RUN_DESCRIPTION = """\
 Run COMMAND once it holds its slots of the pool, and exit with its status. Its stdout,
 stderr, signals and exit status pass through unchanged. A link (gcc, clang, ld, lld,
@@ -227,6 +301,10 @@ def _dispatch(args: list[str]) -> int:
         if args[1] not in SUBCOMMANDS:
             return _unknown(args[1], near(args[1]))
         return _dispatch([args[1], "--help"])
+    if first in FOLDING:  # what the C front door ran is in the history first
+        from .spool import fold
+
+        fold()
     if first in INTEGRATIONS:  # `linkpool setup SYSTEM ...`, `linkpool ninja ...`
         return cmd_integration(args)
     if first in MODULES:  # `linkpool stats ...` -> linkpool.observe.main(["stats", ...])
@@ -292,8 +370,8 @@ def _distance(a: str, b: str) -> int:
 def parse_run(args: list[str]) -> tuple[dict[str, Any], list[str]]:
     """``run``'s options and command, by hand (argparse costs the wrapper milliseconds);
     ``{"help": True}`` when ``-h``/``--help`` came before the command."""
-    opts: dict[str, Any] = {"pool": None, "weight": None, "timeout": None, "strict": False,
-                            "quiet": False}
+    opts: dict[str, Any] = {option[2:]: None if metavar else False
+                            for option, metavar, _ in RUN_OPTIONS}
     i = 0
     while i < len(args):
         arg = args[i]
@@ -327,9 +405,9 @@ def parse_run(args: list[str]) -> tuple[dict[str, Any], list[str]]:
     command = args[i:]
     if not command:
         raise UsageError("run: give the command to run after --")
-    if opts["weight"] is not None:
+    if opts.get("weight") is not None:
         opts["weight"] = _weight(opts["weight"])
-    if opts["timeout"] is not None:
+    if opts.get("timeout") is not None:
         opts["timeout"] = _number(opts["timeout"], float, "--timeout", 0)
     return opts, command
 
@@ -365,8 +443,9 @@ def run_help() -> str:
     from .configfile import argument_parser
 
     parser = argument_parser("linkpool run", RUN_DESCRIPTION, RUN_EPILOG)
-    parser.usage = ("linkpool run [--pool DIR] [--weight K] [--timeout SECONDS] [--strict] "
-                    "[--quiet]\n" + " " * 20 + "[--] COMMAND [ARG...]")
+    parser.usage = "linkpool run " + " ".join(
+        f"[{option}{' ' + metavar if metavar else ''}]" for option, metavar, _ in RUN_OPTIONS) \
+        + "\n" + " " * 20 + "[--] COMMAND [ARG...]"
     for option, metavar, text in RUN_OPTIONS:
         if metavar is None:
             parser.add_argument(option, action="store_true", help=text)
@@ -376,6 +455,11 @@ def run_help() -> str:
                         help="the command to run, with its arguments (after -- when it "
                              "starts with '-')")
     return str(parser.format_help())
+
+
+#: Set by ``linkpool.plans`` (``linkpool-py --plan=FD``): ``run`` then hands its engine to
+#: it, which plans the link the C front door will run, in place of running it.
+planner: Callable[[Any], int] | None = None
 
 
 def cmd_run(args: list[str]) -> int:
@@ -391,6 +475,8 @@ def cmd_run(args: list[str]) -> int:
     from .engine import Engine
 
     engine = Engine(command, settings, opts["weight"], opts["timeout"])
+    if planner is not None:
+        return int(planner(engine))
     return engine.run(settings.pool)
 
 

@@ -29,6 +29,9 @@ __all__ = ["Command", "CommandError", "add_linker_args", "expand_response_files"
 MAX_DEPTH = 16  # response files nested deeper than this are an error
 MAX_FILES = 2000  # response files read for one command line: libiberty's own limit
 MAX_FILE_BYTES = 64 << 20  # a "response file" bigger than this is not one (/proc/kcore)
+#: When a list, the path of every ``@file`` looked at is appended to it, found or not:
+#: ``linkpool.plans`` makes a plan that holds only while they stay as they were.
+probed: list[str] | None = None
 
 DRIVERS = {"gcc": "gcc", "g++": "gcc", "cc": "gcc", "c++": "gcc", "clang": "clang",
            "clang++": "clang"}
@@ -211,6 +214,8 @@ def _expand(args: list[str], cwd: str | None, chain: tuple[tuple[tuple[int, int]
 def _read_response_file(arg: str, cwd: str | None) -> tuple[tuple[int, int], str] | None:
     """(file identity, text) of ``@file``, or None when it stays a literal argument."""
     path = os.path.join(cwd, arg[1:]) if cwd else arg[1:]
+    if probed is not None:
+        probed.append(path)
     try:
         info = os.stat(path)
         if not stat.S_ISREG(info.st_mode):  # a directory, a FIFO, /dev/zero: literal

@@ -452,10 +452,11 @@ def check_settings(c: Checks, pool: str | None) -> tuple[Any, bool]:
 def check_plugin_folders(c: Checks, folders: Any) -> None:
     """Every folder of the plugin path, and the plugin cache's: links import nothing from
     one that someone other than root and this user could write (nor read the cache)."""
+    from .cache import cache_dir
     from .configfile import untrusted
-    from .hooks import _cache_file
 
-    for folder in [*folders, os.path.dirname(_cache_file())]:
+    cache = cache_dir()
+    for folder in [*folders, *([cache] if cache is not None else [])]:
         if not os.path.isdir(folder):
             continue
         wrong = untrusted(folder)

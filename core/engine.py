@@ -42,6 +42,7 @@ class Engine:
         self.polling = settings.polling
         self.said_waiting = False
         self.warned = False
+        self.capped = False  #: its weight was more than the pool's slots: it holds them all
         self.hooks: Any = None
 
     def _step(self, what: str, call: Any) -> Any:
@@ -60,23 +61,64 @@ class Engine:
             return None
 
     def run(self, pool_path: str) -> int:
+        decided = self.decide(pool_path)
+        if decided is None:
+            return self._execute(None).status  # no slot: compiles, --version, nested runs
+        if isinstance(decided, int):
+            return decided
+        pool = decided
         job = self.job
-        from .hooks import load
+        weight = job.weight = job.weight or 1
+        hook = self.hooks.hook if self.hooks is not None else None
+        from .pool import PoolError, Timeout, WeightError
 
-        self.hooks = self._step("loading plugins", lambda: load(self.settings))
+        try:
+            lease = pool.acquire(weight, self.timeout, self._identity(),
+                                 notify=None if self.quiet else self._say_waiting,
+                                 more=self._more if (job.weight_max or 0) > weight else None,
+                                 polling=self.polling)
+        except Timeout:
+            say(f"gave up after {self.timeout:g} s waiting for {weight} slot(s) of "
+                f"{pool.path} (--timeout); the command was not run")
+            return EX_TEMPFAIL
+        except WeightError as e:
+            say(str(e))
+            return EX_USAGE
+        except (PoolError, OSError) as e:
+            unpooled = self._unusable(str(e) if isinstance(e, PoolError) else
+                                      f"cannot use pool {pool_path}: {e}")
+            return self._execute(None).status if unpooled is None else unpooled
+        waited = float(lease.info.get("waited", 0.0))
+        lift(lease.fds)
+        self._admitted(hook, lease, waited)
+        env = dict(job.env or os.environ, LINKPOOL_HELD=pool.path)
+        return self._execute(lease, env, waited).status
+
+    def decide(self, pool_path: str) -> Any:
+        """Every step before the wait for slots (``linkpool.plans`` plans from them too):
+        None when the command runs without the pool (a compile, an info command, a nested
+        run, an unusable pool, a veto of before_acquire), an exit status when it does not
+        run at all (strict mode and an unusable pool), else the open :class:`Pool` to
+        acquire ``job.weight`` slots of (up to ``job.weight_max``). Plugins are loaded
+        here unless ``self.hooks`` already holds them."""
+        job = self.job
+        if self.hooks is None:
+            from .hooks import load
+
+            self.hooks = self._step("loading plugins", lambda: load(self.settings))
         hook = self.hooks.hook if self.hooks is not None else None
         if hook is not None:
             self._step("configure", lambda: hook.linkpool_configure(config=job.config))
             job.kind = self._step("classify", lambda: hook.linkpool_classify(job=job)) or "unknown"
         if job.kind in ("compile", "info") or os.environ.get("LINKPOOL_HELD") == pool_path:
-            return self._execute(None).status  # no slot: compiles, --version, nested runs
+            return None
 
-        from .pool import Pool, PoolError, Timeout, WeightError
+        from .pool import Pool, PoolError
 
         try:
             pool = Pool.open(pool_path)
         except (PoolError, OSError) as e:
-            return self._unpooled(str(e) if isinstance(e, PoolError) else
+            return self._unusable(str(e) if isinstance(e, PoolError) else
                                   f"cannot use pool {pool_path}: {e}")
         job.pool_dir, job.shared, job.slots = pool.path, pool.shared, pool.slots
         if hook is not None:
@@ -86,29 +128,11 @@ class Engine:
             say(f"warning: weight {job.weight} is more than the {pool.slots} slots of pool "
                 f"{pool.path}; holding all {pool.slots} (`linkpool init --slots N` resizes it)")
             job.weight = pool.slots
+            self.capped = True
         if hook is not None and self._step(
                 "before_acquire", lambda: hook.linkpool_before_acquire(job=job)) is False:
-            return self._execute(None).status
-        try:
-            lease = pool.acquire(job.weight, self.timeout, self._identity(),
-                                 notify=None if self.quiet else self._say_waiting,
-                                 more=self._more if (job.weight_max or 0) > job.weight else None,
-                                 polling=self.polling)
-        except Timeout:
-            say(f"gave up after {self.timeout:g} s waiting for {job.weight} slot(s) of "
-                f"{pool.path} (--timeout); the command was not run")
-            return EX_TEMPFAIL
-        except WeightError as e:
-            say(str(e))
-            return EX_USAGE
-        except (PoolError, OSError) as e:
-            return self._unpooled(str(e) if isinstance(e, PoolError) else
-                                  f"cannot use pool {pool_path}: {e}")
-        waited = float(lease.info.get("waited", 0.0))
-        lift(lease.fds)
-        self._admitted(hook, lease, waited)
-        env = dict(job.env or os.environ, LINKPOOL_HELD=pool.path)
-        return self._execute(lease, env, waited).status
+            return None
+        return pool
 
     def _identity(self) -> dict[str, Any]:
         """What ``linkpool status`` shows of this job while it waits and holds."""
@@ -179,13 +203,15 @@ class Engine:
                     job.weight = min(weight, job.slots)
         job.weight = job.weight or 1
 
-    def _unpooled(self, message: str) -> int:
+    def _unusable(self, message: str) -> int | None:
+        """The pool cannot be used: in strict mode the status to exit with (after the
+        message), else None (after a warning): the command runs without the pool."""
         if self.strict:
             say(f"{message} (strict mode: the command was not run)")
             return EX_UNAVAILABLE
         say(f"warning: {message}; running the command without the pool")
         self.job.pool_dir = None
-        return self._execute(None).status
+        return None
 
     def _execute(self, lease: Any, env: dict[str, str] | None = None,
                  waited: float = 0.0) -> Result:

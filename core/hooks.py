@@ -56,6 +56,10 @@ BUILTIN = (
     ("output-check", "linkpool.plugins.outputcheck", ("linkpool_after_link",)),
 )
 GROUP = "linkpool"
+#: The hooks that only watch: a plugin implementing no other may join a link the C front
+#: door runs from a plan (``linkpool.plans``), its after_link called when the record is
+#: folded (``linkpool.spool``). Any other hook decides something about each link.
+OBSERVING = ("linkpool_configure", "linkpool_after_link", "linkpool_error")
 
 
 class Relay:
@@ -137,6 +141,21 @@ def load(settings: Settings) -> Any:
     for name, value in third:
         manager.register(_load(value), name=name)
     return manager
+
+
+def deciding(manager: Any) -> list[str]:
+    """The third-party plugins of ``manager`` (:func:`load`'s) that implement a hook
+    deciding something about a link (any hook but :data:`OBSERVING`)."""
+    if isinstance(manager, Relay):
+        return []  # the built-in plugins only
+    builtin = {name for name, _, _ in BUILTIN}
+    out = []
+    for name, plugin in manager.list_name_plugin():
+        if name in builtin:
+            continue
+        if any(caller.name not in OBSERVING for caller in manager.get_hookcallers(plugin) or ()):
+            out.append(name)
+    return out
 
 
 def trusted_folders(folders: Iterable[str], warn: bool = False) -> list[str]:
@@ -234,15 +253,21 @@ def parse_entry_points(text: str, group: str = GROUP) -> list[tuple[str, str]]:
     return out
 
 
-def _cache_file() -> str:
-    base = os.environ.get("XDG_CACHE_HOME") or os.path.join(os.path.expanduser("~"), ".cache")
-    return os.path.join(base, "linkpool", "plugins.json")
+def _cache_file() -> str | None:
+    """``plugins.json`` in linkpool's cache folder (None: there is none, the folders are
+    scanned every time)."""
+    from .cache import cache_dir
+
+    folder = cache_dir()
+    return None if folder is None else os.path.join(folder, "plugins.json")
 
 
-def _read_cache(path: str) -> dict[str, Any] | None:
+def _read_cache(path: str | None) -> dict[str, Any] | None:
     """The cache's table; None when there is none, or when someone other than root and
     this user could have written it (it names the modules to import): then the folders
     are scanned again."""
+    if path is None:
+        return None
     try:
         from . import jsonlite
         from .configfile import untrusted
@@ -262,20 +287,27 @@ def _regular(mode: int) -> bool:
     return mode & 0o170000 == 0o100000  # S_ISREG, without importing stat
 
 
-def _write_cache(path: str, data: dict[str, Any]) -> None:
+def _write_cache(path: str | None, data: dict[str, Any]) -> None:
     from . import jsonlite
+    from .cache import open_cache
     from .configfile import untrusted
 
+    if path is None:
+        return
+    folder = open_cache(create=True)  # ours, 0700 whatever the umask
+    if folder is None:
+        return  # another user could replace it, or a symlink: it would not be read anyway
     try:
-        folder = os.path.dirname(path)
-        os.makedirs(folder, mode=0o700, exist_ok=True)
-        if untrusted(folder) is not None:
-            return  # another user could replace it: it would not be read anyway
-        tmp = f"{path}.{os.getpid()}.tmp"
+        if untrusted(os.path.dirname(path)) is not None:
+            return
+        name = os.path.basename(path)
+        tmp = f"{name}.{os.getpid()}.tmp"
         fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_EXCL | os.O_NOFOLLOW | os.O_CLOEXEC,
-                     0o600)
+                     0o600, dir_fd=folder)
         with open(fd, "w", encoding="utf-8") as f:
             f.write(jsonlite.dumps(data))
-        os.replace(tmp, path)
+        os.replace(tmp, name, src_dir_fd=folder, dst_dir_fd=folder)
     except OSError:
         pass  # a read-only home: discovery just runs again next time
+    finally:
+        os.close(folder)

@@ -131,9 +131,16 @@ def executable(path: str, cwd: str | None = None) -> bool:
 
 # -- messages ----------------------------------------------------------------------------
 
+#: How many lines :func:`say` has said in this process (a plan made while something was
+#: said is not reused: the front door would not say it again; ``linkpool.plans``).
+said = 0
+
+
 def say(message: str) -> None:
     """One line on stderr, ``linkpool: MESSAGE``, as every linkpool message is; nothing
     when stderr is closed or gone: the command's outcome is what counts."""
+    global said
+    said += 1
     try:
         sys.stderr.write(f"linkpool: {message}\n")
         sys.stderr.flush()

@@ -136,7 +136,11 @@ def plan(stats: dict[str, Any] | None, wanted: int, low: int, slots: int,
     - ``high``: the most slots it takes: those that ``alone`` threads stand for at
       ``OVERSUBSCRIBE`` (2) threads a core, whatever ``ratio``, at least ``low``;
     - ``explore`` (only while exploring): the thread count this link tries, and
-      ``share`` (True) when that try is of a core's share when links meet.
+      ``share`` (True) when that try is of a core's share when links meet;
+    - ``learning`` (True, only then): the plan wants this link's measurements, while it
+      explores or while a count it compares still lacks its ``MIN_SAMPLES``; a plan
+      without it stays what it is until the summary changes by more than a drift (the
+      C front door reuses it, ``linkpool.plans``; one with it is made again each link).
     """
     stats = stats if isinstance(stats, dict) else {}
     k = threads_for(low, slots, cores)
@@ -146,10 +150,12 @@ def plan(stats: dict[str, Any] | None, wanted: int, low: int, slots: int,
     while len(chain) < CHAIN and chain[-1] // 2 >= k and chain[-1] > 1:
         chain.append(chain[-1] // 2)
     explore = None
+    learning = False  # a choice waits for measurements: what this link measures counts
     alone = chain[0]
     for nxt in chain[1:]:
         mine, other = stats.get(str(alone)), stats.get(str(nxt))
         if _n(mine, "an") < MIN_SAMPLES:
+            learning = True
             break  # the incumbent is measured first: it runs anyway
         busy, wall = _value(mine, "acpu"), _value(mine, "awall")
         if busy and wall and busy > wall * nxt * BUSY:
@@ -176,18 +182,24 @@ def plan(stats: dict[str, Any] | None, wanted: int, low: int, slots: int,
         # ``alone`` threads whatever it meets: r changes nothing, nothing is tried.
         ratio = double / k
         mine, other = stats.get(str(double)), stats.get(str(k))
-        if high > low and _n(mine, "sn") >= MIN_SAMPLES:
+        if high > low and _n(mine, "sn") < MIN_SAMPLES:
+            learning = True  # the incumbent, measured when links meet, comes first
+        elif high > low:
             if _n(other, "sn") >= MIN_SAMPLES:
                 a, b = _value(mine, "scpu"), _value(other, "scpu")
                 if a and b and b < a * (1 - MARGIN):
                     ratio = 1.0
-            elif explore is None and _n(other, "stries") < MAX_TRIES:
-                explore, ratio, share = k, 1.0, True
+            elif _n(other, "stries") < MAX_TRIES:
+                learning = True  # tried now, or once the lone try is done
+                if explore is None:
+                    explore, ratio, share = k, 1.0, True
     out: dict[str, Any] = {"alone": alone, "ratio": ratio, "high": high}
     if explore is not None:
         out["explore"] = explore
         if share:
             out["share"] = True  # the try is of the threads when links meet
+    if learning or explore is not None:
+        out["learning"] = True
     return out
 
 

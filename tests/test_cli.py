@@ -100,6 +100,46 @@ def test_init_shared_dir_agrees_everywhere() -> None:
     assert "init --shared [DIR]" in use
 
 
+def test_run_options_are_read_from_the_front_doors_table(tmp_path: Path) -> None:
+    """RUN_OPTIONS is core/frontdoor/run_options.def, the file the C front door compiles
+    in: a copy of the package whose table has one option more (and another text) parses
+    that option and shows both in `run --help`; a table without --quiet refuses it."""
+    import shutil
+
+    from linkpool import cli
+
+    table = (ROOT / "core" / "frontdoor" / "run_options.def").read_text()
+    assert [o for o, _, _ in cli.RUN_OPTIONS] == \
+        [line.split('"')[1] for line in table.splitlines() if line.startswith("LP_RUN_OPTION(")]
+    assert dict((o, m) for o, m, _ in cli.RUN_OPTIONS)["--strict"] is None
+    package = tmp_path / "site" / "linkpool"
+    shutil.copytree(ROOT / "core", package, ignore=shutil.ignore_patterns("__pycache__"))
+    changed = table.replace(
+        'LP_RUN_OPTION("--quiet", NULL, "no lines about waiting',
+        'LP_RUN_OPTION("--nice", "LEVEL", "run it " "niced by \\"LEVEL\\"")\n'
+        'LP_RUN_OPTION("--quiet", NULL, "say nothing at all; no lines about waiting')
+    assert changed != table
+    (package / "frontdoor" / "run_options.def").write_text(changed)
+    code = ("import sys\nsys.path.insert(0, sys.argv[1])\nfrom linkpool import cli\n"
+            "print(cli.parse_run(['--nice', '5', '--quiet', 'ld', '-o', 'x'])[0])\n"
+            "print(cli.run_help())\n")
+    out = subprocess.run([sys.executable, "-I", "-c", code, str(tmp_path / "site")],
+                         capture_output=True, text=True, check=True).stdout
+    parsed, _, helptext = out.partition("\n")
+    assert parsed == str({"pool": None, "weight": None, "timeout": None, "strict": False,
+                          "nice": "5", "quiet": True})
+    described = options_described(helptext)
+    assert described["--nice"] == 'run it niced by "LEVEL"'
+    assert described["--quiet"].startswith("say nothing at all")
+    assert "[--nice LEVEL] [--quiet]" in helptext.split("\n\n")[0]
+    (package / "frontdoor" / "run_options.def").write_text(
+        "\n".join(line for line in table.splitlines() if "--quiet" not in line))
+    code = code.replace("'--nice', '5', ", "")
+    done = subprocess.run([sys.executable, "-I", "-c", code, str(tmp_path / "site")],
+                          capture_output=True, text=True)
+    assert done.returncode != 0 and "UsageError: run: unknown option --quiet" in done.stderr
+
+
 def test_run_help_comes_from_the_option_table_and_argparse_stays_off_the_hot_path(
         tmp_path: Path) -> None:
     r = lp("run", "--help")

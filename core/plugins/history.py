@@ -23,7 +23,7 @@ RECENT = "recent"  # the summary entry of the last jobs' intervals
 
 TYPE_CHECKING = False  # typing costs the wrapper ~5-15 ms to import; only checkers need it
 if TYPE_CHECKING:
-    from typing import Any
+    from typing import Any, Callable
 
     from ..history import History
 
@@ -59,9 +59,17 @@ def linkpool_estimate(job: Job) -> Cost | None:
 
 @hookimpl
 def linkpool_after_link(job: Job, result: Result) -> None:
+    keep(job, result, lambda history, start, end: _met(job, history, start, end))
+
+
+def keep(job: Job, result: Result,
+         met: Callable[[History, float, float], bool]) -> None:
+    """Record a finished job in its pool's history and fold what it measured into the
+    policy's summary; ``met(history, start, end)`` says whether it met other jobs (asked
+    only for a link the policy planned). Python's own runs call it through after_link,
+    with a live look at the pool; ``linkpool.spool`` with what the C front door saw."""
     if job.pool_dir is None or job.kind not in ("link", "unknown"):
         return
-    cost = job.cost
     start = job.extra.get("admitted")
     # When it held its slots, and when it ended: the time of this call is later (it is
     # made once the build has its answer)
@@ -82,17 +90,24 @@ def linkpool_after_link(job: Job, result: Result) -> None:
         "max_rss_kb": result.max_rss_kb,
         "anon_peak_kb": result.anon_peak_kb,
         "cpu_s": round(result.cpu_s, 6),
-        "estimate": None if cost is None else {"memory": cost.memory, "threads": cost.threads,
-                                               "source": cost.source, **cost.detail},
+        "estimate": estimate_of(job.cost),
         "command": job.original,
         **job.extra,
     }
     history = _history(job)
     plan = job.extra.get("plan")
     if isinstance(plan, dict) and result.status == 0 and job.threads and start is not None:
-        record["met"] = _met(job, history, start, end)
+        record["met"] = met(history, start, end)
     history.append(record)
     _learn(job, result, history, record.get("met"), start, end)
+
+
+def estimate_of(cost: Cost | None) -> dict[str, Any] | None:
+    """The ``estimate`` of a record: the cost the link was weighed by."""
+    if cost is None:
+        return None
+    return {"memory": cost.memory, "threads": cost.threads, "source": cost.source,
+            **cost.detail}
 
 
 def _met(job: Job, history: History, start: float, end: float) -> bool:

@@ -133,6 +133,42 @@ class Client:
         self.rfd = self.wfd = -1
 
 
+class Dry(Client):
+    """The build's jobserver while ``linkpool.plans`` plans a link the C front door will
+    run: nothing is read from it. ``take(n)`` answers as if ``tokens`` were free (None: as
+    many as asked) and keeps ``n`` in ``asked``; ``free()`` cannot tell (the free tokens
+    of the moment are no part of a plan that is reused)."""
+
+    def __init__(self, form: str, tokens: int | None = None) -> None:
+        super().__init__(-1, -1, form, False)
+        self.tokens = tokens
+        self.asked: int | None = None  #: the tokens tune asked for (None: it did not ask)
+
+    def free(self) -> int | None:
+        return None
+
+    def take(self, n: int) -> int:
+        self.asked = n
+        return n if self.tokens is None else max(0, min(n, self.tokens))
+
+    def give_back(self) -> None:
+        pass
+
+    def close(self) -> None:
+        pass
+
+
+def dry_run(job: Job, tokens: int | None = None) -> Dry | None:
+    """Make ``job``'s client a :class:`Dry` one (for ``linkpool.plans``), of the form
+    ``$MAKEFLAGS`` announces; None when it announces no jobserver."""
+    auth, _ = parse(_makeflags(job))
+    if auth is None:
+        return None
+    dry = Dry("fifo" if auth.startswith("fifo:") else "pipe", tokens)
+    _clients[id(job)] = (job, dry, dry.form)
+    return dry
+
+
 def connect(auth: str) -> tuple[Client | None, str]:
     """A client of the jobserver ``auth`` names, or None and why it is unreachable."""
     import stat

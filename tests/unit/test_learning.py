@@ -86,6 +86,22 @@ def test_each_shape_converges_to_its_thread_counts(shape: str) -> None:
     assert sum("explore" in p for p in plans) <= 2 * MAX_TRIES
 
 
+@pytest.mark.parametrize(("shape", "four"), [*((s, False) for s in SHAPES),
+                                             *((s, True) for s in SHAPES_4)])
+def test_a_plan_says_learning_until_its_choices_are_measured(shape: str, four: bool) -> None:
+    """While a count it compares lacks its samples (or it explores) the plan says
+    "learning": the C front door then plans the next link again; once converged, never."""
+    args = (4, 1, 4, 4.0) if four else (2, 1, 2, 2.0)
+    first = plan(None, *args)
+    assert first is not None and first.get("learning") is True
+    summary, plans = simulate((SHAPES_4 if four else SHAPES)[shape], 40,
+                              **({"slots": 4, "cores": 4.0, "wanted": 4} if four else {}))
+    assert all(p.get("learning") for p in plans if "explore" in p)
+    final = plan(summary, *args)
+    assert final is not None and "learning" not in final
+    assert not any(p.get("learning") for p in plans[30:])
+
+
 @pytest.mark.parametrize("shape", list(SHAPES_4))
 def test_where_a_lone_link_may_hold_more_r_follows_what_links_that_met_measured(
         shape: str) -> None:

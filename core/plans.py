@@ -1,0 +1,489 @@
+"""Plans: what the C front door needs to run one link without Python.
+
+``linkpool-py --plan=FD ARGS...`` (``ARGS``: ``run [OPTIONS] [--] CMD...`` or the launcher
+form ``CMD...``) takes the engine's steps for ``ARGS`` up to the wait for slots
+(``Engine.decide``) and the tune hooks for every slot count the link may hold, without
+acquiring or running anything, and writes one plan to descriptor FD: what to do (exit,
+exec the command bare, run it holding slots, or hand the whole link to Python) and, for a
+run, the pool, weights, timeout, what ``status`` and the history show of the job, and the
+command for each number of slots (and of jobserver tokens) it may get. Whatever linkpool
+would say on the way (a usage error, ``run --help``, a warning) is said here, as ``run``
+says it. A plan that may be used again for the same invocation is also stored in
+``CACHE/plans/<FNV-1a 64 of its key>`` (CACHE: ``linkpool.cache``), with the
+status of every file it depends on: the front door checks them and acts on it without
+Python.
+
+The file: ``b"lpplan1\\n" + len(KEY) + b"\\n" + KEY`` (:func:`key`), then fields, each
+``NAME\\0VALUE\\0`` (:class:`Plan`); the field names and their order are those of the
+front door's specification (``cpus``, ``stat``, ``absent``, ``jobserver``, ``once``,
+``action``, then the action's own fields).
+"""
+
+from __future__ import annotations
+
+import os
+import sys
+
+from . import names
+
+TYPE_CHECKING = False  # typing costs the wrapper ~5-15 ms to import; only checkers need it
+if TYPE_CHECKING:
+    from collections.abc import Mapping, Sequence
+    from typing import Any, NoReturn
+
+    from .engine import Engine
+
+MAGIC = b"lpplan1\n"
+KEY_TAG = b"linkpool-plan-1\0"
+FNV_OFFSET = 0xCBF29CE484222325
+FNV_PRIME = 0x100000001B3
+PLANS = "plans"
+
+
+def fnv1a64(data: bytes) -> int:
+    """The 64-bit FNV-1a hash of ``data``."""
+    h = FNV_OFFSET
+    for byte in data:
+        h = ((h ^ byte) * FNV_PRIME) & 0xFFFFFFFFFFFFFFFF
+    return h
+
+
+def _bytes(value: str | bytes) -> bytes:
+    return value if isinstance(value, bytes) else os.fsencode(value)
+
+
+def key(euid: int, cwd: str | bytes, args: Sequence[str | bytes],
+        environ: Mapping[Any, Any]) -> bytes:
+    """The key of a plan: what the invocation ``linkpool ARGS`` is, for the front door
+    to find its plan. ``environ``'s entries count whose name starts with ``LINKPOOL_`` or
+    is ``PATH``, sorted bytewise as ``NAME=VALUE``."""
+    envs = sorted(n + b"=" + _bytes(v) for n, v in ((_bytes(n), v) for n, v in environ.items())
+                  if n.startswith(b"LINKPOOL_") or n == b"PATH")
+    return b"".join([KEY_TAG, str(euid).encode(), b"\0", _bytes(cwd), b"\0",
+                     str(len(args)).encode(), b"\0", *(_bytes(a) + b"\0" for a in args),
+                     *(e + b"\0" for e in envs)])
+
+
+def file_name(plan_key: bytes) -> str:
+    """The plan's file in CACHE/plans: its key's hash, 16 lower-case hex digits."""
+    return f"{fnv1a64(plan_key):016x}"
+
+
+class Plan:
+    """The fields of one plan, in order; ``reusable``: it may be stored and used again."""
+
+    def __init__(self) -> None:
+        self.fields: list[tuple[bytes, bytes]] = []
+        self.reusable = False
+        self.action = ""
+
+    def add(self, name: str, value: str | bytes | int | float) -> None:
+        if isinstance(value, bool):
+            value = int(value)
+        data = _bytes(value) if isinstance(value, (str, bytes)) else str(value).encode()
+        if b"\0" in data:
+            raise ValueError(f"a NUL in the plan's {name}")
+        self.fields.append((name.encode(), data))
+
+    def command(self, argv: Sequence[str]) -> None:
+        self.add("argc", len(argv))
+        for arg in argv:
+            self.add("arg", arg)
+
+    def get(self, name: str) -> list[bytes]:
+        """Every value of the field ``name`` (for the tests and for ``explain``)."""
+        return [v for n, v in self.fields if n == name.encode()]
+
+    def encode(self, plan_key: bytes) -> bytes:
+        return b"".join([MAGIC, str(len(plan_key)).encode(), b"\n", plan_key,
+                         *(n + b"\0" + v + b"\0" for n, v in self.fields)])
+
+
+def decode(data: bytes) -> tuple[bytes, list[tuple[bytes, bytes]]]:
+    """The key and the fields of a plan file (ValueError if it is not one)."""
+    if not data.startswith(MAGIC):
+        raise ValueError("not a plan")
+    length, _, rest = data[len(MAGIC):].partition(b"\n")
+    if not length.isdigit() or len(rest) < int(length):
+        raise ValueError("a plan with a torn key")
+    plan_key, body = rest[:int(length)], rest[int(length):]
+    parts = body.split(b"\0")
+    if parts[-1] != b"" or len(parts) % 2 != 1:
+        raise ValueError("a plan with a torn field")
+    return plan_key, list(zip(parts[0:-1:2], parts[1:-1:2]))
+
+
+# -- the entry point ----------------------------------------------------------------------
+
+
+def main(fd: int, args: list[str]) -> NoReturn:
+    """``linkpool-py --plan=FD ARGS...``: fold the record spool, write the plan of
+    ``ARGS`` to ``fd`` (and store it when it is reusable), exit 0. A plan that cannot be
+    written (the front door went away): exit 1."""
+    from .process import guard_stdio, leave
+
+    guard_stdio()
+    code = 0
+    try:
+        from .spool import fold
+
+        fold()
+        plan = make(args)
+        try:
+            cwd = os.getcwdb()
+        except OSError:
+            cwd = None  # no key: the front door asks again, nothing is stored
+            plan.reusable = False
+        plan_key = key(os.geteuid(), cwd or b"", args, os.environb)
+        data = plan.encode(plan_key)
+        code = 0 if _write(fd, data) else 1
+        store(plan_key, data if plan.reusable else None)
+    except KeyboardInterrupt:  # Ctrl-C while planning: die of it, as the command would have
+        from . import process
+
+        process.killed_by = 2
+        code = 130
+    for stream in (sys.stdout, sys.stderr):
+        try:
+            stream.flush()
+        except Exception:
+            pass
+    leave(code)
+
+
+def _write(fd: int, data: bytes) -> bool:
+    try:
+        while data:
+            try:
+                data = data[os.write(fd, data):]
+            except InterruptedError:
+                continue
+        os.close(fd)
+    except OSError:
+        return False
+    return True
+
+
+def store(plan_key: bytes, data: bytes | None) -> bool:
+    """Store the plan ``data`` of ``plan_key`` in CACHE/plans (atomically: a file of its
+    own, mode 0600, renamed over); with None, remove what is stored for that key (a plan
+    that is not reusable: the stored one did not hold). False when there is no usable
+    cache."""
+    from .cache import open_cache, open_dir
+
+    cache = open_cache(create=data is not None)
+    if cache is None:
+        return False
+    try:
+        folder = open_dir(PLANS, cache, create=data is not None)
+    finally:
+        os.close(cache)
+    if folder is None:
+        return False
+    name = file_name(plan_key)
+    try:
+        if data is None:
+            try:
+                os.unlink(name, dir_fd=folder)
+            except FileNotFoundError:
+                pass
+            return True
+        tmp = f".{name}.{os.getpid()}.tmp"
+        try:
+            os.unlink(tmp, dir_fd=folder)  # left by an earlier process of this number
+        except FileNotFoundError:
+            pass
+        fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_EXCL | os.O_NOFOLLOW | os.O_CLOEXEC,
+                     0o600, dir_fd=folder)
+        try:
+            os.fchmod(fd, 0o600)
+            view = memoryview(data)
+            while view:
+                view = view[os.write(fd, view):]
+        finally:
+            os.close(fd)
+        os.replace(tmp, name, src_dir_fd=folder, dst_dir_fd=folder)
+        return True
+    except OSError:
+        return False
+    finally:
+        os.close(folder)
+
+
+# -- making the plan ------------------------------------------------------------------------
+
+
+def make(args: list[str]) -> Plan:
+    """The plan of ``linkpool ARGS``, saying on stderr (and stdout, for ``--help``) what
+    ``linkpool ARGS`` itself would say before its command starts."""
+    from . import cli
+    from .configfile import ConfigError
+
+    before = names.said
+    command = cli.run_command(args)
+    if not args or (args[0] != "run" and command is None):
+        return _python()  # not a link: the whole command is Python's
+    planner = Planner()
+    cli.planner = planner.plan
+    try:
+        status = cli.dispatch(args)
+    except Exception as e:
+        from .settings import debugging
+
+        if debugging():
+            raise
+        what = str(e) if isinstance(e, ConfigError) else \
+            f"internal error: {type(e).__name__}: {e}"
+        if command:  # as cli.fail_open: the command runs without linkpool
+            names.say(f"warning: {what}; running the command without linkpool")
+            return _exec(command, False)
+        names.say(what if isinstance(e, ConfigError) else
+                  f"{what} (set LINKPOOL_DEBUG=1 for details)")
+        return _exit(2 if isinstance(e, ConfigError) else 1)
+    finally:
+        cli.planner = None
+    if planner.made is None:  # help, a usage error, a mistyped subcommand: its status
+        return _exit(status)
+    plan = planner.made
+    plan.reusable = plan.reusable and names.said - before <= planner.may_say
+    return plan
+
+
+def _python() -> Plan:
+    plan = Plan()
+    plan.action = "python"
+    plan.add("action", "python")
+    return plan
+
+
+def _exit(status: int) -> Plan:
+    plan = Plan()
+    plan.action = "exit"
+    plan.add("action", "exit")
+    plan.add("status", status)
+    return plan
+
+
+def _exec(argv: Sequence[str], reusable: bool, depends: Sequence[tuple[str, str]] = ()) \
+        -> Plan:
+    plan = Plan()
+    _common(plan, depends)
+    plan.action = "exec"
+    plan.reusable = reusable
+    plan.add("action", "exec")
+    plan.command(argv)
+    return plan
+
+
+def _common(plan: Plan, depends: Sequence[tuple[str, str]], once: bool = False) -> None:
+    """The fields every stored plan starts with: the CPUs, the files it depends on,
+    the jobserver's presence, and whether it is for this link only."""
+    from .linkers import jobserver_announced
+
+    plan.add("cpus", len(os.sched_getaffinity(0)))
+    for what, path in depends:
+        plan.add(what, path)
+    plan.add("jobserver", int(jobserver_announced(os.environ.get("MAKEFLAGS"))))
+    if once:
+        plan.add("once", 1)
+
+
+def describe(path: str) -> tuple[str, str]:
+    """A ``stat`` field for the file at ``path`` (its device, inode, size and modification
+    time, then its path: what the front door compares), or ``absent`` when there is none."""
+    try:
+        st = os.stat(path)
+    except (OSError, ValueError):
+        return "absent", path
+    return "stat", (f"{st.st_dev} {st.st_ino} {st.st_size} {st.st_mtime_ns // 10**9} "
+                    f"{st.st_mtime_ns % 10**9} {path}")
+
+
+class Planner:
+    """Called by ``cli.cmd_run`` (``cli.planner``) with the engine of ``run``, in place of
+    ``Engine.run``: makes the plan (``made``)."""
+
+    def __init__(self) -> None:
+        self.made: Plan | None = None
+        self.may_say = 0  # lines a reusable plan may have said (a capped weight's warning)
+
+    def plan(self, engine: Engine) -> int:
+        self.made = self._plan(engine)
+        return 0
+
+    def _plan(self, engine: Engine) -> Plan:
+        from . import command
+        from .hooks import deciding, load
+
+        settings, job = engine.settings, engine.job
+        if engine.hooks is None:
+            engine.hooks = engine._step("loading plugins", lambda: load(settings))
+        if engine.hooks is not None and deciding(engine.hooks):
+            return _python()  # a plugin of someone else's decides: Python runs the link
+        if settings.check_output and "output-check" not in settings.disable:
+            return _python()  # its warning is for the build's stderr as the link ends
+        dry = self._jobserver(job, None) if "jobserver" not in settings.disable else None
+        probed: list[str] = []
+        command.probed = probed
+        try:
+            decided = engine.decide(settings.pool)
+        finally:
+            command.probed = None
+        cwd_known = engine.job.cwd != "."
+        depends = self._depends(engine, probed)
+        if decided is None:
+            # a compile, an info command, a nested run, a veto, or an unusable pool (said)
+            return _exec(job.argv, cwd_known, depends)
+        if isinstance(decided, int):  # strict mode and an unusable pool (said)
+            return _exit(decided)
+        pool = decided
+        self.may_say = int(engine.capped)
+        return self._run(engine, pool, depends, cwd_known, dry)
+
+    @staticmethod
+    def _jobserver(job: Any, tokens: int | None) -> Any:
+        from .linkers import jobserver_announced
+
+        if not jobserver_announced((job.env or os.environ).get("MAKEFLAGS")):
+            return None
+        from .plugins import jobserver
+
+        return jobserver.dry_run(job, tokens)
+
+    def _depends(self, engine: Engine, probed: list[str]) -> list[tuple[str, str]]:
+        """The files the decisions read: the config files (or their absence), the
+        response files, the pool's pool.json, the program and the linker, linkpool's own
+        package and the folders its plugins are found in, and a link's last record when
+        it was weighed without one."""
+        from .configfile import config_file, system_files
+
+        settings, job = engine.settings, engine.job
+        paths = [config_file(), *system_files(), *probed]
+        if job.pool_dir is not None:
+            paths.append(os.path.join(job.pool_dir, "pool.json"))
+        cmd = job.command
+        if cmd is not None and cmd.program:
+            from .names import find_program
+
+            program = cmd.program
+            found = os.path.join(job.cwd, program) if "/" in program else \
+                find_program(program, os.environ.get("PATH"), job.cwd)
+            if found:
+                paths.append(found)
+        if job.linker_path:
+            paths.append(os.path.join(job.cwd, job.linker_path))
+        paths.append(os.path.join(os.path.dirname(os.path.abspath(__file__)), "__init__.py"))
+        paths += [p for p in sys.path if p and os.path.isdir(p)]
+        paths += settings.plugin_path
+        if job.pool_dir is not None and job.output and job.kind == "link" \
+                and not job.weight_given and (job.cost is None or job.cost.source != "history"):
+            from .history import OUTPUTS, USER, History
+
+            base = os.path.join(job.pool_dir, f"{USER}{os.geteuid()}") if job.shared \
+                else job.pool_dir
+            paths.append(os.path.join(base, OUTPUTS, History.key(job.output) + ".json"))
+        here = os.getcwd() if job.cwd != "." else "/"
+        return [describe(p) for p in dict.fromkeys(os.path.join(here, p) for p in paths)]
+
+    def _run(self, engine: Engine, pool: Any, depends: list[tuple[str, str]],
+             cwd_known: bool, dry: Any) -> Plan:
+        from . import jsonlite
+        from .linkers import jobserver_announced
+        from .plugins.history import estimate_of
+
+        job = engine.job
+        low = int(job.weight or 1)
+        high = max(low, min(int(job.weight_max or low), pool.slots))
+        makeflags = (job.env or os.environ).get("MAKEFLAGS")
+        under_jobserver = dry is not None
+        variants: list[tuple[int, int, list[str], dict[str, Any]]] = []
+        wants: list[tuple[int, int]] = []
+        fixed = False
+        for n in range(low, high + 1):
+            top, asked = self._tune(engine, n, None)
+            if top.env != job.env:
+                return _python()  # a tune hook changed the environment: no plan says that
+            t_n = int(top.threads or 0)
+            variants.append((n, t_n, top.argv, self._tuned(job, top)))
+            if not under_jobserver or asked is None:
+                continue
+            wants.append((n, asked + 1))
+            fixed = fixed or (t_n == 0 and asked > 0)
+            for t in range(1, t_n):
+                fewer, _ = self._tune(engine, n, t - 1)
+                variants.append((n, t, fewer.argv, self._tuned(job, fewer)))
+        planned = job.extra.get("plan")
+        once = isinstance(planned, dict) and bool(planned.get("learning"))
+        plan = Plan()
+        _common(plan, depends, once)
+        plan.action = "run"
+        plan.reusable = cwd_known and self._reusable(job, makeflags)
+        plan.add("action", "run")
+        plan.add("pool", pool.path)
+        plan.add("weight", low)
+        plan.add("weight_max", high)
+        timeout = engine.timeout
+        plan.add("timeout", "-1" if timeout is None or timeout >= 1e9 else repr(float(timeout)))
+        plan.add("strict", int(engine.strict))
+        plan.add("quiet", int(engine.quiet))
+        plan.add("polling", int(engine.polling))
+        forking = job.linker is not None and job.command is not None \
+            and job.linker.leaves_child(job.command.linker_args)
+        plan.add("forking", int(bool(forking)))
+        plan.add("note", jsonlite.dumps(engine._identity()))
+        record = {"output": job.output, "cwd": job.cwd, "kind": job.kind,
+                  "linker": job.linker.id if job.linker is not None else None,
+                  "estimate": estimate_of(job.cost), "command": job.original,
+                  "extra": dict(job.extra), "shared": job.shared,
+                  "tuned": {f"{n} {t}": extra for n, t, _, extra in variants if extra}}
+        plan.add("record", jsonlite.dumps(record))
+        plan.add("label", os.path.basename(job.output) if job.output else job.argv[0])
+        for n, t, argv, _ in variants:
+            plan.add("variant", f"{n} {t}")
+            plan.command(argv)
+        if jobserver_announced(makeflags):
+            for n, w in wants:
+                plan.add("js_want", f"{n} {w}")
+            plan.add("js_fixed", int(fixed))
+        return plan
+
+    def _tune(self, engine: Engine, n: int, tokens: int | None) -> tuple[Any, int | None]:
+        """A copy of the job tuned as it would be holding ``n`` slots (and, under a
+        jobserver, finding ``tokens`` free: None, as many as it asks), and the tokens
+        it asked for (None: it asked none, or there is no jobserver)."""
+        import copy
+
+        job = engine.job
+        tuned = copy.copy(job)
+        tuned.argv = list(job.argv)
+        tuned.extra = copy.deepcopy(job.extra)
+        tuned.env = dict(job.env) if job.env is not None else None
+        tuned.weight = n
+        dry = None
+        if "jobserver" not in engine.settings.disable:
+            dry = self._jobserver(tuned, tokens)
+        if engine.hooks is not None:
+            hook = engine.hooks.hook
+            engine._step("tune", lambda: hook.linkpool_tune(job=tuned))
+        return tuned, dry.asked if dry is not None else None
+
+    @staticmethod
+    def _tuned(job: Any, tuned: Any) -> dict[str, Any]:
+        """What tuning added to the job's ``extra`` (the tokens taken are measured)."""
+        return {k: v for k, v in tuned.extra.items()
+                if k != "tokens" and (k not in job.extra or job.extra[k] != v)}
+
+    @staticmethod
+    def _reusable(job: Any, makeflags: str | None) -> bool:
+        """Whether a plan of this run holds for the next one of the same key: not when
+        the build's ``-jN`` bounds it without a jobserver (MAKEFLAGS is no part of the
+        key), nor for a gcc LTO link a pipe jobserver would hand a private one (then the
+        plan is Python's; with a fifo, the next build's may be a pipe)."""
+        from .plugins import jobserver
+
+        auth, jobs = jobserver.parse(makeflags)
+        if auth is None:
+            return jobs is None
+        if job.kind == "link" and job.command is not None and job.command.family == "gcc":
+            return not jobserver.gcc_ltrans_ours(job, jobserver.Dry("pipe"))
+        return True

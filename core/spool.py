@@ -1,0 +1,339 @@
+"""The C front door's record spool, folded into the pools' history and the learning policy.
+
+The front door runs a link from a plan (``linkpool.plans``) without Python, and appends one
+JSON line to ``CACHE/records`` when the link is over: the plan's ``record`` (the job: its
+output, linker, estimate, command, plan...) and what it measured (its slots, wait, run,
+CPU, peak memory, exit, and whether it saw other jobs in the pool: ``busy``). Python folds
+the spool whenever it runs for a link's plan or for ``status``, ``history``, ``stats``,
+``trace`` and ``report``: :func:`fold` takes the file (a rename: appends that come later
+start a new one), appends each record to its pool's history as the ``history`` plugin does
+for a link Python ran (``linkpool.plugins.history.keep``, in the user's own records), folds
+its measurements into the policy's summary (whom it met: its ``busy`` and the intervals of
+the jobs around it, in place of the live look at the pool), and calls the other plugins'
+``after_link`` with a Job and a Result rebuilt from the line. A torn or foreign line is
+skipped; nothing here ever fails the caller.
+
+CACHE is linkpool's cache folder (``linkpool.cache``).
+"""
+
+from __future__ import annotations
+
+import os
+import stat
+
+TYPE_CHECKING = False  # typing costs the wrapper ~5-15 ms to import; only checkers need it
+if TYPE_CHECKING:
+    from collections.abc import Iterator, Mapping
+    from typing import Any
+
+RECORDS = "records"
+MAX_LINE = 4 << 20  # a record and its command line (history.MAX_RECORD)
+# -- folding --------------------------------------------------------------------------------
+
+
+def fold(environ: Mapping[str, str] = os.environ) -> int:
+    """Fold every record the front door spooled (see the module's text); the number of
+    records folded. Never raises: a record that cannot be folded is lost, not the
+    caller's business."""
+    try:
+        return _fold(environ)
+    except Exception:
+        from .settings import debugging
+
+        if debugging(environ):
+            raise
+        return 0
+
+
+def _fold(environ: Mapping[str, str]) -> int:
+    from .cache import open_cache
+
+    cache = open_cache(False, environ)
+    if cache is None:
+        return 0
+    try:
+        grabbed = _grab(cache)
+        lines: list[bytes] = []
+        for name in grabbed:
+            lines += _read(cache, name)
+        entries = [e for e in map(parse, lines) if e is not None]
+        if entries:
+            _fold_entries(entries)
+        for name in grabbed:
+            try:
+                os.unlink(name, dir_fd=cache)
+            except OSError:
+                pass
+        return len(entries)
+    finally:
+        os.close(cache)
+
+
+def _grab(cache: int) -> list[str]:
+    """Take the spool by renaming it to a name of this process (an append that comes
+    later makes a new spool), and any left by a folder that died before it was done."""
+    me = os.getpid()
+    try:
+        names = os.listdir(cache)
+    except OSError:
+        return []
+    taken: list[str] = []
+    used = set(names)
+
+    def fresh() -> str:
+        n = 0
+        while f"{RECORDS}.{me}.{n}" in used:
+            n += 1
+        name = f"{RECORDS}.{me}.{n}"
+        used.add(name)
+        return name
+
+    found = [RECORDS] if RECORDS in names else []
+    for name in names:
+        pid = name[len(RECORDS) + 1:].partition(".")[0]
+        if name.startswith(RECORDS + ".") and pid.isascii() and pid.isdigit() \
+                and not _alive(int(pid), me):
+            found.append(name)
+    for name in found:
+        target = fresh()
+        try:
+            os.rename(name, target, src_dir_fd=cache, dst_dir_fd=cache)
+        except OSError:
+            continue  # another folder took it first
+        taken.append(target)
+    return taken
+
+
+def _alive(pid: int, me: int) -> bool:
+    """Whether ``pid`` may be a process folding now (this one is not: a file named after
+    it was left by an earlier process of that number)."""
+    if pid == me:
+        return False
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except OSError:
+        return True  # another user's process by that number: not ours to judge
+    return True
+
+
+def _read(cache: int, name: str) -> list[bytes]:
+    """The lines of the grabbed spool ``name``: ours, a regular file. A line is read whole
+    however the file grew meanwhile (an append that opened the spool before the rename
+    writes into the grabbed file)."""
+    try:
+        fd = os.open(name, os.O_RDONLY | os.O_NOFOLLOW | os.O_NONBLOCK | os.O_CLOEXEC,
+                     dir_fd=cache)
+    except OSError:
+        return []
+    try:
+        st = os.fstat(fd)
+        if not stat.S_ISREG(st.st_mode) or st.st_uid != os.geteuid():
+            return []
+        return list(_lines(fd))
+    except OSError:
+        return []
+    finally:
+        os.close(fd)
+
+
+def _lines(fd: int) -> Iterator[bytes]:
+    with os.fdopen(fd, "rb", closefd=False) as f:
+        skip = False
+        while True:
+            line = f.readline(MAX_LINE + 1)
+            if not line:
+                return
+            whole = line.endswith(b"\n")
+            if not skip and whole:
+                yield line
+            skip = not whole  # the rest of a line too long for a record of ours
+
+
+#: The measured fields of a spool line and the types each may have.
+_NUMBER = (int, float)
+_MEASURED: dict[str, tuple[type, ...]] = {
+    "time": _NUMBER, "admitted": _NUMBER, "wait_s": _NUMBER, "run_s": _NUMBER,
+    "tail_s": _NUMBER, "cpu_s": _NUMBER, "max_rss_kb": (int,), "anon_peak_kb": (int,),
+    "exit": (int,), "weight": (int,), "threads": (int, type(None)),
+    "tokens": (int, type(None)), "slots": (list,), "busy": (bool,),
+}
+#: The job's part (the plan's ``record``) and the types each may have.
+_JOB: dict[str, tuple[type, ...]] = {
+    "output": (str, type(None)), "cwd": (str,), "kind": (str,), "linker": (str, type(None)),
+    "estimate": (dict, type(None)), "command": (list,), "extra": (dict,),
+    "shared": (bool,), "tuned": (dict,),
+}
+
+
+def parse(line: bytes) -> dict[str, Any] | None:
+    """One spool line, checked: the front door's fields with their types, the job's part
+    as ``linkpool.plans`` renders it; None for anything else (a torn line, garbage)."""
+    from . import jsonlite
+
+    try:
+        entry = jsonlite.loads(line.decode("utf-8"))
+    except ValueError:  # UnicodeDecodeError too
+        return None
+    if not isinstance(entry, dict) or entry.get("v") != 1:
+        return None
+    pool, job = entry.get("pool"), entry.get("job")
+    if not isinstance(pool, str) or not pool.startswith("/") or not isinstance(job, dict):
+        return None
+    for fields, where in ((_MEASURED, entry), (_JOB, job)):
+        for field, types in fields.items():
+            if field in where and type(where[field]) not in types:
+                return None
+    if not all(field in entry for field in ("admitted", "exit", "weight")) \
+            or not all(field in job for field in ("cwd", "kind", "command")) \
+            or entry["weight"] < 1 \
+            or not all(type(i) is int for i in entry.get("slots") or ()) \
+            or not all(type(a) is str for a in job["command"]):
+        return None
+    return entry
+
+
+def _interval(entry: dict[str, Any]) -> tuple[float, float]:
+    """When a record's job came (its admission less its wait) and when it ended."""
+    admitted = float(entry["admitted"])
+    end = admitted + float(entry.get("run_s") or 0) + float(entry.get("tail_s") or 0)
+    return admitted - max(0.0, float(entry.get("wait_s") or 0)), end
+
+
+def _fold_entries(entries: list[dict[str, Any]]) -> None:
+    from .plugins.history import RECENT, keep
+    from .policy import met
+
+    settings, hooks = _observers()
+    spans = [(e["pool"], _interval(e)) for e in entries]
+    for i, entry in enumerate(entries):
+        job, result = rebuild(entry, settings)
+        pool = entry["pool"]
+        others = [span for j, (p, span) in enumerate(spans) if p == pool and j != i]
+
+        def judge(history: Any, start: float, end: float, entry: dict[str, Any] = entry,
+                  others: list[tuple[float, float]] = others) -> bool:
+            # Whom it met: the front door saw others hold or wait (at its admission or at
+            # its end), or a job of the summary's recent intervals ran during it, or a job
+            # folded now did (whichever of the two is folded first)
+            return entry.get("busy") is not False \
+                or met(history.summary(RECENT).get("recent"), start, end) \
+                or met([list(span) for span in others], start, end)
+        try:
+            keep(job, result, judge)
+        except OSError:
+            pass  # its pool is gone, or is not ours to write: the record is lost
+        if hooks is not None:
+            with _quiet():
+                try:
+                    hooks.hook.linkpool_after_link(job=job, result=result)
+                except Exception as e:
+                    try:
+                        hooks.hook.linkpool_error(job=job, error=e)
+                    except Exception:
+                        pass
+
+
+def rebuild(entry: dict[str, Any], settings: Any = None) -> tuple[Any, Any]:
+    """The Job and the Result of a spool line, as the link's run would have left them
+    for ``after_link``."""
+    from .job import Cost, Job, Result
+    from .linkers import FLAVOURS, Generic, Linker
+
+    part = entry["job"]
+    job = Job(part["command"], part["cwd"], settings=settings)
+    job.kind = part["kind"]
+    job.output = part.get("output")
+    linker = part.get("linker")
+    flavours: tuple[type[Linker], ...] = (*FLAVOURS, Generic)
+    job.linker = next((f for f in flavours if f.id == linker), None) if linker else None
+    estimate = part.get("estimate")
+    if isinstance(estimate, dict):
+        detail = {k: v for k, v in estimate.items() if k not in ("memory", "threads", "source")}
+        try:
+            job.cost = Cost(int(estimate["memory"]), int(estimate["threads"]),
+                            str(estimate["source"]), detail)
+        except (KeyError, TypeError, ValueError):
+            job.cost = None
+    job.pool_dir = entry["pool"]
+    job.shared = bool(part.get("shared"))
+    job.weight = entry["weight"]
+    job.threads = entry.get("threads") or None
+    tuned = part.get("tuned") or {}
+    job.extra = dict(part.get("extra") or {})
+    variant = tuned.get(f"{job.weight} {job.threads or 0}")
+    if isinstance(variant, dict):
+        job.extra.update(variant)
+    if entry.get("tokens") is not None:
+        job.extra["tokens"] = entry["tokens"]
+    job.extra.update(slots=list(entry.get("slots") or []), admitted=entry["admitted"])
+    code = entry["exit"]
+    result = Result(128 - code if code < 0 else code, float(entry.get("wait_s") or 0),
+                    float(entry.get("run_s") or 0), float(entry.get("tail_s") or 0),
+                    float(entry.get("cpu_s") or 0), int(entry.get("max_rss_kb") or 0),
+                    anon_peak_kb=int(entry.get("anon_peak_kb") or 0))
+    return job, result
+
+
+def _observers() -> tuple[Any, Any]:
+    """The settings and the plugins whose ``after_link`` the folded records get: every
+    plugin but ``history`` (the fold records them itself) and ``output-check`` (its word
+    is for the build's stderr at the link's end: such links ran in Python)."""
+    try:
+        from .hooks import load
+        from .settings import resolve
+
+        settings = resolve(problems=[])
+    except Exception:
+        return None, None
+    try:
+        settings.disable = [*settings.disable, "history", "output-check"]
+        hooks = load(settings)
+        hooks.hook.linkpool_configure(config=settings.config)
+    except Exception:
+        return settings, None
+    return settings, hooks
+
+
+class _quiet:
+    """The plugins' after_link runs as in Python's own recorder: with /dev/null for its
+    stdin, stdout and stderr (whoever folds, a link's planning or `linkpool status`, keeps
+    its own output)."""
+
+    def __enter__(self) -> None:
+        import sys
+
+        self.saved: list[tuple[int, int]] = []
+        for stream in (sys.stdout, sys.stderr):
+            try:
+                stream.flush()
+            except Exception:
+                pass
+        try:
+            null = os.open(os.devnull, os.O_RDWR | os.O_CLOEXEC)
+        except OSError:
+            return
+        try:
+            for fd in (0, 1, 2):
+                try:
+                    self.saved.append((fd, os.dup(fd)))
+                except OSError:
+                    continue
+                os.dup2(null, fd)
+        finally:
+            os.close(null)
+
+    def __exit__(self, *exc: object) -> None:
+        import sys
+
+        for stream in (sys.stdout, sys.stderr):
+            try:
+                stream.flush()  # what a plugin printed goes to /dev/null, not to us later
+            except Exception:
+                pass
+        for fd, copy in self.saved:
+            try:
+                os.dup2(copy, fd)
+            finally:
+                os.close(copy)
