@@ -437,7 +437,7 @@ class Planner:
                   "extra": dict(job.extra), "shared": job.shared,
                   "tuned": {f"{n} {t}": extra for n, t, _, extra in variants if extra}}
         plan.add("record", jsonlite.dumps(record))
-        plan.add("label", os.path.basename(job.output) if job.output else job.argv[0])
+        plan.add("label", job.output or job.argv[0])  # as the "got" line names it
         for n, t, argv, _ in variants:
             plan.add("variant", f"{n} {t}")
             plan.command(argv)
