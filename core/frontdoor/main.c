@@ -671,9 +671,9 @@ int main(int argc, char **argv) {
 
     char *key = NULL, name[17];
     size_t keylen = 0, len;
-    int cache = -1;
+    int cache = lp_cache_dir(); /* the spool's too: a link without a key is recorded */
     struct lp_plan plan;
-    if (lp_plan_key(argc, argv, &key, &keylen) == 0 && (cache = lp_cache_dir()) >= 0) {
+    if (lp_plan_key(argc, argv, &key, &keylen) == 0 && cache >= 0) {
         lp_plan_name(key, keylen, name);
         char *buf = lp_cache_read(cache, name, &len);
         if (buf && lp_plan_parse(buf, len, key, keylen, 0, &plan) == 0) {
