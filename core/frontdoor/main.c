@@ -686,6 +686,8 @@ int main(int argc, char **argv) {
     }
     const char *why = NULL;
     char *buf = ask_python(argc, argv, &len, &why);
+    if (cache < 0)
+        cache = lp_cache_dir(); /* Python makes it on a first link */
     if (buf && lp_plan_parse(buf, len, key, keylen, 1, &plan) == 0)
         act(&plan, argc, argv, cmd, cache, 1);
     if (!why)
