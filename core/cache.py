@@ -2,7 +2,8 @@
 (``linkpool.spool``), and the table of installed plugins (``linkpool.hooks``).
 
 It is ``$XDG_CACHE_HOME/linkpool`` when that is an absolute path, else
-``$HOME/.cache/linkpool`` when HOME is one; else there is none (nothing is cached). It
+``$HOME/.cache/linkpool`` when HOME is one (without HOME, the home of the password
+database); else there is none (nothing is cached, links are not recorded). It
 (and each folder in it) is made mode 0700 whatever the umask, and used only when it is a
 directory, not a symlink, owned by us and writable by nobody else (:func:`open_dir`): the
 front door reads the same folders by the same rules.
@@ -23,7 +24,14 @@ def cache_dir(environ: Mapping[str, str] = os.environ) -> str | None:
     xdg = environ.get("XDG_CACHE_HOME") or ""
     if xdg.startswith("/"):
         return os.path.join(xdg, "linkpool")
-    home = environ.get("HOME") or ""
+    home = environ.get("HOME")
+    if home is None:  # env -i: the user's home from the password database
+        import pwd
+
+        try:
+            home = pwd.getpwuid(os.geteuid()).pw_dir
+        except KeyError:
+            return None
     if home.startswith("/"):
         return os.path.join(home, ".cache", "linkpool")
     return None

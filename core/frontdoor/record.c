@@ -9,6 +9,7 @@
 #include <errno.h>
 #include <fcntl.h>
 #include <limits.h>
+#include <pwd.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -25,6 +26,10 @@ static int ours(int fd, int dir) {
 int lp_cache_dir(void) {
     char path[PATH_MAX];
     const char *xdg = getenv("XDG_CACHE_HOME"), *home = getenv("HOME");
+    if (!home) { /* env -i: the user's home from the password database */
+        struct passwd *pw = getpwuid(geteuid());
+        home = pw ? pw->pw_dir : NULL;
+    }
     int n;
     if (xdg && xdg[0] == '/')
         n = snprintf(path, sizeof path, "%s/linkpool", xdg);
