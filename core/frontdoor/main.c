@@ -494,7 +494,7 @@ static void give_back(void *ctx) {
         at += n_ > 0 ? (size_t)n_ : 0; \
     } while (0)
 
-static void record(const struct lp_usage *u, void *ctx) {
+static void record(const struct lp_usage *u, void *ctx, int busy) {
     struct link *l = ctx;
     if (l->cache < 0 || !l->plan->record)
         return;
@@ -523,10 +523,54 @@ static void record(const struct lp_usage *u, void *ctx) {
     NUM(",\"wait_s\":%.6f,\"run_s\":%.6f,\"tail_s\":%.6f,\"cpu_s\":%.6f,\"max_rss_kb\":%ld,"
         "\"anon_peak_kb\":%ld,\"exit\":%d,\"busy\":%s,\"pid\":%d}\n",
         l->wait_s, u->run_s, u->tail_s, u->cpu_s, u->max_rss_kb, u->anon_peak_kb, u->code,
-        l->busy || others_seen(l) ? "true" : "false", (int)l->me);
+        busy ? "true" : "false", (int)l->me);
     if (at < size)
         lp_spool(l->cache, buf, at);
     free(buf);
+}
+
+/* The job's record in the pool's history, as the history plugin's after_link writes it:
+ * the plan's part (output, cwd, kind, linker, estimate, command, extra) and what was
+ * measured here. */
+static void history(const struct lp_usage *u, void *ctx, int busy, int shared) {
+    struct link *l = ctx;
+    if (!l->plan->history)
+        return;
+    size_t size = strlen(l->plan->history) + 2048 + 12 * (size_t)l->lease.count;
+    char *buf = malloc(size);
+    if (!buf)
+        return;
+    size_t at = 0;
+    int code = u->code < 0 ? 128 - u->code : u->code; /* a shell's: 128 + N for signal N */
+    NUM("{\"time\":%.3f,%s,\"weight\":%d,\"threads\":", l->admitted + u->run_s + u->tail_s,
+        l->plan->history, l->lease.count);
+    if (l->threads > 0)
+        NUM("%d", l->threads);
+    else
+        NUM("%s", "null");
+    NUM(",\"wait_s\":%.6f,\"run_s\":%.6f,\"tail_s\":%.6f,\"exit\":%d,\"max_rss_kb\":%ld,"
+        "\"anon_peak_kb\":%ld,\"cpu_s\":%.6f,\"slots\":[", l->wait_s, u->run_s, u->tail_s, code,
+        u->max_rss_kb, u->anon_peak_kb, u->cpu_s);
+    for (int i = 0; i < l->lease.count; i++)
+        NUM("%s%d", i ? "," : "", l->lease.slots[i]);
+    NUM("],\"admitted\":%.6f", l->admitted);
+    if (l->tokens >= 0)
+        NUM(",\"tokens\":%d", l->tokens);
+    if (l->plan->met)
+        NUM(",\"met\":%s", busy ? "true" : "false");
+    NUM("%s", "}\n");
+    if (at < size)
+        lp_history_append(l->plan->pool, shared, buf, at);
+    free(buf);
+}
+
+static void done(const struct lp_usage *u, void *ctx) {
+    struct link *l = ctx;
+    lpslot_status st;
+    int looked = lpslot_look(l->pool, &st) == 0;
+    int busy = l->busy || !looked || st.in_use > l->lease.count || st.waiting > 0;
+    history(u, ctx, busy, looked ? st.shared : 0);
+    record(u, ctx, busy);
 }
 
 /* The environment with LINKPOOL_HELD=pool: in place of one there was, else at the end
@@ -628,7 +672,7 @@ static _Noreturn void run_plan(struct lp_plan *plan, int argc, char **argv, char
         .nfds = n,
         .forking = plan->forking,
         .at_end = give_back,
-        .done = record,
+        .done = done,
         .ctx = &l,
     };
     lp_run(&job);

@@ -25,7 +25,8 @@ struct lp_plan {
     int weight, weight_max;
     double timeout;          /* < 0: none */
     int strict, quiet, polling, forking, once, jobserver, js_fixed, cpus;
-    const char *note, *record, *label;
+    const char *note, *record, *label, *history;
+    int met;                 /* the history record says whether it met other jobs */
     struct lp_variant *variants;
     int nvariants;
     int js_want[64][2];      /* (N, W) pairs */

@@ -13,6 +13,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/file.h>
 #include <sys/stat.h>
 #include <unistd.h>
 
@@ -161,4 +162,65 @@ void lp_spool(int cache, const char *line, size_t len) {
         while (r < 0 && errno == EINTR);
     }
     close(fd);
+}
+
+#define HISTORY "history.jsonl"
+#define HISTORY_MAX (8 << 20) /* linkpool.history.MAX_BYTES */
+
+/* user.<uid> in the pool, ours (made 0755 if missing), or -1. */
+static int user_folder(int pool) {
+    char name[32];
+    snprintf(name, sizeof name, "user.%u", (unsigned)geteuid());
+    int made = mkdirat(pool, name, 0700) == 0;
+    int fd = openat(pool, name, O_RDONLY | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC);
+    struct stat st;
+    if (fd >= 0 && (fstat(fd, &st) != 0 || st.st_uid != geteuid())) {
+        close(fd);
+        return -1;
+    }
+    if (fd >= 0 && made)
+        fchmod(fd, 0755);
+    return fd;
+}
+
+void lp_history_append(const char *pool, int shared, const char *line, size_t len) {
+    int dir = open(pool, O_RDONLY | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC);
+    if (dir >= 0 && shared) {
+        int user = user_folder(dir);
+        close(dir);
+        dir = user;
+    }
+    if (dir < 0)
+        return;
+    int flags = O_RDWR | O_APPEND | O_NOFOLLOW | O_NONBLOCK | O_CLOEXEC;
+    int fd = openat(dir, HISTORY, flags | O_CREAT | O_EXCL, 0600);
+    if (fd >= 0)
+        fchmod(fd, shared ? 0644 : 0600); /* made here: the umask does not decide */
+    else if (errno == EEXIST)
+        fd = openat(dir, HISTORY, flags);
+    struct stat st;
+    if (fd < 0 || fstat(fd, &st) != 0 || !S_ISREG(st.st_mode) || st.st_uid != geteuid())
+        goto out;
+    char *buf = malloc(len + 1);
+    if (!buf)
+        goto out;
+    char last = '\n';
+    size_t at = 0;
+    if (st.st_size > 0 && pread(fd, &last, 1, st.st_size - 1) == 1 && last != '\n')
+        buf[at++] = '\n'; /* after a torn line: a line of its own */
+    memcpy(buf + at, line, len);
+    ssize_t r;
+    do
+        r = write(fd, buf, at + len);
+    while (r < 0 && errno == EINTR);
+    free(buf);
+    struct stat now, named;
+    if (fstat(fd, &now) == 0 && now.st_size > HISTORY_MAX && flock(fd, LOCK_EX | LOCK_NB) == 0
+        && fstatat(dir, HISTORY, &named, AT_SYMLINK_NOFOLLOW) == 0 && named.st_ino == now.st_ino
+        && named.st_size > HISTORY_MAX)
+        renameat(dir, HISTORY, dir, HISTORY ".1");
+out:
+    if (fd >= 0)
+        close(fd);
+    close(dir);
 }

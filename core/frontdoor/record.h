@@ -22,4 +22,11 @@ void lp_json_string(char *buf, size_t size, size_t *at, const char *s);
  * the record, never the link). */
 void lp_spool(int cache, const char *line, size_t len);
 
+/* Append one record line to the pool's history as linkpool.history.History.append does:
+ * history.jsonl in the pool (private) or in user.<uid>/ (shared: made 0755, the history
+ * 0644), never through a symlink, a regular file of ours; after a torn line the record
+ * starts on a line of its own; past 8 MiB the file is renamed history.jsonl.1. Errors are
+ * ignored (the command's outcome is what counts). */
+void lp_history_append(const char *pool, int shared, const char *line, size_t len);
+
 #endif
