@@ -716,3 +716,39 @@ def test_the_readers_fold_first(tmp_path: Path, env: dict[str, str], objs: Path,
     assert not spool.exists()
     (record,) = History(env["LINKPOOL_DIR"]).records()
     assert record["output"] == str(objs / "app") and record["run_s"] == 1.25
+
+
+LATE = '''
+import os
+
+import pluggy
+
+hookimpl = pluggy.HookimplMarker("linkpool")
+
+
+@hookimpl
+def linkpool_after_link(job, result):
+    """Once: what a front door that opened the spool before it was taken writes later,
+    into the file taken."""
+    line = os.environ["LP_LATE_LINE"]
+    if os.path.exists(line):
+        taken = os.path.join(os.environ["XDG_CACHE_HOME"], "linkpool",
+                             f"records.{os.getpid()}.0")
+        with open(line, "rb") as f, open(taken, "ab") as out:
+            out.write(f.read())
+        os.unlink(line)
+'''
+
+
+def test_a_record_written_into_the_spool_while_it_is_folded_is_folded(
+        tmp_path: Path, env: dict[str, str], objs: Path) -> None:
+    late = plugin_folder(tmp_path, "late", LATE)
+    env = dict(env, LINKPOOL_PLUGIN_PATH=str(late), LP_LATE_LINE=str(tmp_path / "late"))
+    p = plan("gcc", "-o", "app", "main.o", env=env, cwd=objs)
+    (tmp_path / "late").write_bytes(spool_line(p, admitted=1700000050.0, slots=[1]))
+    spool = Path(env["XDG_CACHE_HOME"]) / "linkpool" / "records"
+    spool.write_bytes(spool_line(p))
+    rows = records(env)
+    assert [r["slots"] for r in rows] == [[0], [1]]
+    assert not (tmp_path / "late").exists() and not spool.exists()
+    assert not list(spool.parent.glob("records*"))
