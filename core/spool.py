@@ -23,12 +23,12 @@ import stat
 
 TYPE_CHECKING = False  # typing costs the wrapper ~5-15 ms to import; only checkers need it
 if TYPE_CHECKING:
-    from collections.abc import Iterator, Mapping
+    from collections.abc import Mapping
     from typing import Any
 
 RECORDS = "records"
 MAX_LINE = 4 << 20  # a record and its command line (history.MAX_RECORD)
-# -- folding --------------------------------------------------------------------------------
+
 
 
 def fold(environ: Mapping[str, str] = os.environ) -> int:
@@ -51,21 +51,24 @@ def _fold(environ: Mapping[str, str]) -> int:
     cache = open_cache(False, environ)
     if cache is None:
         return 0
+    spools: list[_Spool] = []
+    folded = 0
     try:
-        grabbed = _grab(cache)
-        lines: list[bytes] = []
-        for name in grabbed:
-            lines += _read(cache, name)
-        entries = [e for e in map(parse, lines) if e is not None]
-        if entries:
+        for name in _grab(cache):
+            spool = _Spool.open(cache, name)
+            if spool is not None:
+                spools.append(spool)
+        while True:  # again for what came meanwhile: an append that opened the spool
+            # before it was taken writes into the file taken
+            entries = [e for spool in spools for e in map(parse, spool.lines()) if e is not None]
+            if not entries:
+                break
             _fold_entries(entries)
-        for name in grabbed:
-            try:
-                os.unlink(name, dir_fd=cache)
-            except OSError:
-                pass
-        return len(entries)
+            folded += len(entries)
+        return folded
     finally:
+        for spool in spools:
+            spool.close(cache)
         os.close(cache)
 
 
@@ -118,37 +121,64 @@ def _alive(pid: int, me: int) -> bool:
     return True
 
 
-def _read(cache: int, name: str) -> list[bytes]:
-    """The lines of the grabbed spool ``name``: ours, a regular file. A line is read whole
-    however the file grew meanwhile (an append that opened the spool before the rename
-    writes into the grabbed file)."""
-    try:
-        fd = os.open(name, os.O_RDONLY | os.O_NOFOLLOW | os.O_NONBLOCK | os.O_CLOEXEC,
-                     dir_fd=cache)
-    except OSError:
-        return []
-    try:
-        st = os.fstat(fd)
-        if not stat.S_ISREG(st.st_mode) or st.st_uid != os.geteuid():
-            return []
-        return list(_lines(fd))
-    except OSError:
-        return []
-    finally:
+class _Spool:
+    """A spool taken: ours, a regular file, read line by line as it grows."""
+
+    def __init__(self, name: str, fd: int) -> None:
+        self.name = name
+        self.file = os.fdopen(fd, "rb")
+        self.pending = b""  # the start of a line whose end is not written yet
+        self.skip = False  # within a line too long to be a record
+
+    @classmethod
+    def open(cls, cache: int, name: str) -> _Spool | None:
+        try:
+            fd = os.open(name, os.O_RDONLY | os.O_NOFOLLOW | os.O_NONBLOCK | os.O_CLOEXEC,
+                         dir_fd=cache)
+        except OSError:
+            cls.remove(cache, name)
+            return None
+        try:
+            st = os.fstat(fd)
+            if stat.S_ISREG(st.st_mode) and st.st_uid == os.geteuid():
+                return cls(name, fd)
+        except OSError:
+            pass
         os.close(fd)
+        cls.remove(cache, name)
+        return None
 
-
-def _lines(fd: int) -> Iterator[bytes]:
-    with os.fdopen(fd, "rb", closefd=False) as f:
-        skip = False
+    def lines(self) -> list[bytes]:
+        """The whole lines written since the last call."""
+        out = []
         while True:
-            line = f.readline(MAX_LINE + 1)
-            if not line:
-                return
-            whole = line.endswith(b"\n")
-            if not skip and whole:
-                yield line
-            skip = not whole  # the rest of a line too long for a record of ours
+            try:
+                chunk = self.file.readline(MAX_LINE + 1 - len(self.pending))
+            except OSError:
+                break
+            if not chunk:
+                break
+            line, self.pending = self.pending + chunk, b""
+            if line.endswith(b"\n"):
+                if not self.skip:
+                    out.append(line)
+                self.skip = False
+            elif len(line) > MAX_LINE:
+                self.skip = True  # not a record of ours: up to its end, skipped
+            else:
+                self.pending = line
+        return out
+
+    def close(self, cache: int) -> None:
+        self.file.close()
+        self.remove(cache, self.name)  # a torn last line goes with it
+
+    @staticmethod
+    def remove(cache: int, name: str) -> None:
+        try:
+            os.unlink(name, dir_fd=cache)
+        except OSError:
+            pass
 
 
 #: The measured fields of a spool line and the types each may have.

@@ -231,6 +231,20 @@ def test_an_unusable_pool_warns_and_execs_or_strictly_exits(tmp_path: Path, env:
     assert cached(env) == []
 
 
+def test_a_plan_that_does_not_hold_any_more_is_not_left_stored(
+        tmp_path: Path, env: dict[str, str], objs: Path) -> None:
+    """The same invocation once its pool became unusable: the warning again, the command
+    bare, and the stored plan of that key gone (the front door asks each time)."""
+    good = plan("gcc", "-o", "app", "main.o", env=env, cwd=objs)
+    assert good.action == "run" and stored(env, good).exists()
+    os.rename(env["LINKPOOL_DIR"], tmp_path / "moved")
+    Path(env["LINKPOOL_DIR"]).write_text("not a pool\n")
+    assert not holds(good)  # its pool.json is gone
+    bad = plan("gcc", "-o", "app", "main.o", env=env, cwd=objs)
+    assert bad.key == good.key and bad.action == "exec" and "without the pool" in bad.err
+    assert cached(env) == []
+
+
 def test_a_weight_above_the_slots_is_capped_after_the_warning(env: dict[str, str],
                                                               objs: Path) -> None:
     p = plan("run", "--weight", "4", "--", "gcc", "-o", "app", "main.o", env=env, cwd=objs)
@@ -688,3 +702,53 @@ def test_a_spool_left_by_a_folder_that_died_is_folded(tmp_path: Path, env: dict[
     foreign = cache / "records"
     foreign.symlink_to(alive)  # never followed
     assert len(records(env)) == 1 and alive.exists()
+
+
+@pytest.mark.parametrize("command", ["status", "stats", "trace", "report"])
+def test_the_readers_fold_first(tmp_path: Path, env: dict[str, str], objs: Path,
+                                command: str) -> None:
+    p = plan("gcc", "-o", "app", "main.o", env=env, cwd=objs)
+    spool = Path(env["XDG_CACHE_HOME"]) / "linkpool" / "records"
+    spool.write_bytes(spool_line(p))
+    extra = {"trace": ["--output", str(tmp_path / "t.json")],
+             "report": ["--output", str(tmp_path / "r.svg")]}.get(command, [])
+    lp(command, "--pool", env["LINKPOOL_DIR"], *extra, env=env, check=True)
+    assert not spool.exists()
+    (record,) = History(env["LINKPOOL_DIR"]).records()
+    assert record["output"] == str(objs / "app") and record["run_s"] == 1.25
+
+
+LATE = '''
+import os
+
+import pluggy
+
+hookimpl = pluggy.HookimplMarker("linkpool")
+
+
+@hookimpl
+def linkpool_after_link(job, result):
+    """Once: what a front door that opened the spool before it was taken writes later,
+    into the file taken."""
+    line = os.environ["LP_LATE_LINE"]
+    if os.path.exists(line):
+        taken = os.path.join(os.environ["XDG_CACHE_HOME"], "linkpool",
+                             f"records.{os.getpid()}.0")
+        with open(line, "rb") as f, open(taken, "ab") as out:
+            out.write(f.read())
+        os.unlink(line)
+'''
+
+
+def test_a_record_written_into_the_spool_while_it_is_folded_is_folded(
+        tmp_path: Path, env: dict[str, str], objs: Path) -> None:
+    late = plugin_folder(tmp_path, "late", LATE)
+    env = dict(env, LINKPOOL_PLUGIN_PATH=str(late), LP_LATE_LINE=str(tmp_path / "late"))
+    p = plan("gcc", "-o", "app", "main.o", env=env, cwd=objs)
+    (tmp_path / "late").write_bytes(spool_line(p, admitted=1700000050.0, slots=[1]))
+    spool = Path(env["XDG_CACHE_HOME"]) / "linkpool" / "records"
+    spool.write_bytes(spool_line(p))
+    rows = records(env)
+    assert [r["slots"] for r in rows] == [[0], [1]]
+    assert not (tmp_path / "late").exists() and not spool.exists()
+    assert not list(spool.parent.glob("records*"))
