@@ -52,13 +52,19 @@ def _bytes(value: str | bytes) -> bytes:
     return value if isinstance(value, bytes) else os.fsencode(value)
 
 
+#: The variables besides LINKPOOL_* a plan depends on (core/frontdoor/plan.c has the same).
+KEY_NAMES = frozenset({b"PATH", b"HOME", b"XDG_RUNTIME_DIR", b"XDG_CONFIG_HOME",
+                       b"XDG_CONFIG_DIRS"})
+
+
 def key(euid: int, cwd: str | bytes, args: Sequence[str | bytes],
         environ: Mapping[Any, Any]) -> bytes:
     """The key of a plan: what the invocation ``linkpool ARGS`` is, for the front door
     to find its plan. ``environ``'s entries count whose name starts with ``LINKPOOL_`` or
-    is ``PATH``, sorted bytewise as ``NAME=VALUE``."""
+    is one of :data:`KEY_NAMES` (what finds the linker, the config files and the default
+    pool), sorted bytewise as ``NAME=VALUE``."""
     envs = sorted(n + b"=" + _bytes(v) for n, v in ((_bytes(n), v) for n, v in environ.items())
-                  if n.startswith(b"LINKPOOL_") or n == b"PATH")
+                  if n.startswith(b"LINKPOOL_") or n in KEY_NAMES)
     return b"".join([KEY_TAG, str(euid).encode(), b"\0", _bytes(cwd), b"\0",
                      str(len(args)).encode(), b"\0", *(_bytes(a) + b"\0" for a in args),
                      *(e + b"\0" for e in envs)])
@@ -211,6 +217,11 @@ def store(plan_key: bytes, data: bytes | None) -> bool:
 
 
 # -- making the plan ------------------------------------------------------------------------
+
+#: The history record's members the front door measures and writes itself.
+_MEASURED = frozenset({"time", "weight", "threads", "wait_s", "run_s", "tail_s", "exit",
+                       "max_rss_kb", "anon_peak_kb", "cpu_s", "slots", "admitted", "tokens",
+                       "met"})
 
 
 def make(args: list[str]) -> Plan:
@@ -437,6 +448,14 @@ class Planner:
                   "extra": dict(job.extra), "shared": job.shared,
                   "tuned": {f"{n} {t}": extra for n, t, _, extra in variants if extra}}
         plan.add("record", jsonlite.dumps(record))
+        # The history record's own members (the front door adds what it measures and
+        # writes the line into the pool's history: plugins.history.keep's record)
+        extra = {k: v for k, v in job.extra.items() if k not in _MEASURED}
+        plan.add("history", jsonlite.dumps(
+            {"output": job.output, "cwd": job.cwd, "kind": job.kind,
+             "linker": record["linker"], "estimate": record["estimate"],
+             "command": job.original, **extra})[1:-1])
+        plan.add("met", int(isinstance(planned, dict)))
         plan.add("label", job.output or job.argv[0])  # as the "got" line names it
         for n, t, argv, _ in variants:
             plan.add("variant", f"{n} {t}")

@@ -6,8 +6,10 @@ output, linker, estimate, command, plan...) and what it measured (its slots, wai
 CPU, peak memory, exit, and whether it saw other jobs in the pool: ``busy``). Python folds
 the spool whenever it runs for a link's plan or for ``status``, ``history``, ``stats``,
 ``trace`` and ``report``: :func:`fold` takes the file (a rename: appends that come later
-start a new one), appends each record to its pool's history as the ``history`` plugin does
-for a link Python ran (``linkpool.plugins.history.keep``, in the user's own records), folds
+start a new one). The record itself is already in its pool's history: the front door
+wrote it there when the link ended, never lost to a Python that does not run. The fold
+keeps each output's last record (``outputs/``, for the next estimate: the ``history``
+plugin's ``keep``, in the user's own records), folds
 its measurements into the policy's summary (whom it met: its ``busy`` and the intervals of
 the jobs around it, in place of the live look at the pool), and calls the other plugins'
 ``after_link`` with a Job and a Result rebuilt from the line. A torn or foreign line is
@@ -251,7 +253,7 @@ def _fold_entries(entries: list[dict[str, Any]]) -> None:
                 or met(history.summary(RECENT).get("recent"), start, end) \
                 or met([list(span) for span in others], start, end)
         try:
-            keep(job, result, judge)
+            keep(job, result, judge, append=False)  # the front door wrote the record
         except OSError:
             pass  # its pool is gone, or is not ours to write: the record is lost
         if hooks is not None:

@@ -644,7 +644,7 @@ static _Noreturn void run_plan(struct lp_plan *plan, int argc, char **argv, char
     if (!v)
         v = lp_plan_variant(plan, plan->weight, -1);
     if (l.js) {
-        int want = v->t;
+        int want = 0; /* no js_want for n: no tokens (the jobserver plugin is off) */
         for (int i = 0; i < plan->njs_want; i++)
             if (plan->js_want[i][0] == n)
                 want = plan->js_want[i][1];

@@ -60,8 +60,17 @@ static void put_number(struct grow *g, long long n) {
     put_field(g, digits);
 }
 
+/* The variables a plan depends on: LINKPOOL_*, and what finds the linker, the config
+ * files and the default pool (linkpool.plans.KEY_NAMES). */
 static int read_by_linkpool(const char *entry) {
-    return strncmp(entry, "LINKPOOL_", 9) == 0 || strncmp(entry, "PATH=", 5) == 0;
+    static const char *const names[] = {"PATH=", "HOME=", "XDG_RUNTIME_DIR=",
+                                        "XDG_CONFIG_HOME=", "XDG_CONFIG_DIRS=", NULL};
+    if (strncmp(entry, "LINKPOOL_", 9) == 0)
+        return 1;
+    for (const char *const *n = names; *n; n++)
+        if (strncmp(entry, *n, strlen(*n)) == 0)
+            return 1;
+    return 0;
 }
 
 static int bytewise(const void *a, const void *b) {

@@ -63,11 +63,13 @@ def linkpool_after_link(job: Job, result: Result) -> None:
 
 
 def keep(job: Job, result: Result,
-         met: Callable[[History, float, float], bool]) -> None:
+         met: Callable[[History, float, float], bool], append: bool = True) -> None:
     """Record a finished job in its pool's history and fold what it measured into the
     policy's summary; ``met(history, start, end)`` says whether it met other jobs (asked
     only for a link the policy planned). Python's own runs call it through after_link,
-    with a live look at the pool; ``linkpool.spool`` with what the C front door saw."""
+    with a live look at the pool; ``linkpool.spool`` with what the C front door saw, and
+    ``append=False``: the front door wrote the record into the history itself (only the
+    output's last record and the policy's summary are left to do)."""
     if job.pool_dir is None or job.kind not in ("link", "unknown"):
         return
     start = job.extra.get("admitted")
@@ -98,7 +100,10 @@ def keep(job: Job, result: Result,
     plan = job.extra.get("plan")
     if isinstance(plan, dict) and result.status == 0 and job.threads and start is not None:
         record["met"] = met(history, start, end)
-    history.append(record)
+    if append:
+        history.append(record)
+    elif job.output:
+        history.remember(job.output, record)
     _learn(job, result, history, record.get("met"), start, end)
 
 
