@@ -707,7 +707,10 @@ int main(int argc, char **argv) {
         exec_python(argc, argv, NULL);
     int at = command_at(argc, argv);
     char **cmd = argv + at;
-    if (at < argc && argv[at][0] && passes_through(cmd))
+    /* run's options are Python's to judge (a bad one is a usage error, even for a
+     * compile): only a command given without any passes through here */
+    int bare = strcmp(argv[1], "run") || at == 2 || (at == 3 && !strcmp(argv[2], "--"));
+    if (bare && at < argc && argv[at][0] && passes_through(cmd))
         lp_exec(cmd, NULL);
     struct rlimit nofile;
     if (at < argc && getrlimit(RLIMIT_NOFILE, &nofile) == 0 && nofile.rlim_cur < LEAST_FDS)
