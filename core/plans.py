@@ -446,6 +446,9 @@ class Planner:
                   "linker": job.linker.id if job.linker is not None else None,
                   "estimate": estimate_of(job.cost), "command": job.original,
                   "extra": dict(job.extra), "shared": job.shared,
+                  # whose after_link the fold calls: the link's plugins, not the folder's
+                  "plugins": {"plugin_path": list(engine.settings.plugin_path),
+                              "disable": list(engine.settings.disable)},
                   "tuned": {f"{n} {t}": extra for n, t, _, extra in variants if extra}}
         plan.add("record", jsonlite.dumps(record))
         # The history record's own members (the front door adds what it measures and

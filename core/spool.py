@@ -237,9 +237,14 @@ def _fold_entries(entries: list[dict[str, Any]]) -> None:
     from .plugins.history import RECENT, keep
     from .policy import met
 
-    settings, hooks = _observers()
+    observers: dict[str, tuple[Any, Any]] = {}
     spans = [(e["pool"], _interval(e)) for e in entries]
     for i, entry in enumerate(entries):
+        plugins = entry["job"].get("plugins")
+        which = repr(plugins)
+        if which not in observers:
+            observers[which] = _observers(plugins if isinstance(plugins, dict) else None)
+        settings, hooks = observers[which]
         job, result = rebuild(entry, settings)
         pool = entry["pool"]
         others = [span for j, (p, span) in enumerate(spans) if p == pool and j != i]
@@ -308,10 +313,12 @@ def rebuild(entry: dict[str, Any], settings: Any = None) -> tuple[Any, Any]:
     return job, result
 
 
-def _observers() -> tuple[Any, Any]:
-    """The settings and the plugins whose ``after_link`` the folded records get: every
-    plugin but ``history`` (the fold records them itself) and ``output-check`` (its word
-    is for the build's stderr at the link's end: such links ran in Python)."""
+def _observers(plugins: dict[str, Any] | None) -> tuple[Any, Any]:
+    """The settings and the plugins whose ``after_link`` the folded records get: the
+    link's own (``plugins``: its ``plugin_path`` and ``disable``, as the plan recorded
+    them), every plugin but ``history`` (the fold records them itself) and
+    ``output-check`` (its word is for the build's stderr at the link's end: such links ran
+    in Python)."""
     try:
         from .hooks import load
         from .settings import resolve
@@ -320,6 +327,10 @@ def _observers() -> tuple[Any, Any]:
     except Exception:
         return None, None
     try:
+        for name in ("plugin_path", "disable"):
+            value = (plugins or {}).get(name)
+            if isinstance(value, list) and all(isinstance(v, str) for v in value):
+                setattr(settings, name, value)
         settings.disable = [*settings.disable, "history", "output-check"]
         hooks = load(settings)
         hooks.hook.linkpool_configure(config=settings.config)
