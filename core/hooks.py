@@ -244,7 +244,7 @@ def _read_cache(path: str) -> dict[str, Any] | None:
     this user could have written it (it names the modules to import): then the folders
     are scanned again."""
     try:
-        from . import jsonlite
+        from . import strictjson
         from .configfile import untrusted
 
         fd = os.open(path, os.O_RDONLY | os.O_NOFOLLOW | os.O_NONBLOCK | os.O_CLOEXEC)
@@ -252,7 +252,7 @@ def _read_cache(path: str) -> dict[str, Any] | None:
             st = os.fstat(fd)
             if not _regular(st.st_mode) or untrusted(path, st) is not None:
                 return None
-            data = jsonlite.loads(f.read())
+            data = strictjson.loads(f.read())
         return data if isinstance(data, dict) else None
     except (OSError, ValueError):
         return None
@@ -263,7 +263,7 @@ def _regular(mode: int) -> bool:
 
 
 def _write_cache(path: str, data: dict[str, Any]) -> None:
-    from . import jsonlite
+    from . import strictjson
     from .configfile import untrusted
 
     try:
@@ -275,7 +275,7 @@ def _write_cache(path: str, data: dict[str, Any]) -> None:
         fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_EXCL | os.O_NOFOLLOW | os.O_CLOEXEC,
                      0o600)
         with open(fd, "w", encoding="utf-8") as f:
-            f.write(jsonlite.dumps(data))
+            f.write(strictjson.dumps(data))
         os.replace(tmp, path)
     except OSError:
         pass  # a read-only home: discovery just runs again next time

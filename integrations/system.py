@@ -185,9 +185,9 @@ def pool_step(plan: Plan, host: Host, pool: str, slots: int | None) -> dict[str,
 def tmpfiles_text(pool: str, made: dict[str, Any]) -> str:
     """The tmpfiles.d file: the pool's directory and its pool.json, as the pool code made
     them (pool.json's content is the protocol's, docs/protocol.md)."""
-    from ..jsonlite import dumps
     from ..pool import CONFIG as POOL_JSON
     from ..pool import PROTOCOL, QUEUE, SLOT
+    from ..strictjson import dumps
 
     data = dumps({"protocol": PROTOCOL, "slots": made["slots"], "shared": True})  # as pool.py
     owner = f"{made['user']} {made['group']}"
