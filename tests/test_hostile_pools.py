@@ -2,7 +2,8 @@
 
 Needs root (to make users, mounts and namespaces); docs/security.md is the prose for what
 is tested here. Unprivileged users cannot run the venv's Python (it lives under /root,
-mode 0700), so they run the same `core/` with the system Python through a small shim.
+mode 0700), so they run the same `core/` (and pluggy) with the system Python through a
+small shim.
 """
 
 from __future__ import annotations
@@ -84,6 +85,13 @@ def env():
     # Copies, not links: the checkout may sit in a folder other users cannot enter.
     shutil.copytree(CORE, base / "lib" / "linkpool",
                     ignore=shutil.ignore_patterns("__pycache__"))
+    for dependency in ("pluggy", "tomli"):  # what pip would install beside it (tomli: < 3.11)
+        try:
+            module = __import__(dependency)
+        except ImportError:
+            continue
+        shutil.copytree(Path(module.__file__).parent, base / "lib" / dependency,
+                        ignore=shutil.ignore_patterns("__pycache__"))
     for folder, name in (("tests", "witness.py"), ("benchmarks", "pool_witness.py")):
         (base / folder).mkdir()
         shutil.copy(CORE.parent / folder / name, base / folder / name)
