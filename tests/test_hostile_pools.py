@@ -22,7 +22,16 @@ from typing import Any
 
 import pytest
 
-from conftest import LINKPOOL, WITNESS, lp, make_pool, status, wait_for, witness_log
+from conftest import (
+    LINKPOOL,
+    WITNESS,
+    copy_linkpool,
+    lp,
+    make_pool,
+    status,
+    wait_for,
+    witness_log,
+)
 
 ROOT = os.geteuid() == 0
 HAVE_TOOLS = all(shutil.which(t) for t in ("unshare", "setpriv", "useradd", "userdel", "mount"))
@@ -83,15 +92,7 @@ def env():
     (base / "bin").mkdir()
     (base / "lib").mkdir()
     # Copies, not links: the checkout may sit in a folder other users cannot enter.
-    shutil.copytree(CORE, base / "lib" / "linkpool",
-                    ignore=shutil.ignore_patterns("__pycache__"))
-    for dependency in ("pluggy", "tomli"):  # what pip would install beside it (tomli: < 3.11)
-        try:
-            module = __import__(dependency)
-        except ImportError:
-            continue
-        shutil.copytree(Path(module.__file__).parent, base / "lib" / dependency,
-                        ignore=shutil.ignore_patterns("__pycache__"))
+    copy_linkpool(base / "lib")
     for folder, name in (("tests", "witness.py"), ("benchmarks", "pool_witness.py")):
         (base / folder).mkdir()
         shutil.copy(CORE.parent / folder / name, base / folder / name)
