@@ -3,19 +3,12 @@
 Every file is read under a ``root`` directory ("/" on a real machine, a fake tree in
 tests). Nothing here raises on a strange machine: a missing or unreadable file means
 "no limit from there". The files read and the formula are in docs/capacity.md.
-
-This module is on the wrapper's start-up path, so it imports only ``os``: not
-``typing``, ``dataclasses`` or even ``collections`` (2-15 ms each, measured), which is why
-``Machine`` is a small hand-written immutable record.
 """
 
 from __future__ import annotations
 
 import os
-
-TYPE_CHECKING = False
-if TYPE_CHECKING:
-    from typing import Any
+from dataclasses import dataclass
 
 __all__ = [
     "SLOT_MIN_MEMORY",
@@ -35,13 +28,9 @@ SLOT_MIN_MEMORY = 1 << 30
 _V1_NO_LIMIT = 1 << 62
 
 
+@dataclass(frozen=True)
 class Machine:
     """The usable capacity of a machine, and where each figure came from (immutable)."""
-
-    __slots__ = ("affinity_cores", "cores", "cpu_quota_cores", "mem_available", "mem_limit",
-                 "memory", "sources")
-    _fields = ("cores", "affinity_cores", "cpu_quota_cores", "mem_available", "mem_limit",
-               "memory", "sources")
 
     cores: float  # usable cores: the affinity mask, lowered by a cgroup CPU quota
     affinity_cores: int  # CPUs in this process's affinity mask
@@ -49,31 +38,10 @@ class Machine:
     mem_available: int | None  # MemAvailable from /proc/meminfo, bytes
     mem_limit: int | None  # the tightest cgroup memory limit, bytes
     memory: int | None  # usable memory: the smaller of the two above that are known
-    sources: tuple[str, ...]  # one line per figure, for `linkpool doctor`
+    sources: tuple[str, ...] = ()  # one line per figure, for `linkpool doctor`
 
-    def __init__(self, cores: float, affinity_cores: int, cpu_quota_cores: float | None,
-                 mem_available: int | None, mem_limit: int | None, memory: int | None,
-                 sources: tuple[str, ...] = ()) -> None:
-        values = (cores, affinity_cores, cpu_quota_cores, mem_available, mem_limit, memory,
-                  tuple(sources))
-        for name, value in zip(self._fields, values):
-            object.__setattr__(self, name, value)
-
-    def _values(self) -> tuple[Any, ...]:
-        return tuple(getattr(self, name) for name in self._fields)
-
-    def __setattr__(self, name: str, value: object) -> None:
-        raise AttributeError(f"Machine is immutable: cannot set {name}")
-
-    def __eq__(self, other: object) -> bool:
-        return isinstance(other, Machine) and self._values() == other._values()
-
-    def __hash__(self) -> int:
-        return hash(self._values())
-
-    def __repr__(self) -> str:
-        fields = ", ".join(f"{n}={getattr(self, n)!r}" for n in self._fields)
-        return f"Machine({fields})"
+    def __post_init__(self) -> None:
+        object.__setattr__(self, "sources", tuple(self.sources))
 
 
 def read_machine(root: str = "/", affinity: int | None = None) -> Machine:

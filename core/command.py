@@ -12,15 +12,14 @@ whitespace-separated words, single and double quotes, a backslash escapes any ch
 (inside quotes too), nested ``@file`` expanded, relative names taken from ``cwd``, a
 missing or unreadable file left as a literal argument.
 
-This module is on the wrapper's start-up path: standard library only, no regular
-expressions, no ``dataclasses``/``typing`` at run time (``inspect`` alone costs the
-wrapper ~8 ms), so ``Command`` is a plain slotted class.
+It uses the standard library only.
 """
 
 from __future__ import annotations
 
 import os
 import stat
+from dataclasses import dataclass, field
 
 from .names import LINKERS, program_name, split_launchers
 
@@ -81,50 +80,34 @@ class CommandError(ValueError):
     """A command line that cannot be understood: a response-file loop or nesting too deep."""
 
 
+@dataclass
 class Command:
-    """What ``parse`` found in one command line (a mutable record, dataclass-like)."""
+    """What ``parse`` found in one command line (a mutable record)."""
 
-    __slots__ = ("args_at", "argv", "b_dirs", "expanded", "family", "fuse_ld", "inputs",
-                 "kind", "launcher", "ld_path", "libs_unresolved", "linker_args", "lto",
-                 "lto_jobs", "output", "program", "tool")
+    argv: list[str]  # the command as given, untouched
+    tool: str = "unknown"  # "driver" | "linker" | "launcher" (its own command) | "unknown"
+    family: str | None = None  # "gcc" | "clang" for a driver, else None
+    kind: str = "unknown"  # "link" | "compile" | "info" | "unknown"
+    output: str | None = None  # the output file (a.out when a link names none)
+    inputs: list[str] = field(default_factory=list)  # link inputs, as given
+    libs_unresolved: list[str] = field(default_factory=list)
+    linker_args: list[str] = field(default_factory=list)
+    fuse_ld: str | None = None  # -fuse-ld=VALUE
+    ld_path: str | None = None  # clang's --ld-path=VALUE
+    b_dirs: list[str] = field(default_factory=list)  # -B prefixes, in order
+    #: argv with its response files expanded (parse sets it; by default a copy of argv)
+    expanded: list[str] = field(default_factory=list)
+    launcher: list[str] = field(default_factory=list)  # ccache & co. and their options
+    program: str | None = None  # the driver or linker word (distcc with none: "cc")
+    args_at: int = 1  # argv[args_at:] are the program's arguments
+    lto: str | None = None  # the -flto option in force ("-flto", "-flto=auto", ...), else None
+    # the LTO job count the user chose: gcc -flto=N, clang -flto-jobs=N, lld
+    # --thinlto-jobs=N or --plugin-opt=jobs=N (the value as given), else None
+    lto_jobs: str | None = None
 
-    def __init__(self, argv: list[str], tool: str = "unknown", family: str | None = None,
-                 kind: str = "unknown", output: str | None = None,
-                 inputs: list[str] | None = None, libs_unresolved: list[str] | None = None,
-                 linker_args: list[str] | None = None, fuse_ld: str | None = None,
-                 ld_path: str | None = None, b_dirs: list[str] | None = None,
-                 expanded: list[str] | None = None, launcher: list[str] | None = None,
-                 program: str | None = None, args_at: int = 1, lto: str | None = None,
-                 lto_jobs: str | None = None) -> None:
-        self.argv = argv  # the command as given, untouched
-        self.tool = tool  # "driver" | "linker" | "launcher" (its own command) | "unknown"
-        self.launcher = launcher if launcher is not None else []  # ccache & co. and their
-        self.program = program  # the driver or linker word (distcc with none: "cc")
-        self.args_at = args_at  # argv[args_at:] are the program's arguments
-        self.family = family  # "gcc" | "clang" for a driver, else None
-        self.kind = kind  # "link" | "compile" | "info" | "unknown"
-        self.output = output  # the output file (a.out when a link names none)
-        self.inputs = inputs if inputs is not None else []  # link inputs, as given
-        self.libs_unresolved = libs_unresolved if libs_unresolved is not None else []
-        self.linker_args = linker_args if linker_args is not None else []
-        self.fuse_ld = fuse_ld  # -fuse-ld=VALUE
-        self.ld_path = ld_path  # clang's --ld-path=VALUE
-        self.b_dirs = b_dirs if b_dirs is not None else []  # -B prefixes, in order
-        self.expanded = expanded if expanded is not None else list(argv)
-        self.lto = lto  # the -flto option in force ("-flto", "-flto=auto", ...), else None
-        # the LTO job count the user chose: gcc -flto=N, clang -flto-jobs=N, lld
-        # --thinlto-jobs=N or --plugin-opt=jobs=N (the value as given), else None
-        self.lto_jobs = lto_jobs
-
-    def __repr__(self) -> str:
-        fields = ", ".join(f"{name}={getattr(self, name)!r}" for name in self.__slots__)
-        return f"Command({fields})"
-
-    def __eq__(self, other: object) -> bool:
-        return isinstance(other, Command) and all(
-            getattr(self, name) == getattr(other, name) for name in self.__slots__)
-
-    __hash__ = None  # type: ignore[assignment]  # mutable
+    def __post_init__(self) -> None:
+        if not self.expanded:
+            self.expanded = list(self.argv)
 
 
 def parse(argv: list[str], cwd: str | None = None) -> Command:

@@ -21,11 +21,11 @@ import os
 import stat
 import struct
 import time
+from typing import NamedTuple
 
-TYPE_CHECKING = False  # importing typing costs the wrapper 5-15 ms
+TYPE_CHECKING = False
 if TYPE_CHECKING:
     from collections.abc import Iterator
-    from typing import Any, NamedTuple
 
 __all__ = ["COEFFICIENTS", "Estimate", "estimate_inputs", "expected_memory"]
 
@@ -40,67 +40,24 @@ _SHF_ALLOC, _ET_REL, _ET_DYN = 0x2, 1, 3
 _SHT_PROGBITS, _SHT_NOBITS, _SHT_RELOC = 1, 8, (4, 9)  # RELA, REL
 
 
-if TYPE_CHECKING:
+class Estimate(NamedTuple):
+    """What a link reads. Byte counts but ``input_bytes`` cover the files whose
+    headers were read; the rest is known by size alone."""
 
-    class Estimate(NamedTuple):
-        """What a link reads. Byte counts but ``input_bytes`` cover the files whose
-        headers were read; the rest is known by size alone."""
-
-        input_bytes: int = 0  # every input's size; a thin archive's member files included
-        parsed_bytes: int = 0  # objects and bitcode whose headers were read
-        alloc_bytes: int = 0  # SHF_ALLOC sections with file contents (.bss has none)
-        debug_bytes: int = 0  # .debug_* and .zdebug_* sections
-        debug_reloc_bytes: int = 0  # their relocations (.rela.debug_*)
-        lto_bytes: int = 0  # .gnu.lto_* sections, and whole LLVM bitcode files
-        shared_bytes: int = 0  # shared libraries, whose contents the linker does not copy
-        objects: int = 0  # ELF relocatables read, archive members included
-        archive_members: int = 0
-        lto_objects: int = 0  # objects with GCC LTO sections, and LLVM bitcode files
-        shared_libs: int = 0
-        unreadable: int = 0  # inputs that could not be read or parsed
-        method: str = "sizes"  # "elf": headers read; "sizes": stat only; "mixed": budget out
-        seconds: float = 0.0  # time this estimate took
-
-else:
-
-    class Estimate(tuple):
-        """The named tuple above, written out: ``collections.namedtuple`` costs the first
-        link of every output 1-2 ms to import (collections, keyword, operator, reprlib),
-        more than the estimate itself; this class costs nothing more than its body."""
-
-        __slots__ = ()
-        _fields = ("input_bytes", "parsed_bytes", "alloc_bytes", "debug_bytes",
-                   "debug_reloc_bytes", "lto_bytes", "shared_bytes", "objects",
-                   "archive_members", "lto_objects", "shared_libs", "unreadable", "method",
-                   "seconds")
-        _defaults = (0,) * 12 + ("sizes", 0.0)
-
-        def __new__(cls, *args: Any, **kwargs: Any) -> Estimate:
-            if len(args) > len(cls._fields):
-                raise TypeError(f"Estimate takes at most {len(cls._fields)} values")
-            values = list(args) + list(cls._defaults[len(args):])
-            for name, value in kwargs.items():
-                try:
-                    i = cls._fields.index(name)
-                except ValueError:
-                    raise TypeError(f"Estimate has no field {name!r}") from None
-                if i < len(args):
-                    raise TypeError(f"Estimate got {name!r} twice")
-                values[i] = value
-            return tuple.__new__(cls, values)
-
-        def _replace(self, **kwargs: Any) -> Estimate:
-            return Estimate(**dict(self._asdict(), **kwargs))
-
-        def _asdict(self) -> dict[str, Any]:
-            return dict(zip(self._fields, self))
-
-        def __repr__(self) -> str:
-            fields = ", ".join(f"{n}={v!r}" for n, v in zip(self._fields, self))
-            return f"Estimate({fields})"
-
-    for _i, _name in enumerate(Estimate._fields):
-        setattr(Estimate, _name, property(lambda self, i=_i: self[i]))
+    input_bytes: int = 0  # every input's size; a thin archive's member files included
+    parsed_bytes: int = 0  # objects and bitcode whose headers were read
+    alloc_bytes: int = 0  # SHF_ALLOC sections with file contents (.bss has none)
+    debug_bytes: int = 0  # .debug_* and .zdebug_* sections
+    debug_reloc_bytes: int = 0  # their relocations (.rela.debug_*)
+    lto_bytes: int = 0  # .gnu.lto_* sections, and whole LLVM bitcode files
+    shared_bytes: int = 0  # shared libraries, whose contents the linker does not copy
+    objects: int = 0  # ELF relocatables read, archive members included
+    archive_members: int = 0
+    lto_objects: int = 0  # objects with GCC LTO sections, and LLVM bitcode files
+    shared_libs: int = 0
+    unreadable: int = 0  # inputs that could not be read or parsed
+    method: str = "sizes"  # "elf": headers read; "sizes": stat only; "mixed": budget out
+    seconds: float = 0.0  # time this estimate took
 
 
 class _Bad(ValueError):

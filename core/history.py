@@ -41,7 +41,7 @@ import fcntl
 import os
 import stat
 
-from . import jsonlite
+from . import strictjson
 
 TYPE_CHECKING = False  # typing costs the wrapper ~5-15 ms to import; only checkers need it
 if TYPE_CHECKING:
@@ -189,7 +189,7 @@ def _record(line: bytes) -> dict[str, Any] | None:
         starts.append(i)
     for i in starts:
         try:
-            record = jsonlite.loads(line[i:].decode("utf-8", "replace"))
+            record = strictjson.loads(line[i:].decode("utf-8", "replace"))
         except ValueError:
             continue
         return record if valid(record) else None
@@ -229,7 +229,7 @@ class History:
             os.close(base)
 
     def append(self, record: dict[str, Any]) -> None:
-        line = (jsonlite.dumps(record) + "\n").encode()
+        line = (strictjson.dumps(record) + "\n").encode()
         base = self._base(create=True)
         try:
             fd = _open(base, LOG, os.O_RDWR | os.O_APPEND | os.O_CREAT, self.mode)
@@ -398,7 +398,7 @@ class History:
             return
         try:
             with os.fdopen(fd, "w") as f:
-                f.write(jsonlite.dumps(data))
+                f.write(strictjson.dumps(data))
             os.replace(tmp, name, src_dir_fd=folder, dst_dir_fd=folder)
         except OSError:
             try:
@@ -421,7 +421,7 @@ class History:
             os.close(sub)
         try:
             data = _read(fd, cap)
-            return None if data is None else jsonlite.loads(data.decode("utf-8", "replace"))
+            return None if data is None else strictjson.loads(data.decode("utf-8", "replace"))
         except (OSError, ValueError):
             return None
         finally:

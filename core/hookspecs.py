@@ -1,7 +1,7 @@
 """The hooks of a link job: the page a plugin author reads first.
 
 A plugin is a module or object with functions named after these hooks and marked with
-:data:`hookimpl` (or ``pluggy.HookimplMarker("linkpool")``: the two are the same marker).
+:data:`hookimpl` (``pluggy.HookimplMarker("linkpool")``).
 Third-party plugins are found through the ``linkpool`` entry-point group::
 
     [project.entry-points.linkpool]
@@ -33,46 +33,23 @@ the command runs on. Implementations run last-registered first (pluggy's order;
 that returns something other than ``None`` decides. The built-in behaviour lives in
 ``linkpool.plugins`` and uses these same hooks. Every hook that gets the ``job`` finds
 the command's settings, resolved once, in ``job.settings`` (``linkpool.settings``).
-
-The markers are written here without importing pluggy (it costs the wrapper ~15-40 ms
-at start-up): they set the ``linkpool_spec``/``linkpool_impl`` attributes that pluggy's
-``HookspecMarker("linkpool")``/``HookimplMarker("linkpool")`` set, with the same options.
 """
 
 from __future__ import annotations
 
-TYPE_CHECKING = False  # typing costs the wrapper ~5-15 ms to import; only checkers need it
+import pluggy
+
+TYPE_CHECKING = False
 if TYPE_CHECKING:
-    from typing import Any, Callable, TypeVar
+    from typing import Any
 
     from .job import Cost, Job, Result
 
-    F = TypeVar("F", bound=Callable[..., Any])
-
 NAME = "linkpool"
 
-
-def hookspec(firstresult: bool = False) -> Callable[[F], F]:
-    def mark(func: F) -> F:
-        opts = {"firstresult": firstresult, "historic": False, "warn_on_impl": None,
-                "warn_on_impl_args": None}
-        setattr(func, f"{NAME}_spec", opts)
-        return func
-
-    return mark
-
-
-def hookimpl(func: F | None = None, *, tryfirst: bool = False, trylast: bool = False,
-             specname: str | None = None) -> Any:
-    """Mark a hook implementation: ``@hookimpl`` or ``@hookimpl(tryfirst=True)``."""
-
-    def mark(f: F) -> F:
-        opts = {"wrapper": False, "hookwrapper": False, "optionalhook": False,
-                "tryfirst": tryfirst, "trylast": trylast, "specname": specname}
-        setattr(f, f"{NAME}_impl", opts)
-        return f
-
-    return mark(func) if func is not None else mark
+hookspec = pluggy.HookspecMarker(NAME)
+#: Marks a hook implementation: ``@hookimpl`` or ``@hookimpl(tryfirst=True)``.
+hookimpl = pluggy.HookimplMarker(NAME)
 
 
 @hookspec()

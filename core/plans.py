@@ -398,7 +398,7 @@ class Planner:
 
     def _run(self, engine: Engine, pool: Any, depends: list[tuple[str, str]],
              cwd_known: bool, dry: Any) -> Plan:
-        from . import jsonlite
+        from . import strictjson
         from .linkers import jobserver_announced
         from .plugins.history import estimate_of
 
@@ -441,7 +441,7 @@ class Planner:
         forking = job.linker is not None and job.command is not None \
             and job.linker.leaves_child(job.command.linker_args)
         plan.add("forking", int(bool(forking)))
-        plan.add("note", jsonlite.dumps(engine._identity()))
+        plan.add("note", strictjson.dumps(engine._identity()))
         record = {"output": job.output, "cwd": job.cwd, "kind": job.kind,
                   "linker": job.linker.id if job.linker is not None else None,
                   "estimate": estimate_of(job.cost), "command": job.original,
@@ -450,11 +450,11 @@ class Planner:
                   "plugins": {"plugin_path": list(engine.settings.plugin_path),
                               "disable": list(engine.settings.disable)},
                   "tuned": {f"{n} {t}": extra for n, t, _, extra in variants if extra}}
-        plan.add("record", jsonlite.dumps(record))
+        plan.add("record", strictjson.dumps(record))
         # The history record's own members (the front door adds what it measures and
         # writes the line into the pool's history: plugins.history.keep's record)
         extra = {k: v for k, v in job.extra.items() if k not in _MEASURED}
-        plan.add("history", jsonlite.dumps(
+        plan.add("history", strictjson.dumps(
             {"output": job.output, "cwd": job.cwd, "kind": job.kind,
              "linker": record["linker"], "estimate": record["estimate"],
              "command": job.original, **extra})[1:-1])

@@ -27,6 +27,7 @@ import stat
 import time
 from stat import S_ISREG
 
+from . import strictjson
 from .pooldir import (
     CONFIG,
     QUEUE,
@@ -77,12 +78,6 @@ class WeightError(PoolError):
     """More slots were asked for than the pool has."""
 
 
-def _json() -> Any:
-    from . import jsonlite  # not json: see jsonlite's docstring
-
-    return jsonlite
-
-
 # -- pool.json ------------------------------------------------------------------------------
 
 
@@ -117,7 +112,7 @@ def parse_config(raw: bytes, path: str) -> dict[str, Any]:
     try:
         if len(raw) > MAX_CONFIG:
             raise ValueError("too big")
-        conf = _json().loads(raw)
+        conf = strictjson.loads(raw)
         if not isinstance(conf, dict):
             raise TypeError(conf)
         slots = conf["slots"]
@@ -141,7 +136,7 @@ def parse_config(raw: bytes, path: str) -> dict[str, Any]:
 
 def write_config(dirfd: int, slots: int, shared: bool) -> None:
     """Replace pool.json: write a temporary file beside it, then rename it over."""
-    data = _json().dumps({"protocol": PROTOCOL, "slots": slots, "shared": shared}) + "\n"
+    data = strictjson.dumps({"protocol": PROTOCOL, "slots": slots, "shared": shared}) + "\n"
     tmp = f"{CONFIG}.{os.getpid()}.tmp"
     flags = os.O_WRONLY | os.O_CREAT | os.O_EXCL | os.O_NOFOLLOW | os.O_CLOEXEC
     fd = os.open(tmp, flags, 0o644, dir_fd=dirfd)
@@ -668,7 +663,7 @@ def _speaker(notify: Callable[[Pool, int], None] | None, pool: Pool,
 
 
 def _note(info: dict[str, Any]) -> bytes:
-    return _json().dumps(info).encode() + b"\n"
+    return strictjson.dumps(info).encode() + b"\n"
 
 
 #: The fields of a note and the types each may have (None: null); a note with any other
@@ -685,7 +680,7 @@ def _parse(raw: bytes) -> dict[str, Any] | None:
     """A slot's or ticket's note, or None when it is not one of ours (any field of the
     wrong type, a command that is not a list of strings)."""
     try:
-        info = _json().loads(raw)
+        info = strictjson.loads(raw)
     except ValueError:
         return None
     if not isinstance(info, dict) or "job" not in info:

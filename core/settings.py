@@ -17,8 +17,8 @@ Sources, in the order of each entry's ``order`` letters: c = the command line, e
 environment, f = the config files: the user's own file, then the system files of
 ``$XDG_CONFIG_DIRS`` (``/etc/xdg/linkpool/config.toml`` by default), the first that sets
 the key winning (``linkpool.configfile``). ``disable`` is the union of a file's list (or
-comma-separated string) and ``$LINKPOOL_DISABLE``; ``wakeup``, ``pluggy`` and ``debug``
-are read only from the environment. A relative ``pool`` in a config file is taken from
+comma-separated string) and ``$LINKPOOL_DISABLE``; ``wakeup`` and ``debug`` are
+read only from the environment. A relative ``pool`` in a config file is taken from
 that file's folder (and ``~`` is the home directory); a relative ``--pool`` or
 ``$LINKPOOL_DIR`` from the working directory, as a shell user means it.
 
@@ -91,8 +91,6 @@ SETTINGS = (
           "how the head of the line wakes: inotify, or polling on a network filesystem"),
     Entry("plugin_path", "LINKPOOL_PLUGIN_PATH", "plugin_path", "paths", (), "ef",
           "more directories to find plugins in (the environment's, then the file's)"),
-    Entry("pluggy", "LINKPOOL_PLUGGY", None, "flag", False, "e",
-          "call the plugins through pluggy even when only the built-in ones are there"),
     Entry("debug", "LINKPOOL_DEBUG", None, "flag", False, "e",
           "show a traceback for an error of linkpool itself, for a bug report"),
 )
@@ -137,7 +135,6 @@ class Settings:
     check_output: bool
     wakeup: str
     plugin_path: list[str]
-    pluggy: bool
     debug: bool
 
     def __init__(self, found: dict[str, Setting], layers: list[Layer]) -> None:

@@ -202,10 +202,10 @@ _JOB: dict[str, tuple[type, ...]] = {
 def parse(line: bytes) -> dict[str, Any] | None:
     """One spool line, checked: the front door's fields with their types, the job's part
     as ``linkpool.plans`` renders it; None for anything else (a torn line, garbage)."""
-    from . import jsonlite
+    from . import strictjson
 
     try:
-        entry = jsonlite.loads(line.decode("utf-8"))
+        entry = strictjson.loads(line.decode("utf-8"))
     except ValueError:  # UnicodeDecodeError too
         return None
     if not isinstance(entry, dict) or entry.get("v") != 1:

@@ -185,9 +185,9 @@ def pool_step(plan: Plan, host: Host, pool: str, slots: int | None) -> dict[str,
 def tmpfiles_text(pool: str, made: dict[str, Any]) -> str:
     """The tmpfiles.d file: the pool's directory and its pool.json, as the pool code made
     them (pool.json's content is the protocol's, docs/protocol.md)."""
-    from ..jsonlite import dumps
     from ..pool import CONFIG as POOL_JSON
     from ..pool import PROTOCOL, QUEUE, SLOT
+    from ..strictjson import dumps
 
     data = dumps({"protocol": PROTOCOL, "slots": made["slots"], "shared": True})  # as pool.py
     owner = f"{made['user']} {made['group']}"
@@ -254,7 +254,7 @@ def _toml_string(text: str) -> str:
 def edited_config(path: str, old: str | None, pool: str) -> str:
     """The system config with ``pool`` set and every other key and comment kept; raises
     ConfigError when the file is not one this can edit safely."""
-    from ..configfile import read
+    from ..configfile import read, toml_loads
 
     line = f"pool = {_toml_string(pool)}\n"
     if old is None:
@@ -283,11 +283,7 @@ def edited_config(path: str, old: str | None, pool: str) -> str:
     if not new.endswith("\n"):
         new += "\n"
     try:
-        import tomllib  # type: ignore[import-not-found,unused-ignore]
-    except ImportError:  # Python < 3.11
-        import tomli as tomllib  # type: ignore[import-not-found,no-redef,unused-ignore]
-    try:
-        after = tomllib.loads(new)
+        after = toml_loads(new)
     except ValueError:
         after = None
     if after != {**before, "pool": pool}:

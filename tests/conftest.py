@@ -33,6 +33,18 @@ def clean_env(monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> None:
     monkeypatch.setenv("XDG_CACHE_HOME", str(tmp_path / "cache"))
 
 
+def copy_linkpool(lib: Path) -> None:
+    """Copy `core/` to ``lib/linkpool`` with the dependencies pip installs beside it
+    (pluggy; tomli before 3.11), for another user's Python: the venv lives where other
+    users cannot enter."""
+    ignore = shutil.ignore_patterns("__pycache__")
+    shutil.copytree(Path(__file__).resolve().parent.parent / "core", lib / "linkpool",
+                    ignore=ignore)
+    for dependency in ("pluggy", *(["tomli"] if sys.version_info < (3, 11) else [])):
+        module = __import__(dependency)
+        shutil.copytree(Path(module.__file__).parent, lib / dependency, ignore=ignore)
+
+
 def lp(*args: str, check: bool = False, **kw: Any) -> subprocess.CompletedProcess:
     """Run the installed `linkpool` command and capture its output."""
     kw.setdefault("capture_output", True)

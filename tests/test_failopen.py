@@ -82,7 +82,7 @@ INTERNALS = [
     "linkpool.history:History.append",
     "linkpool.history:History.last",
     "linkpool.process:_Sampler.sample",
-    "linkpool.jsonlite:dumps",
+    "linkpool.strictjson:dumps",
 ]
 
 

@@ -2,7 +2,8 @@
 
 Needs root (to make users, mounts and namespaces); docs/security.md is the prose for what
 is tested here. Unprivileged users cannot run the venv's Python (it lives under /root,
-mode 0700), so they run the same `core/` with the system Python through a small shim.
+mode 0700), so they run the same `core/` (and pluggy) with the system Python through a
+small shim.
 """
 
 from __future__ import annotations
@@ -21,7 +22,16 @@ from typing import Any
 
 import pytest
 
-from conftest import LINKPOOL, WITNESS, lp, make_pool, status, wait_for, witness_log
+from conftest import (
+    LINKPOOL,
+    WITNESS,
+    copy_linkpool,
+    lp,
+    make_pool,
+    status,
+    wait_for,
+    witness_log,
+)
 
 ROOT = os.geteuid() == 0
 HAVE_TOOLS = all(shutil.which(t) for t in ("unshare", "setpriv", "useradd", "userdel", "mount"))
@@ -82,8 +92,7 @@ def env():
     (base / "bin").mkdir()
     (base / "lib").mkdir()
     # Copies, not links: the checkout may sit in a folder other users cannot enter.
-    shutil.copytree(CORE, base / "lib" / "linkpool",
-                    ignore=shutil.ignore_patterns("__pycache__"))
+    copy_linkpool(base / "lib")
     for folder, name in (("tests", "witness.py"), ("benchmarks", "pool_witness.py")):
         (base / folder).mkdir()
         shutil.copy(CORE.parent / folder / name, base / folder / name)

@@ -10,9 +10,11 @@ of the packages, and its `linkpool` must work inside a build's hostile Python en
 
 from __future__ import annotations
 
+import importlib.metadata
 import json
 import os
 import shlex
+import shutil
 import subprocess
 import sys
 import tarfile
@@ -88,8 +90,21 @@ def wheel(build: Built) -> Path:
 def installed(wheel: Path, tmp_path_factory: pytest.TempPathFactory) -> Path:
     venv = tmp_path_factory.mktemp("venv")
     subprocess.run([sys.executable, "-m", "venv", str(venv)], check=True)
-    subprocess.run([str(venv / "bin" / "python"), "-m", "pip", "install", "-q",
-                    "--no-index", "--no-deps", str(wheel)], check=True)
+    python = str(venv / "bin" / "python")
+    subprocess.run([python, "-m", "pip", "install", "-q", "--no-index", "--no-deps", str(wheel)],
+                   check=True)
+    # Its dependencies (pluggy; tomli before 3.11), offline: copied from this environment,
+    # file by file as pip installed them here.
+    site = Path(subprocess.run([python, "-c", "import sysconfig; print(sysconfig.get_paths()"
+                                "['purelib'])"], capture_output=True, text=True,
+                               check=True).stdout.strip())
+    for name in ("pluggy", *(["tomli"] if sys.version_info < (3, 11) else [])):
+        dist = importlib.metadata.distribution(name)
+        for file in dist.files or []:
+            if file.parts[0] == ".." or "__pycache__" in file.parts:
+                continue
+            (site / file).parent.mkdir(parents=True, exist_ok=True)
+            shutil.copy2(str(dist.locate_file(file)), site / file)
     return venv
 
 

@@ -307,5 +307,5 @@ def test_acquiring_loads_only_the_pools_rooms(tmp_path: Path) -> None:
     )
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True,
                          check=True).stdout.split()
-    assert out == ["linkpool", "linkpool.jsonlite", "linkpool.pool", "linkpool.pooldir",
+    assert out == ["linkpool", "linkpool.pool", "linkpool.pooldir", "linkpool.strictjson",
                    "linkpool.waiting"]

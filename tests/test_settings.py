@@ -158,7 +158,7 @@ def test_the_settings_object_has_one_attribute_per_entry(tmp_path: Path) -> None
     from linkpool.settings import SETTINGS, Settings, resolve
 
     assert list(Settings.__annotations__) == [e.name for e in SETTINGS]
-    env = {"LINKPOOL_DISABLE": "cost", "LINKPOOL_PLUGGY": "1", "LINKPOOL_DEBUG": "on",
+    env = {"LINKPOOL_DISABLE": "cost", "LINKPOOL_DEBUG": "on",
            "LINKPOOL_CONFIG": str(tmp_path / "config.toml")}
     s = resolve({"quiet": True}, env=env, file={"disable": "threads", "strict": "yes",
                                                 "memory_budget": 0.5, "mine": [1, 2]})
@@ -167,7 +167,7 @@ def test_the_settings_object_has_one_attribute_per_entry(tmp_path: Path) -> None
         assert s.config[entry.key or entry.name] == s[entry.name].value, entry.name
     assert (s.quiet, s.strict, s.memory_budget, s.disable) == (True, True, 0.5,
                                                               ["cost", "threads"])
-    assert (s.pluggy, s.debug, s.polling) == (True, True, False)
+    assert (s.debug, s.polling) == (True, False)
     assert s.config["mine"] == [1, 2]  # a plugin's key passes through
     assert s["quiet"].source == "--quiet" and s["disable"].origin == "file+env"
     assert resolve(env={**env, "LINKPOOL_WAKEUP": "polling"}, file={}).polling

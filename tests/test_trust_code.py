@@ -56,7 +56,7 @@ class Scene:
 
     def evil_folder(self, where: Path, owner: str = "root", mode: int = 0o755) -> Path:
         """A plugin folder holding a plugin (an entry point of group `linkpool`) and a
-        `pluggy.py` (the first thing imported once a plugin is found), both of which write
+        `pluggy.py` (named like a library linkpool imports), both of which write
         a marker when imported."""
         where.mkdir(parents=True, exist_ok=True)
         code = ("import os\n"

@@ -19,9 +19,8 @@ from pathlib import Path
 
 import pytest
 
-from conftest import LINKPOOL, lp, make_pool, status, wait_for
+from conftest import LINKPOOL, copy_linkpool, lp, make_pool, status, wait_for
 
-CORE = Path(__file__).resolve().parent.parent / "core"
 SYS_PY = "/usr/bin/python3"
 CMD = ["sh", "-c", 'echo "out $0"; echo err >&2; exit 3', "x"]  # exit 3, one line on each
 
@@ -166,7 +165,7 @@ def user(tmp_path_factory: pytest.TempPathFactory):
     lives where other users cannot enter, so the same `core/` runs on the system Python."""
     base = Path(tempfile.mkdtemp(prefix="lp-limits-", dir="/tmp"))
     base.chmod(0o755)
-    shutil.copytree(CORE, base / "lib" / "linkpool", ignore=shutil.ignore_patterns("__pycache__"))
+    copy_linkpool(base / "lib")
     shim = base / "linkpool"
     shim.write_text(f"#!{SYS_PY}\nimport sys\nsys.path.insert(0, {str(base / 'lib')!r})\n"
                     "from linkpool.cli import entry\nentry()\n")

@@ -8,7 +8,7 @@
  *   grow       - once admitted, nobody behind: free slots besides, never waiting
  *   leave      - unlink the ticket, then close it
  * and, for `status` and the waiting line, read_note (a note as core/pool.py's _parse
- * reads it with core/jsonlite.py) and lpslot_holders (Pool.status's holders).
+ * reads it with core/strictjson.py) and lpslot_holders (Pool.status's holders).
  * Every file is opened relative to the pool's directory descriptor with
  * O_NOFOLLOW|O_NONBLOCK|O_CLOEXEC and checked with fstat before use: the pool is
  * shared ground, anyone may put anything at any name at any moment.
@@ -45,7 +45,7 @@
 #define JSON_DEPTH 490      /* arrays and objects nested in a note, the note itself
                                included: Python's recursion gives out at 491 in the
                                engine's waiting line (3.11), a few less or more elsewhere */
-#define JSON_NUMBER 40      /* characters of one number (jsonlite.MAX_NUMBER) */
+#define JSON_NUMBER 40      /* characters of one number (strictjson: 40) */
 #define KEYS_MAX (NOTE_READ / 5 + 2) /* keys in one note: each takes 5 bytes, "":0, */
 #define KEY_TABLE 32768     /* open addressing over them: a power of two, > 2 * KEYS_MAX */
 #define NAMES_MAX (2 * LPSLOT_MAX_SLOTS) /* slot files lpslot_holders sorts */
@@ -556,9 +556,9 @@ void lpslot_close(lpslot_pool *p) {
 
 /* -- reading notes ------------------------------------------------------------------------ */
 
-/* A note is read as `linkpool status` reads it: core/jsonlite.py's loads, then
+/* A note is read as `linkpool status` reads it: core/strictjson.py's loads, then
  * core/pool.py's _parse. The whole text UTF-8 (strict: no overlong form, no surrogate,
- * nothing above U+10FFFF); JSON as jsonlite takes it (white space " \t\n\r", no control
+ * nothing above U+10FFFF); JSON as strictjson takes it (white space " \t\n\r", no control
  * character in a string, a number of at most JSON_NUMBER characters and finite, no key
  * twice in any object, at most JSON_DEPTH arrays and objects deep); one object with a
  * "job", each field _parse knows of a type it allows. Any other text is no note (an
@@ -670,7 +670,7 @@ static long hex4(const unsigned char *s, size_t n, size_t i) {
 }
 
 /* The next character of a string whose text goes on at *i: 1 with *cp; 0 at its closing
- * quote (*i past it); -1 where jsonlite refuses it (a control character, a bad escape,
+ * quote (*i past it); -1 where strictjson refuses it (a control character, a bad escape,
  * the end of the text). An escaped high surrogate just before an escaped low one makes
  * one character with it; a lone one is a character of its own, as in Python. */
 static int jchar(const unsigned char *s, size_t n, size_t *i, uint32_t *cp) {
@@ -781,7 +781,7 @@ static int jpeek(const jreader *r) {
     return r->i < r->n ? r->s[r->i] : -1;
 }
 
-/* Past the string whose text starts at r->i: 1, or 0 if jsonlite refuses it. */
+/* Past the string whose text starts at r->i: 1, or 0 if strictjson refuses it. */
 static int jstring(jreader *r) {
     uint32_t cp;
     int rc;
@@ -791,7 +791,7 @@ static int jstring(jreader *r) {
 }
 
 /* The key whose text starts at r->i, of the object numbered `object`: read, and
- * refused if that object has it already (jsonlite: two readers could each take a
+ * refused if that object has it already (strictjson: two readers could each take a
  * different one). The keys of all objects of the note share one hash table. */
 static int jkey(jreader *r, uint32_t object) {
     size_t at = r->i;
@@ -810,7 +810,7 @@ static int jkey(jreader *r, uint32_t object) {
     return 1;
 }
 
-/* A number at r->i, as jsonlite's _number: J_INT, J_FLOAT or J_BAD; *value (if asked)
+/* A number at r->i, as strictjson's _number: J_INT, J_FLOAT or J_BAD; *value (if asked)
  * its value as Python's float() would have it. */
 static int jnumber(jreader *r, double *value) {
     const unsigned char *s = r->s;

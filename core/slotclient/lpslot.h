@@ -132,7 +132,7 @@ lpslot_pool *lpslot_open(const char *dir, int *err);
  * lpslot_options. On success fills *out and returns 0. Errors:
  *   ETIMEDOUT   no k slots before the deadline (nothing is held)
  *   EINVAL      k < 1; a note that is not one JSON object as `linkpool status` reads
- *               them (core/jsonlite.py), names job, or is longer than LPSLOT_NOTE_MAX;
+ *               them (core/strictjson.py), names job, or is longer than LPSLOT_NOTE_MAX;
  *               opt->more < 0
  *   EBUSY       this handle already has a lease out (one at a time per handle), or is
  *               acquiring (a call from inside notice)

@@ -3,8 +3,6 @@
 from __future__ import annotations
 
 import os
-import subprocess
-import sys
 from pathlib import Path
 
 import pytest
@@ -272,17 +270,3 @@ def test_machine_is_an_immutable_value() -> None:
     assert repr(machine).startswith("Machine(cores=2.0, affinity_cores=2, cpu_quota_cores=None")
     with pytest.raises(AttributeError):
         machine.cores = 8.0
-
-
-def test_import_is_light() -> None:
-    """The module is on the wrapper's start-up path: no dataclasses, inspect or pathlib."""
-    source = Path(__file__).parents[2] / "core" / "capacity.py"
-    code = (
-        "import sys; before = set(sys.modules)\n"
-        f"exec(compile(open({str(source)!r}).read(), 'capacity', 'exec'), {{}})\n"
-        "print(' '.join(sorted(set(sys.modules) - before)))"
-    )
-    out = subprocess.run(
-        [sys.executable, "-S", "-c", code], capture_output=True, text=True, check=True
-    ).stdout.split()
-    assert not {"dataclasses", "inspect", "pathlib"} & set(out), out

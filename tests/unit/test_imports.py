@@ -35,7 +35,7 @@ def imports() -> dict[str, set[str]]:
                 target = ".".join([*base, *([node.module] if node.module else [])])
                 # `from . import x`: the module x, or a name of the package itself
                 found.update((target, f"{target}.{alias.name}") for alias in node.names)
-    for _, module, _ in hooks.BUILTIN:
+    for _, module in hooks.BUILTIN:
         graph["linkpool.hooks"].add((module, module))
     graph["linkpool.cli"].update((f"linkpool.{m}",) * 2 for m in cli.MODULES.values())
     graph["linkpool.cli"].update((m, m) for m in graph if m.startswith("linkpool.integrations."))
