@@ -454,15 +454,19 @@ class Planner:
         # The history record's own members (the front door adds what it measures and
         # writes the line into the pool's history: plugins.history.keep's record)
         extra = {k: v for k, v in job.extra.items() if k not in _MEASURED}
-        plan.add("history", strictjson.dumps(
-            {"output": job.output, "cwd": job.cwd, "kind": job.kind,
-             "linker": record["linker"], "estimate": record["estimate"],
-             "command": job.original, **extra})[1:-1])
+        if "history" not in engine.settings.disable:  # the plugin that keeps the history
+            plan.add("history", strictjson.dumps(
+                {"output": job.output, "cwd": job.cwd, "kind": job.kind,
+                 "linker": record["linker"], "estimate": record["estimate"],
+                 "command": job.original, **extra})[1:-1])
         plan.add("met", int(isinstance(planned, dict)))
         plan.add("label", job.output or job.argv[0])  # as the "got" line names it
         for n, t, argv, _ in variants:
             plan.add("variant", f"{n} {t}")
             plan.command(argv)
+        for n, t, _, extra in variants:  # what tuning adds to the history record
+            if extra:
+                plan.add("tuned", f"{n} {t} " + strictjson.dumps(extra)[1:-1])
         if jobserver_announced(makeflags):
             for n, w in wants:
                 plan.add("js_want", f"{n} {w}")

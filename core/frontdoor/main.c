@@ -529,6 +529,18 @@ static void record(const struct lp_usage *u, void *ctx, int busy) {
     free(buf);
 }
 
+/* What tuning added to the job's record for n slots and t threads (the plan's "tuned"
+ * members), or NULL. */
+static const char *tuned_members(const struct lp_plan *plan, int n, int t) {
+    for (int i = 0; i < plan->ntuned; i++) {
+        int pn, pt, at = 0;
+        if (sscanf(plan->tuned[i], "%d %d %n", &pn, &pt, &at) == 2 && at && pn == n
+            && pt == (t > 0 ? t : 0))
+            return plan->tuned[i] + at;
+    }
+    return NULL;
+}
+
 /* The job's record in the pool's history, as the history plugin's after_link writes it:
  * the plan's part (output, cwd, kind, linker, estimate, command, extra) and what was
  * measured here. */
@@ -536,7 +548,9 @@ static void history(const struct lp_usage *u, void *ctx, int busy, int shared) {
     struct link *l = ctx;
     if (!l->plan->history)
         return;
-    size_t size = strlen(l->plan->history) + 2048 + 12 * (size_t)l->lease.count;
+    const char *tuned = tuned_members(l->plan, l->lease.count, l->threads);
+    size_t size = strlen(l->plan->history) + (tuned ? strlen(tuned) : 0) + 2048
+        + 12 * (size_t)l->lease.count;
     char *buf = malloc(size);
     if (!buf)
         return;
@@ -554,6 +568,8 @@ static void history(const struct lp_usage *u, void *ctx, int busy, int shared) {
     for (int i = 0; i < l->lease.count; i++)
         NUM("%s%d", i ? "," : "", l->lease.slots[i]);
     NUM("],\"admitted\":%.6f", l->admitted);
+    if (tuned)
+        NUM(",%s", tuned);
     if (l->tokens >= 0)
         NUM(",\"tokens\":%d", l->tokens);
     if (l->plan->met)

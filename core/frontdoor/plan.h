@@ -30,6 +30,8 @@ struct lp_plan {
     struct lp_variant *variants;
     int nvariants;
     int js_want[64][2];      /* (N, W) pairs */
+    const char *tuned[64];   /* "N T MEMBERS": what tuning adds to the history record */
+    int ntuned;
     int njs_want;
 };
 
