@@ -441,7 +441,9 @@ class Planner:
         forking = job.linker is not None and job.command is not None \
             and job.linker.leaves_child(job.command.linker_args)
         plan.add("forking", int(bool(forking)))
-        plan.add("note", strictjson.dumps(engine._identity()))
+        # the note status shows: the front door adds the threads and tokens it settles on
+        note = {k: v for k, v in engine._identity().items() if k not in ("threads", "tokens")}
+        plan.add("note", strictjson.dumps(note))
         record = {"output": job.output, "cwd": job.cwd, "kind": job.kind,
                   "linker": job.linker.id if job.linker is not None else None,
                   "estimate": estimate_of(job.cost), "command": job.original,

@@ -458,6 +458,7 @@ struct link {
     int cache;
     pid_t me;
     int said_waiting;
+    char unreachable[512]; /* why the build's jobserver could not be reached, or "" */
 };
 
 static void notice(lpslot_pool *pool, long long ticket, void *ctx) {
@@ -470,6 +471,53 @@ static void notice(lpslot_pool *pool, long long ticket, void *ctx) {
     if (n > 0)
         say_bytes(line, (size_t)n < LP_LINE_MAX ? (size_t)n : LP_LINE_MAX - 1);
     free(line);
+}
+
+/* The plan's note with "threads" and "tokens" (null when < 0) added: malloc'ed, or NULL. */
+static char *with_threads(const char *note, int threads, int tokens) {
+    if (!note)
+        return NULL;
+    size_t len = strlen(note);
+    char *out = malloc(len + 64);
+    if (!out || len < 2 || note[len - 1] != '}') {
+        free(out);
+        return NULL;
+    }
+    char t[16] = "null", k[16] = "null";
+    if (threads > 0)
+        snprintf(t, sizeof t, "%d", threads);
+    if (tokens >= 0)
+        snprintf(k, sizeof k, "%d", tokens);
+    snprintf(out, len + 64, "%.*s%s\"threads\":%s,\"tokens\":%s}", (int)(len - 1), note,
+             len > 2 ? "," : "", t, k);
+    return out;
+}
+
+/* Why the build's jobserver could not be reached, as the jobserver plugin says it. */
+static void unreachable(char *buf, size_t size) {
+    const char *flags = getenv("MAKEFLAGS"), *auth = NULL;
+    char word[256] = "";
+    for (const char *p = flags; p && *p;) {
+        while (*p == ' ')
+            p++;
+        size_t n = strcspn(p, " ");
+        if (n == 2 && !strncmp(p, "--", 2))
+            break;
+        if (!strncmp(p, "--jobserver-auth=", 17) || !strncmp(p, "--jobserver-fds=", 16)) {
+            auth = strchr(p, '=') + 1;
+            snprintf(word, sizeof word, "%.*s", (int)(n - (size_t)(auth - p)), auth);
+        }
+        p += n;
+    }
+    if (!auth)
+        snprintf(buf, size, "unreachable: no jobserver");
+    else if (!strncmp(word, "fifo:", 5))
+        snprintf(buf, size, "unreachable: %s: %s", word + 5, strerror(errno));
+    else if (errno == EBADF)
+        snprintf(buf, size, "unreachable: descriptors %s are closed (a recipe without +?)", word);
+    else
+        snprintf(buf, size, "unreachable: descriptors %s are not make's pipe (a recipe "
+                 "without +?)", word);
 }
 
 static int others_seen(struct link *l) {
@@ -548,7 +596,9 @@ static void history(const struct lp_usage *u, void *ctx, int busy, int shared) {
     struct link *l = ctx;
     if (!l->plan->history)
         return;
-    const char *tuned = tuned_members(l->plan, l->lease.count, l->threads);
+    /* what tuning added, for a jobserver that was reached; else why it was not */
+    const char *tuned = l->unreachable[0] ? NULL
+        : tuned_members(l->plan, l->lease.count, l->threads);
     size_t size = strlen(l->plan->history) + (tuned ? strlen(tuned) : 0) + 2048
         + 12 * (size_t)l->lease.count;
     char *buf = malloc(size);
@@ -570,6 +620,10 @@ static void history(const struct lp_usage *u, void *ctx, int busy, int shared) {
     NUM("],\"admitted\":%.6f", l->admitted);
     if (tuned)
         NUM(",%s", tuned);
+    if (l->unreachable[0]) {
+        NUM("%s", ",\"jobserver\":");
+        lp_json_string(buf, size, &at, l->unreachable);
+    }
     if (l->tokens >= 0)
         NUM(",\"tokens\":%d", l->tokens);
     if (l->plan->met)
@@ -632,16 +686,17 @@ static _Noreturn void run_plan(struct lp_plan *plan, int argc, char **argv, char
         }
         exec_python(argc, argv, cmd); /* Python says what is wrong, and what it does */
     }
-    if (plan->jobserver)
-        l.js = lp_js_connect(getenv("MAKEFLAGS"));
+    if (plan->jobserver && !(l.js = lp_js_connect(getenv("MAKEFLAGS"))))
+        unreachable(l.unreachable, sizeof l.unreachable);
     lpslot_options opt = {
         .more = plan->weight_max - plan->weight,
         .notice_after = plan->quiet ? -1.0 : 1.0,
         .notice = notice,
         .ctx = &l,
     };
+    char *note = with_threads(plan->note, -1, -1);
     double start = mono();
-    int e = lpslot_acquire_ex(l.pool, plan->weight, plan->timeout, plan->note,
+    int e = lpslot_acquire_ex(l.pool, plan->weight, plan->timeout, note ? note : plan->note,
                               plan->polling ? LPSLOT_POLLING : 0, &opt, &l.lease);
     if (e == ETIMEDOUT) {
         say("gave up after %g s waiting for %d slot(s) of %s (--timeout); the command was "
@@ -672,6 +727,13 @@ static _Noreturn void run_plan(struct lp_plan *plan, int argc, char **argv, char
         }
     }
     l.threads = v->t;
+    free(note);
+    if (l.threads > 0 || l.tokens >= 0) { /* what status shows of this job */
+        note = with_threads(plan->note, l.threads, l.tokens);
+        if (note)
+            lpslot_update_note(&l.lease, note);
+        free(note);
+    }
     if (l.said_waiting) {
         char *line = malloc(LP_LINE_MAX);
         int len = line ? lp_got_line(n, l.lease.waited, plan->label ? plan->label : v->argv[0],
