@@ -456,6 +456,8 @@ class Planner:
         # The history record's own members (the front door adds what it measures and
         # writes the line into the pool's history: plugins.history.keep's record)
         extra = {k: v for k, v in job.extra.items() if k not in _MEASURED}
+        if job.output:  # whose last record the front door keeps (outputs/)
+            plan.add("output", job.output)
         if "history" not in engine.settings.disable:  # the plugin that keeps the history
             plan.add("history", strictjson.dumps(
                 {"output": job.output, "cwd": job.cwd, "kind": job.kind,

@@ -61,8 +61,10 @@ def hello(tmp_path: Path) -> Path:
 
 
 def test_a_repeat_link_starts_no_python(tmp_path: Path, hello: Path) -> None:
-    """The first link of an output asks Python for its plan; the same link again starts
-    no interpreter at all, and both are in the history (folded by the next Python)."""
+    """The first link of an output asks Python for its plan, weighed from its inputs; the
+    second is planned once more, from what the first measured (the plan of a link weighed
+    from its inputs lasts until the output has a record); from then on the same link
+    starts no interpreter at all. Every link is in the history as it ends."""
     pool = make_pool(tmp_path / "pool", 2)
     front, log = counting_copy(tmp_path / "bin")
     env = dict(os.environ, LINKPOOL_DIR=str(pool))
@@ -70,15 +72,19 @@ def test_a_repeat_link_starts_no_python(tmp_path: Path, hello: Path) -> None:
     first = subprocess.run(link, cwd=hello, env=env, capture_output=True, text=True)
     assert first.returncode == 0 and first.stderr == "", first.stderr
     assert len(starts(log)) == 1 and "--plan=" in starts(log)[0]
-    for _ in range(3):
+    lines = (pool / "history.jsonl").read_text().splitlines()
+    assert len(lines) == 1  # written by the front door, before it answered
+    for i in range(4):
         again = subprocess.run(link, cwd=hello, env=env, capture_output=True, text=True)
         assert again.returncode == 0 and again.stderr == "", again.stderr
         assert subprocess.run([str(hello / "hello")], capture_output=True,
                               text=True).stdout == "hello\n"
-    assert len(starts(log)) == 1, starts(log)  # no interpreter on a repeat link
+        assert len((pool / "history.jsonl").read_text().splitlines()) == 2 + i
+    assert len(starts(log)) == 2, starts(log)  # none on the last three links
     records = json.loads(lp("history", "--pool", str(pool), "--json").stdout)
-    assert [r["exit"] for r in records] == [0, 0, 0, 0]
+    assert [r["exit"] for r in records] == [0] * 5
     assert {r["output"] for r in records} == {str(hello / "hello")}
+    assert [r["estimate"]["source"] for r in records] == ["inputs"] + ["history"] * 4
 
 
 def test_a_compile_passes_through_without_python(tmp_path: Path, hello: Path) -> None:

@@ -458,8 +458,8 @@ def test_a_plugin_that_decides_makes_the_link_pythons(tmp_path: Path, env: dict[
 def test_a_veto_of_before_acquire_runs_the_command_bare(tmp_path: Path, objs: Path,
                                                         monkeypatch: pytest.MonkeyPatch) -> None:
     """No third-party plugin may veto in a plan (it makes the link Python's, above): the
-    veto's plan is the engine's own answer, seen here with the built-in relay and a
-    plugin registered in it."""
+    veto's plan is the engine's own answer, seen here with a plugin registered in the
+    engine's plugin manager as if it were a built-in."""
     from linkpool import hooks
     from linkpool.engine import Engine
     from linkpool.hookspecs import hookimpl
@@ -476,6 +476,9 @@ def test_a_veto_of_before_acquire_runs_the_command_bare(tmp_path: Path, objs: Pa
     engine = Engine(["gcc", "-o", "app", "main.o"], settings)
     engine.hooks = hooks.load(settings)
     engine.hooks.register(Veto, "veto")
+    # a third-party plugin that decides makes the link Python's (above): here the veto
+    # stands for a built-in's, to see the planner's answer to it
+    monkeypatch.setattr(hooks, "deciding", lambda manager: [])
     planner = plans.Planner()
     assert planner.plan(engine) == 0 and planner.made is not None
     made = planner.made

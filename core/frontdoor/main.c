@@ -297,8 +297,8 @@ static int passes_through(char **cmd) {
     int compile = 0, info = 0, input = 0, deps = 0, deps_too = 0;
     for (char **a = cmd + 1; *a; a++) {
         const char *arg = *a;
-        if (arg[0] == '@')
-            return 0; /* a response file: Python reads it */
+        if (arg[0] == '@' || !strcmp(arg, "-"))
+            return 0; /* a response file, or stdin (an input under -x): Python decides */
         if (arg[0] != '-' || !arg[1]) {
             input |= arg[0] != '-' && arg[0] != '\0';
             continue;
@@ -629,8 +629,11 @@ static void history(const struct lp_usage *u, void *ctx, int busy, int shared) {
     if (l->plan->met)
         NUM(",\"met\":%s", busy ? "true" : "false");
     NUM("%s", "}\n");
-    if (at < size)
+    if (at < size) {
         lp_history_append(l->plan->pool, shared, buf, at);
+        if (l->plan->output)
+            lp_history_remember(l->plan->pool, shared, l->plan->output, buf, at - 1);
+    }
     free(buf);
 }
 

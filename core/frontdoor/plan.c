@@ -263,6 +263,7 @@ static int field(struct lp_plan *plan, const char *name, const char *value, stru
     else if (!strcmp(name, "record")) plan->record = value;
     else if (!strcmp(name, "label")) plan->label = value;
     else if (!strcmp(name, "history")) plan->history = value;
+    else if (!strcmp(name, "output")) plan->output = value;
     else if (!strcmp(name, "tuned") && plan->ntuned < 64) plan->tuned[plan->ntuned++] = value;
     else if (!strcmp(name, "met")) plan->met = flag(value);
     else if (!strcmp(name, "strict")) plan->strict = flag(value);

@@ -25,7 +25,7 @@ struct lp_plan {
     int weight, weight_max;
     double timeout;          /* < 0: none */
     int strict, quiet, polling, forking, once, jobserver, js_fixed, cpus;
-    const char *note, *record, *label, *history;
+    const char *note, *record, *label, *history, *output;
     int met;                 /* the history record says whether it met other jobs */
     struct lp_variant *variants;
     int nvariants;

@@ -183,13 +183,55 @@ static int user_folder(int pool) {
     return fd;
 }
 
-void lp_history_append(const char *pool, int shared, const char *line, size_t len) {
+/* The folder this user's records are in: the pool's own (private) or user.<uid>. */
+static int base_folder(const char *pool, int shared) {
     int dir = open(pool, O_RDONLY | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC);
     if (dir >= 0 && shared) {
         int user = user_folder(dir);
         close(dir);
         dir = user;
     }
+    return dir;
+}
+
+void lp_history_remember(const char *pool, int shared, const char *output, const char *line,
+                         size_t len) {
+    int base = base_folder(pool, shared);
+    if (base < 0)
+        return;
+    int made = mkdirat(base, "outputs", 0700) == 0;
+    int dir = openat(base, "outputs", O_RDONLY | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC);
+    close(base);
+    struct stat st;
+    if (dir < 0 || fstat(dir, &st) != 0 || st.st_uid != geteuid()) {
+        if (dir >= 0)
+            close(dir);
+        return;
+    }
+    if (made)
+        fchmod(dir, 0700);
+    char name[32], tmp[64];
+    lp_plan_name(output, strlen(output), name); /* History.key: FNV-1a 64 of the path */
+    strcat(name, ".json");
+    snprintf(tmp, sizeof tmp, "%s.%d.tmp", name, (int)getpid());
+    unlinkat(dir, tmp, 0); /* left by a process of this number that died */
+    int fd = openat(dir, tmp, O_WRONLY | O_CREAT | O_EXCL | O_NOFOLLOW | O_NONBLOCK | O_CLOEXEC,
+                    0600);
+    if (fd >= 0) {
+        fchmod(fd, 0600);
+        ssize_t r;
+        do
+            r = write(fd, line, len);
+        while (r < 0 && errno == EINTR);
+        close(fd);
+        if (r != (ssize_t)len || renameat(dir, tmp, dir, name) != 0)
+            unlinkat(dir, tmp, 0);
+    }
+    close(dir);
+}
+
+void lp_history_append(const char *pool, int shared, const char *line, size_t len) {
+    int dir = base_folder(pool, shared);
     if (dir < 0)
         return;
     int flags = O_RDWR | O_APPEND | O_NOFOLLOW | O_NONBLOCK | O_CLOEXEC;

@@ -29,4 +29,10 @@ void lp_spool(int cache, const char *line, size_t len);
  * ignored (the command's outcome is what counts). */
 void lp_history_append(const char *pool, int shared, const char *line, size_t len);
 
+/* Keep `line` as the output's last record (History.remember: outputs/<FNV-1a of the
+ * output>.json in the user's folder, replaced atomically), which the next plan of that
+ * output is estimated from. */
+void lp_history_remember(const char *pool, int shared, const char *output, const char *line,
+                         size_t len);
+
 #endif
