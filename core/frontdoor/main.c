@@ -676,18 +676,41 @@ static char **held_env(const char *pool) {
     return env;
 }
 
-static _Noreturn void run_plan(struct lp_plan *plan, int argc, char **argv, char **cmd,
-                               int cache, int fresh) {
+/* The pool failed under a planned link: say so as Python's engine does, then run the
+ * command without the pool, or (strict) do not run it. */
+static _Noreturn void pool_failed(const struct lp_plan *plan, char **cmd, int err) {
+    char what[8192];
+    const char *path = plan->pool;
+    if (err == ENOENT)
+        snprintf(what, sizeof what, "pool %s has no pool.json; run `linkpool init --pool %s`",
+                 path, path);
+    else if (err == EBADMSG)
+        snprintf(what, sizeof what, "%s/pool.json is corrupt; repair it with `linkpool init "
+                 "--pool %s --slots N`", path, path);
+    else if (err == EPROTONOSUPPORT)
+        snprintf(what, sizeof what, "pool %s uses a protocol newer than this linkpool (1); "
+                 "upgrade linkpool", path);
+    else
+        snprintf(what, sizeof what, "cannot use pool %s: %s", path, strerror(err));
+    if (plan->strict) {
+        say("%s (strict mode: the command was not run)", what);
+        exit(EX_UNAVAILABLE);
+    }
+    char why[8300];
+    snprintf(why, sizeof why, "%s; running the command without the pool", what);
+    lp_exec(cmd, why);
+}
+
+/* Act on a run plan. Returns only when a stored plan's pool cannot be opened (it may be
+ * gone: the caller asks Python, whose first link makes a default pool again). */
+static void run_plan(struct lp_plan *plan, char **cmd, int cache, int fresh) {
     struct link l = {.plan = plan, .tokens = -1, .cache = cache, .me = getpid()};
     int err;
     l.pool = lpslot_open(plan->pool, &err);
     if (!l.pool) {
-        if (plan->strict && fresh) {
-            say("cannot use pool %s: %s (strict mode: the command was not run)", plan->pool,
-                strerror(err));
-            exit(EX_UNAVAILABLE);
-        }
-        exec_python(argc, argv, cmd); /* Python says what is wrong, and what it does */
+        if (!fresh)
+            return;
+        pool_failed(plan, cmd, err);
     }
     if (plan->jobserver && !(l.js = lp_js_connect(getenv("MAKEFLAGS"))))
         unreachable(l.unreachable, sizeof l.unreachable);
@@ -708,7 +731,7 @@ static _Noreturn void run_plan(struct lp_plan *plan, int argc, char **argv, char
     }
     if (e) {
         give_back(&l);
-        exec_python(argc, argv, cmd);
+        pool_failed(plan, cmd, e);
     }
     l.wait_s = mono() - start;
     l.admitted = wall();
@@ -759,8 +782,8 @@ static _Noreturn void run_plan(struct lp_plan *plan, int argc, char **argv, char
     lp_run(&job);
 }
 
-static _Noreturn void act(struct lp_plan *plan, int argc, char **argv, char **cmd, int cache,
-                          int fresh) {
+/* Act on a plan; returns only for a stored run plan whose pool cannot be opened. */
+static void act(struct lp_plan *plan, int argc, char **argv, char **cmd, int cache, int fresh) {
     switch (plan->action) {
     case LP_NONE:
         break;
@@ -771,7 +794,8 @@ static _Noreturn void act(struct lp_plan *plan, int argc, char **argv, char **cm
     case LP_PYTHON:
         exec_python(argc, argv, cmd);
     case LP_RUN:
-        run_plan(plan, argc, argv, cmd, cache, fresh);
+        run_plan(plan, cmd, cache, fresh);
+        return;
     }
     exec_python(argc, argv, cmd);
 }
@@ -816,8 +840,10 @@ int main(int argc, char **argv) {
     char *buf = ask_python(argc, argv, &len, &why);
     if (cache < 0)
         cache = lp_cache_dir(); /* Python makes it on a first link */
-    if (buf && lp_plan_parse(buf, len, key, keylen, 1, &plan) == 0)
+    if (buf && lp_plan_parse(buf, len, key, keylen, 1, &plan) == 0) {
         act(&plan, argc, argv, cmd, cache, 1);
+        exit(1); /* not reached: a fresh plan is always acted on */
+    }
     if (!why)
         why = "linkpool's Python gave a plan the front door cannot read";
     if (at >= argc)
