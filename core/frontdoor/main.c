@@ -703,7 +703,8 @@ static _Noreturn void pool_failed(const struct lp_plan *plan, char **cmd, int er
 
 /* Act on a run plan. Returns only when a stored plan's pool cannot be opened (it may be
  * gone: the caller asks Python, whose first link makes a default pool again). */
-static void run_plan(struct lp_plan *plan, char **cmd, int cache, int fresh) {
+static void run_plan(struct lp_plan *plan, int argc, char **argv, char **cmd, int cache,
+                     int fresh) {
     struct link l = {.plan = plan, .tokens = -1, .cache = cache, .me = getpid()};
     int err;
     l.pool = lpslot_open(plan->pool, &err);
@@ -731,7 +732,9 @@ static void run_plan(struct lp_plan *plan, char **cmd, int cache, int fresh) {
     }
     if (e) {
         give_back(&l);
-        pool_failed(plan, cmd, e);
+        if (e == ENOENT) /* the pool went away while we waited: Python would make it again */
+            pool_failed(plan, cmd, e);
+        exec_python(argc, argv, cmd); /* a hostile slot...: Python names it, and runs it */
     }
     l.wait_s = mono() - start;
     l.admitted = wall();
@@ -794,7 +797,7 @@ static void act(struct lp_plan *plan, int argc, char **argv, char **cmd, int cac
     case LP_PYTHON:
         exec_python(argc, argv, cmd);
     case LP_RUN:
-        run_plan(plan, cmd, cache, fresh);
+        run_plan(plan, argc, argv, cmd, cache, fresh);
         return;
     }
     exec_python(argc, argv, cmd);
