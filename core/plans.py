@@ -209,11 +209,35 @@ def store(plan_key: bytes, data: bytes | None) -> bool:
         finally:
             os.close(fd)
         os.replace(tmp, name, src_dir_fd=folder, dst_dir_fd=folder)
+        if int(name, 16) % PRUNE_EVERY == 0:
+            prune(folder)
         return True
     except OSError:
         return False
     finally:
         os.close(folder)
+
+
+#: The most plans kept: one per invocation (working directory, arguments) a user ever
+#: linked; past it the least recently made go (about 1 KiB each). Looked at after one
+#: store in PRUNE_EVERY (by the plan's name: no state), so a store costs no listing.
+MAX_PLANS = 4096
+PRUNE_EVERY = 64
+
+
+def prune(folder: int) -> None:
+    """Remove the oldest plans of ``folder`` beyond :data:`MAX_PLANS` (a removed plan is
+    only made again, by the next link of its invocation)."""
+    try:
+        entries = [(e.stat(follow_symlinks=False).st_mtime, e.name)
+                   for e in os.scandir(folder) if not e.name.startswith(".")]
+    except OSError:
+        return
+    for _, name in sorted(entries)[:max(0, len(entries) - MAX_PLANS)]:
+        try:
+            os.unlink(name, dir_fd=folder)
+        except OSError:
+            pass
 
 
 # -- making the plan ------------------------------------------------------------------------

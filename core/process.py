@@ -52,7 +52,7 @@ status: int | None = None
 #: The signal the command died of, if it did: the wrapper then dies of it too (:func:`leave`).
 killed_by: int | None = None
 #: The signals the build ignored when it started linkpool, as a mask (bit N-1: signal N),
-#: from the shell launcher (``--ign=N``; Python itself ignores SIGPIPE and SIGXFSZ at
+#: from the front door (``--ign=N``; Python itself ignores SIGPIPE and SIGXFSZ at
 #: start-up, so only the launcher can know); None: unknown (linkpool-py run directly).
 ignored_at_start: int | None = None
 

@@ -756,3 +756,21 @@ def test_a_record_written_into_the_spool_while_it_is_folded_is_folded(
     assert History(env["LINKPOOL_DIR"]).last(str(objs / "app"))["slots"] == [1]
     assert not (tmp_path / "late").exists() and not spool.exists()
     assert not list(spool.parent.glob("records*"))
+
+
+def test_the_plans_are_pruned_to_the_most_kept(tmp_path: Path) -> None:
+    """The cache keeps at most MAX_PLANS plans: the oldest go first."""
+    folder = tmp_path / "plans"
+    folder.mkdir()
+    for i in range(12):
+        (folder / f"{i:016x}").write_bytes(b"lpplan1\n")
+        os.utime(folder / f"{i:016x}", (1000 + i, 1000 + i))
+    fd = os.open(folder, os.O_RDONLY | os.O_DIRECTORY)
+    try:
+        old = plans.MAX_PLANS
+        plans.MAX_PLANS = 5
+        plans.prune(fd)
+    finally:
+        plans.MAX_PLANS = old
+        os.close(fd)
+    assert sorted(p.name for p in folder.iterdir()) == [f"{i:016x}" for i in range(7, 12)]
