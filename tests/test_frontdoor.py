@@ -197,3 +197,17 @@ def test_generated_argv(sanitized: Path, tmp_path: Path, prefix: list, args: lis
         bare = subprocess.run(printf, capture_output=True)
         assert (r.returncode, r.stdout) == (bare.returncode, bare.stdout), r
         assert all(line.startswith(b"linkpool: ") for line in r.stderr.splitlines()), r
+
+
+@pytest.mark.parametrize("form", [["run", "--"], []])
+def test_all_64_signal_dispositions_reach_the_command(tmp_path: Path, form: list[str]) -> None:
+    """Ignored and blocked signals, all 64 bits, as bare: Python's runner (glibc's
+    posix_spawn) left signals 32 and 33 ignored in the command."""
+    pool = make_pool(tmp_path / "pool", 2)
+    env = dict(os.environ, LINKPOOL_DIR=str(pool))
+    show = ["grep", "-E", "^Sig(Ign|Blk|Cgt)", "/proc/self/status"]
+    bare = subprocess.run(show, capture_output=True, text=True, env=env)
+    through = subprocess.run([LINKPOOL, *form, *show], capture_output=True, text=True, env=env)
+    assert through.returncode == 0 and through.stderr == "", through.stderr
+    assert through.stdout == bare.stdout
+    assert json.loads(lp("history", "--pool", str(pool), "--json").stdout)  # pooled
