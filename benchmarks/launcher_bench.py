@@ -1,6 +1,6 @@
 """What starting linkpool costs: the `linkpool` front door (C; a subcommand execs
-`python -I linkpool-py`) against the console script pip used to generate, the interpreter alone, and the bare
-command, on an uncontended `linkpool run -- true` and on a hello-world link.
+`python -I linkpool-py`) against the console script pip used to generate, the interpreter
+alone, and the bare command, on an uncontended `linkpool run -- true` and on a hello-world link.
 
     bash scripts/bench.sh launcher [--rounds 40] [--baseline OTHER/.venv/bin/linkpool]
 
