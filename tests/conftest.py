@@ -79,6 +79,20 @@ def wait_for(predicate: Callable[[], Any], timeout: float = 20.0, what: str = ""
         time.sleep(0.02)
 
 
+def locked(path: Path) -> bool:
+    """Whether someone holds a flock on ``path`` (probed with a descriptor of our own)."""
+    import fcntl
+
+    fd = os.open(path, os.O_RDONLY | os.O_CLOEXEC)
+    try:
+        fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+        return False
+    except BlockingIOError:
+        return True
+    finally:
+        os.close(fd)
+
+
 def witness_log(directory: Path) -> tuple[int, list[str], set[str]]:
     """(largest weight seen inside at once, jobs that entered, jobs that finished)."""
     log = directory / "log"

@@ -26,7 +26,7 @@ from typing import Any
 
 import pytest
 
-from conftest import wait_for
+from conftest import locked, wait_for
 
 REPO = Path(__file__).resolve().parent.parent
 SOURCES = [REPO / "core" / "frontdoor" / "run.c", REPO / "tests" / "frontdoor" / "run_driver.c"]
@@ -129,19 +129,6 @@ def done_line(record: Path) -> dict[str, Any]:
     return done
 
 
-def slot_held(path: Path) -> bool:
-    fd = os.open(path, os.O_RDONLY)
-    try:
-        import fcntl
-
-        fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
-        return False
-    except BlockingIOError:
-        return True
-    finally:
-        os.close(fd)
-
-
 # -- how it ends ---------------------------------------------------------------------------
 
 
@@ -159,7 +146,7 @@ def test_status_and_output_pass_through(drv: str, rec: Path, kind: str) -> None:
         assert got[0] == at_end[0] and done["pid"] == done["driver"]
     else:  # in the bookkeeper
         assert done["pid"] != done["driver"]
-    wait_for(lambda: not slot_held(rec.parent / "slot.0"), what="the slot to be let go")
+    wait_for(lambda: not locked(rec.parent / "slot.0"), what="the slot to be let go")
 
 
 def cores_allowed() -> None:
@@ -411,13 +398,13 @@ def test_a_forking_command_answers_at_its_first_exit(drv: str, rec: Path) -> Non
     answered = time.monotonic() - start
     assert (r.returncode, r.stdout, r.stderr) == (4, "first\n", "")
     assert answered < 0.8, f"the answer took {answered:.2f} s"
-    assert slot_held(slot)  # by the child
+    assert locked(slot)  # by the child
     assert [x for x in lines(rec) if "code" in x] == []  # the bookkeeper still waits
     wait_for(lambda: any("code" in x for x in lines(rec)), what="the record")
     done = done_line(rec)
     assert done["code"] == 4 and done["tail_s"] > 0.8 and done["pid"] != done["driver"]
     assert done["held"] == [1]  # done runs while the slots are held; then they go
-    wait_for(lambda: not slot_held(slot), what="the slot to be let go")
+    wait_for(lambda: not locked(slot), what="the slot to be let go")
 
 
 @pytest.mark.parametrize("kind", KINDS)
@@ -434,7 +421,7 @@ def test_a_daemon_left_by_the_link_does_not_keep_the_slot(drv: str, rec: Path,
         if kind == "plain":
             assert done_line(rec)["code"] == 0
         wait_for(lambda: any("code" in x for x in lines(rec)), what="the record")
-        wait_for(lambda: not slot_held(rec.parent / "slot.0"), what="the slot to be let go")
+        wait_for(lambda: not locked(rec.parent / "slot.0"), what="the slot to be let go")
         assert any(os.readlink(f"/proc/{daemon}/fd/{fd}") == str(rec.parent / "slot.0")
                    for fd in os.listdir(f"/proc/{daemon}/fd")), "the test shows nothing"
     finally:

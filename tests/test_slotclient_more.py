@@ -38,7 +38,7 @@ from hypothesis import strategies as st
 
 from linkpool.pool import _parse
 
-from conftest import LINKPOOL, lp, make_pool, status, wait_for
+from conftest import LINKPOOL, locked, lp, make_pool, status, wait_for
 
 REPO = Path(__file__).resolve().parent.parent
 LPSLOT = REPO / "core" / "slotclient"
@@ -145,20 +145,6 @@ def in_line(pool: Path, n: int) -> None:
 
 def in_use(pool: Path, n: int) -> None:
     wait_for(lambda: status(pool)["in_use"] == n, what=f"{n} slots in use")
-
-
-def locked(path: Path) -> bool:
-    """Whether someone holds a flock on ``path`` (a probe of our own)."""
-    import fcntl
-
-    fd = os.open(path, os.O_RDONLY | os.O_CLOEXEC)
-    try:
-        fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
-        return False
-    except BlockingIOError:
-        return True
-    finally:
-        os.close(fd)
 
 
 def new_pool(path: Path, slots: int) -> Path:

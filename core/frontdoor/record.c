@@ -5,6 +5,7 @@
 #include "record.h"
 
 #include "plan.h"
+#include "waitline.h"
 
 #include <errno.h>
 #include <fcntl.h>
@@ -98,29 +99,13 @@ void lp_cache_forget(int cache, const char *name) {
     }
 }
 
-/* The length of the UTF-8 sequence at s (as Python's strict decoder takes it), or 0. */
-static int utf8(const unsigned char *s) {
-    if (s[0] < 0x80)
-        return 1;
-    int n = s[0] >= 0xf0 ? 4 : s[0] >= 0xe0 ? 3 : s[0] >= 0xc2 ? 2 : 0;
-    if (!n || s[0] > 0xf4)
-        return 0;
-    for (int i = 1; i < n; i++)
-        if ((s[i] & 0xc0) != 0x80)
-            return 0;
-    if ((s[0] == 0xe0 && s[1] < 0xa0) || (s[0] == 0xed && s[1] >= 0xa0)
-        || (s[0] == 0xf0 && s[1] < 0x90) || (s[0] == 0xf4 && s[1] >= 0x90))
-        return 0; /* overlong, a surrogate, above U+10FFFF */
-    return n;
-}
-
 void lp_json_string(char *buf, size_t size, size_t *at, const char *s) {
     size_t i = *at;
 #define ROOM(n) (i + (n) < size)
     if (ROOM(1))
         buf[i++] = '"';
     for (const unsigned char *p = (const unsigned char *)s; *p;) {
-        int n = utf8(p);
+        int n = (int)lp_utf8_len(p, strnlen((const char *)p, 4));
         if (n == 1 && *p >= 0x20 && *p != '"' && *p != '\\') {
             if (ROOM(1))
                 buf[i++] = (char)*p;

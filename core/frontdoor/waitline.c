@@ -37,7 +37,7 @@ static int done(struct line *l) {
 
 /* The length of the UTF-8 sequence at s (n bytes left), 0 if none starts there (as
  * Python's decoder: no overlong form, no surrogate, nothing above U+10FFFF). */
-static size_t utf8_len(const unsigned char *s, size_t n) {
+size_t lp_utf8_len(const unsigned char *s, size_t n) {
     unsigned c = s[0];
     if (c < 0x80)
         return 1;
@@ -63,7 +63,7 @@ static void add_bytes(struct line *l, const char *text) {
     const unsigned char *s = (const unsigned char *)text;
     size_t n = strlen(text);
     for (size_t i = 0; i < n;) {
-        size_t len = utf8_len(s + i, n - i);
+        size_t len = lp_utf8_len(s + i, n - i);
         if (len) {
             add(l, s + i, len);
             i += len;
