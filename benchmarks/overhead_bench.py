@@ -119,6 +119,12 @@ def main() -> int:
     try:
         env = dict(ENV, LINKPOOL_DIR=str(work / "pool"), XDG_CACHE_HOME=str(work / "cache"))
         env.pop("LINKPOOL_CONFIG", None)
+        # One slot: a link holds the whole machine, so linkpool gives it no thread option
+        # and bare and through run the same command (with more slots a hello link would
+        # get a core's share, -Wl,--threads=1: the policy's choice, not the front door's
+        # cost)
+        subprocess.run([LINKPOOL, "init", "--slots", "1"], env=env, check=True,
+                       stdout=subprocess.DEVNULL)
         (work / "hello.cc").write_text("#include <cstdio>\nint main() { std::puts(\"hi\"); }\n")
         subprocess.run(["g++", "-c", "hello.cc", "-o", "hello.o"], cwd=work, check=True)
         inputs = [str(p) for p in workload(args.cache, args.megabytes)]

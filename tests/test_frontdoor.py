@@ -211,3 +211,42 @@ def test_all_64_signal_dispositions_reach_the_command(tmp_path: Path, form: list
     assert through.returncode == 0 and through.stderr == "", through.stderr
     assert through.stdout == bare.stdout
     assert json.loads(lp("history", "--pool", str(pool), "--json").stdout)  # pooled
+
+
+def test_an_environment_just_under_arg_max(tmp_path: Path) -> None:
+    """An environment the kernel takes for `linkpool /bin/echo ran`, within a few bytes of
+    the limit, runs the command as bare does (the /bin/sh launcher gave 126 there: Python
+    and its own arguments did not fit). With the pool's marker added it may not fit
+    either: the command then runs without it, as the protocol allows."""
+    pool = make_pool(tmp_path / "pool", 2)
+    base = dict(os.environ, LINKPOOL_DIR=str(pool))
+    argv = [LINKPOOL, "/bin/echo", "ran"]
+
+    def env_of(size: int) -> dict[str, str]:
+        chunk, env = 100_000, dict(base)
+        for i in range(size // chunk):
+            env[f"BIG{i}"] = "a" * (chunk - len(f"BIG{i}=") - 1)
+        if size % chunk > 16:
+            env["REST"] = "b" * (size % chunk - len("REST=") - 1)
+        return env
+
+    def starts(size: int) -> bool:
+        try:
+            subprocess.run(argv, env=env_of(size), capture_output=True, timeout=60)
+        except OSError as e:
+            if e.errno == 7:  # E2BIG
+                return False
+            raise
+        return True
+
+    low, high = 0, int(subprocess.check_output(["getconf", "ARG_MAX"])) + 1
+    while high - low > 1:
+        mid = (low + high) // 2
+        low, high = (mid, high) if starts(mid) else (low, mid)
+    assert low > 100_000
+    for less in (0, 8, 50, 100, 400):
+        r = subprocess.run(argv, env=env_of(low - less), capture_output=True, text=True,
+                           timeout=60)
+        assert (r.returncode, r.stdout) == (0, "ran\n"), (less, r.stderr[:300])
+        assert r.stderr == "" or (r.stderr.startswith("linkpool: warning: ")
+                                  and r.stderr.count("\n") == 1), r.stderr[:300]
