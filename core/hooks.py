@@ -79,15 +79,17 @@ def load(settings: Settings) -> pluggy.PluginManager:
     return manager
 
 
-def deciding(manager: Any) -> list[str]:
+def deciding(manager: Any, hooks: Iterable[str] | None = None) -> list[str]:
     """The third-party plugins of ``manager`` (:func:`load`'s) that implement a hook
-    deciding something about a link (any hook but :data:`OBSERVING`)."""
+    deciding something about a link (any hook but :data:`OBSERVING`; with ``hooks``, one
+    of those)."""
     builtin = {name for name, _ in BUILTIN}
     out = []
     for name, plugin in manager.list_name_plugin():
         if name in builtin:
             continue
-        if any(caller.name not in OBSERVING for caller in manager.get_hookcallers(plugin) or ()):
+        if any(caller.name not in OBSERVING and (hooks is None or caller.name in hooks)
+               for caller in manager.get_hookcallers(plugin) or ()):
             out.append(name)
     return out
 

@@ -341,9 +341,12 @@ class Planner:
     def __init__(self) -> None:
         self.made: Plan | None = None
         self.may_say = 0  # lines a reusable plan may have said (a capped weight's warning)
+        self.per_link = False  # a third-party plugin decides (a plan for this link only)
 
     def plan(self, engine: Engine) -> int:
         self.made = self._plan(engine)
+        if self.per_link:  # a third-party plugin decides each link: asked each time
+            self.made.reusable = False
         return 0
 
     def _plan(self, engine: Engine) -> Plan:
@@ -353,8 +356,11 @@ class Planner:
         settings, job = engine.settings, engine.job
         if engine.hooks is None:
             engine.hooks = engine._step("loading plugins", lambda: load(settings))
-        if engine.hooks is not None and deciding(engine.hooks):
-            return _python()  # a plugin of someone else's decides: Python runs the link
+        if engine.hooks is not None and deciding(engine.hooks, ("linkpool_after_acquire",)):
+            return _python()  # a plugin of someone else's acts while the slots are held
+        # Another third-party plugin that decides (classify ... tune) does so here, for
+        # this link only: the plan is not stored, and the front door asks again next time
+        self.per_link = engine.hooks is not None and bool(deciding(engine.hooks))
         if settings.check_output and "output-check" not in settings.disable:
             return _python()  # its warning is for the build's stderr as the link ends
         dry = self._jobserver(job, None) if "jobserver" not in settings.disable else None

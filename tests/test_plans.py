@@ -438,13 +438,32 @@ def plugin_folder(root: Path, name: str, source: str) -> Path:
     return folder
 
 
-def test_a_plugin_that_decides_makes_the_link_pythons(tmp_path: Path, env: dict[str, str],
-                                                      objs: Path) -> None:
+HOLDER = '''
+import pluggy
+
+hookimpl = pluggy.HookimplMarker("linkpool")
+
+
+@hookimpl
+def linkpool_after_acquire(job, waited):
+    pass
+'''
+
+
+def test_a_plugin_that_decides_is_asked_each_link(tmp_path: Path, env: dict[str, str],
+                                                  objs: Path) -> None:
+    """A third-party plugin that decides (here a veto in before_acquire) decides in the
+    plan of each link: the plan is not stored; one that acts while the slots are held
+    (after_acquire) makes the link Python's."""
+    holder = plugin_folder(tmp_path, "holder", HOLDER)
+    p = plan("gcc", "-o", "app", "main.o", env=dict(env, LINKPOOL_PLUGIN_PATH=str(holder)),
+             cwd=objs)
+    assert p.action == "python" and not cached(env)
     decider = plugin_folder(tmp_path, "decider", DECIDER)
     watcher = plugin_folder(tmp_path, "watch", WATCHER)
     p = plan("gcc", "-o", "app", "main.o", env=dict(env, LINKPOOL_PLUGIN_PATH=str(decider)),
              cwd=objs)
-    assert p.action == "python" and not cached(env)
+    assert p.action == "exec" and not cached(env)  # vetoed: run bare, asked again next time
     p = plan("gcc", "-o", "app", "main.o", env=dict(env, LINKPOOL_PLUGIN_PATH=str(decider),
                                                     LINKPOOL_DISABLE="decider"), cwd=objs)
     assert p.action == "run"
@@ -478,7 +497,7 @@ def test_a_veto_of_before_acquire_runs_the_command_bare(tmp_path: Path, objs: Pa
     engine.hooks.register(Veto, "veto")
     # a third-party plugin that decides makes the link Python's (above): here the veto
     # stands for a built-in's, to see the planner's answer to it
-    monkeypatch.setattr(hooks, "deciding", lambda manager: [])
+    monkeypatch.setattr(hooks, "deciding", lambda manager, hooks=None: [])
     planner = plans.Planner()
     assert planner.plan(engine) == 0 and planner.made is not None
     made = planner.made

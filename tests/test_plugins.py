@@ -78,8 +78,10 @@ def objs(tmp_path: Path) -> Path:
     return tmp_path
 
 
-def records(pool: Path) -> list[dict]:
-    return json.loads(lp("history", "--pool", str(pool), "--json", check=True).stdout)
+def records(pool: Path, env: dict[str, str] | None = None) -> list[dict]:
+    """The pool's history, read (and the spool folded) in ``env``."""
+    return json.loads(lp("history", "--pool", str(pool), "--json", env=env,
+                         check=True).stdout)
 
 
 def test_installed_plugin_reweighs_and_observes(plugin_site: Path, objs: Path) -> None:
@@ -89,7 +91,9 @@ def test_installed_plugin_reweighs_and_observes(plugin_site: Path, objs: Path) -
            "XDG_CACHE_HOME": str(objs / "cache")}
     r = lp("run", "--pool", str(pool), "--", "gcc", "main.o", "-o", "app", cwd=objs, env=env)
     assert r.returncode == 0, r.stderr
-    (rec,) = records(pool)
+    # its after_link is called off the link's path, by the next Python of this user that
+    # folds the front door's spool (docs/plans.md), with the link's own plugins
+    (rec,) = records(pool, env)
     assert rec["weight"] == 2  # the small link alone would weigh 1
     (seen,) = [json.loads(line) for line in log.read_text().splitlines()]
     assert seen == {"output": str(objs / "app"), "status": 0, "weight": 2,
@@ -101,11 +105,11 @@ def test_installed_plugin_reweighs_and_observes(plugin_site: Path, objs: Path) -
     assert str(plugin_site) in cached["stamp"]
     assert lp("run", "--pool", str(pool), "--", "gcc", "main.o", "-o", "app", cwd=objs,
               env=env).returncode == 0
-    assert records(pool)[-1]["weight"] == 2
+    assert records(pool, env)[-1]["weight"] == 2
     # Disabled by name, it is not loaded.
     r = lp("run", "--pool", str(pool), "--", "gcc", "main.o", "-o", "app", cwd=objs,
            env={**env, "LINKPOOL_DISABLE": "reweigh"})
-    assert r.returncode == 0 and records(pool)[-1]["weight"] == 1
+    assert r.returncode == 0 and records(pool, env)[-1]["weight"] == 1
     assert len(log.read_text().splitlines()) == 2
 
 
