@@ -14,21 +14,21 @@ import json
 import os
 import resource
 import shlex
-import shutil
 import signal
 import subprocess
 import sys
 import time
-import uuid
-from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
 import pytest
+import test_trust_signals
+from test_trust_signals import Terminal
 
 from conftest import locked, wait_for
 
 REPO = Path(__file__).resolve().parent.parent
+term = test_trust_signals.term  # the fixture: an interactive bash in a tmux of its own
 SOURCES = [REPO / "core" / "frontdoor" / "run.c", REPO / "tests" / "frontdoor" / "run_driver.c"]
 SAN_ENV = {
     "ASAN_OPTIONS": "detect_leaks=1:abort_on_error=0:exitcode=86",
@@ -509,45 +509,6 @@ def looping(script: Path) -> bool:
         except OSError:
             continue
     return False
-
-
-class Terminal:
-    """An interactive bash in a tmux server of its own socket."""
-
-    def __init__(self, cwd: Path) -> None:
-        self.socket = f"lprun-{uuid.uuid4().hex[:10]}"
-        env = {**os.environ, "PS1": "$ ", "HISTFILE": "/dev/null"}
-        env.pop("TMUX", None)
-        subprocess.run(["tmux", "-L", self.socket, "-f", "/dev/null", "new-session", "-d",
-                        "-s", "t", "-x", "200", "-y", "50", "-c", str(cwd),
-                        "bash --norc --noprofile -i"], env=env, check=True, timeout=30)
-
-    def keys(self, *keys: str) -> None:
-        subprocess.run(["tmux", "-L", self.socket, "send-keys", "-t", "t", *keys], check=True,
-                       timeout=30)
-
-    def line(self, text: str) -> None:
-        self.keys("-l", text)
-        self.keys("Enter")
-
-    def screen(self) -> str:
-        return subprocess.run(["tmux", "-L", self.socket, "capture-pane", "-p", "-t", "t",
-                               "-S", "-200"], capture_output=True, text=True, timeout=30).stdout
-
-    def close(self) -> None:
-        subprocess.run(["tmux", "-L", self.socket, "kill-server"], capture_output=True,
-                       timeout=30)
-
-
-@pytest.fixture
-def term(tmp_path: Path) -> Iterator[Terminal]:
-    if not shutil.which("tmux"):
-        pytest.skip("no tmux")
-    t = Terminal(tmp_path)
-    try:
-        yield t
-    finally:
-        t.close()
 
 
 @pytest.mark.parametrize("kind", KINDS)
