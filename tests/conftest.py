@@ -80,10 +80,14 @@ def wait_for(predicate: Callable[[], Any], timeout: float = 20.0, what: str = ""
 
 
 def locked(path: Path) -> bool:
-    """Whether someone holds a flock on ``path`` (probed with a descriptor of our own)."""
+    """Whether someone holds a flock on ``path`` (probed with a descriptor of our own);
+    False when there is no such file."""
     import fcntl
 
-    fd = os.open(path, os.O_RDONLY | os.O_CLOEXEC)
+    try:
+        fd = os.open(path, os.O_RDONLY | os.O_CLOEXEC)
+    except FileNotFoundError:
+        return False
     try:
         fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
         return False

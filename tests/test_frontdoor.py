@@ -250,3 +250,24 @@ def test_an_environment_just_under_arg_max(tmp_path: Path) -> None:
         assert (r.returncode, r.stdout) == (0, "ran\n"), (less, r.stderr[:300])
         assert r.stderr == "" or (r.stderr.startswith("linkpool: warning: ")
                                   and r.stderr.count("\n") == 1), r.stderr[:300]
+
+
+def test_the_pass_through_rule_names_pythons_options() -> None:
+    """The front door's word lists for what passes straight through (main.c) are those of
+    linkpool.command: the drivers, the options whose value is the next argument, and the
+    information options."""
+    from linkpool import command
+
+    text = (ROOT / "core" / "frontdoor" / "main.c").read_text()
+
+    def words(name: str) -> set[str]:
+        block = re.search(rf"const char \*const {name}\[\] = \{{(.*?)\}};", text, re.S)
+        assert block, name
+        return set(re.findall(r'"([^"]*)"', block.group(1)))
+
+    assert words("SEPARATE") == set(command._DRIVER_SEPARATE)
+    assert words("DRIVERS") == set(command.DRIVERS)
+    assert words("INFO") == set(command._DRIVER_INFO)
+    compile_only = {"-c", "-S", "-E", "-fsyntax-only"}
+    assert words("COMPILE_ONLY") == compile_only | {
+        alias for alias, short in command._DRIVER_ALIASES.items() if short in compile_only}

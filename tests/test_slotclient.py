@@ -22,7 +22,17 @@ from pathlib import Path
 
 import pytest
 
-from conftest import LINKPOOL, WITNESS, lp, make_pool, status, wait_for, witness_cmd, witness_log
+from conftest import (
+    LINKPOOL,
+    WITNESS,
+    locked,
+    lp,
+    make_pool,
+    status,
+    wait_for,
+    witness_cmd,
+    witness_log,
+)
 
 REPO = Path(__file__).resolve().parent.parent
 SOURCES = [REPO / "core" / "slotclient" / "lpslot.c", REPO / "examples" / "slot-client" / "hold.c"]
@@ -162,23 +172,6 @@ def in_line(pool: Path, n: int) -> None:
 
 def in_use(pool: Path) -> int:
     return status(pool)["in_use"]
-
-
-def locked(path: Path) -> bool:
-    """Whether someone holds a flock on ``path`` (a probe of our own)."""
-    import fcntl
-
-    try:
-        fd = os.open(path, os.O_RDONLY | os.O_CLOEXEC)
-    except FileNotFoundError:
-        return False
-    try:
-        fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
-        return False
-    except BlockingIOError:
-        return True
-    finally:
-        os.close(fd)
 
 
 def has_inotify(pid: int) -> bool:
