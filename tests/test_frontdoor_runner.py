@@ -24,6 +24,7 @@ from typing import Any
 import pytest
 import test_trust_signals
 from test_trust_signals import Terminal
+from test_trust_signals import _pgid as pgid
 
 from conftest import locked, wait_for
 
@@ -479,13 +480,6 @@ def test_the_sentinel_holds_nothing_and_is_gone_at_the_answer(drv: str, rec: Pat
         if p.poll() is None:
             os.killpg(p.pid, signal.SIGKILL)
             p.wait()
-
-
-def pgid(pid: int) -> int:
-    try:
-        return os.getpgid(pid)
-    except OSError:
-        return -1
 
 
 def blocks_everything(pid: int) -> bool:

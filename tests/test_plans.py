@@ -294,8 +294,8 @@ def test_the_run_plan(env: dict[str, str], objs: Path) -> None:
     assert json.loads(unknown.one("record"))["kind"] == "unknown"
 
 
-@pytest.mark.skipif(shutil.which("mold") is None, reason="mold is not installed")
 def test_a_forking_linker_is_said(env: dict[str, str], objs: Path) -> None:
+    assert shutil.which("mold"), "mold is installed by scripts/setup.sh --test"
     p = plan("gcc", "-fuse-ld=mold", "-o", "app", "main.o", env=env, cwd=objs)
     assert p.one("forking") == "1" and json.loads(p.one("record"))["linker"] == "mold"
     p = plan("gcc", "-fuse-ld=mold", "-Wl,--no-fork", "-o", "app", "main.o", env=env, cwd=objs)
