@@ -44,8 +44,9 @@ subcommands:
   report   the history as a chart: report [--pool DIR] --output FILE.svg|.html|.png
   doctor   check that the pool works here, with the fix: doctor [--pool DIR] [--json]
   config   every setting, its value and its source: config [--json]
-  setup    turn linkpool on in a build system or a host: setup SYSTEM [OPTION...] (meson,
-           cmake, make, bazel, setuptools, cargo; system: the host's shared pool)
+  setup    turn linkpool on in a build system or a host: setup SYSTEM [OPTION...] (shims:
+           every gcc/clang link of an environment; meson, cmake, make, bazel, setuptools,
+           cargo; system: the host's shared pool and shims)
   ninja    ninja, with the build's link rules through the pool: ninja [NINJA ARG...]
   help     `linkpool help SUBCOMMAND` is `linkpool SUBCOMMAND --help`
 
@@ -72,7 +73,8 @@ COMMANDS = ("init", "status", "history")
 FOLDING = ("status", "history", "stats", "trace", "report")
 INTEGRATIONS = ("setup", "ninja")
 #: ``linkpool setup SYSTEM``: the adapters with a ``setup()``, and what each prints.
-SYSTEMS = {"meson": "write a native file and linker shims (meson setup --native-file)",
+SYSTEMS = {"shims": "the linker shims: export COMPILER_PATH=$(linkpool setup shims), any build",
+           "meson": "write a native file and linker shims (meson setup --native-file)",
            "cmake": "print the -DCMAKE_<LANG>_LINKER_LAUNCHER=... flags for cmake",
            "make": "print the LINK.o/LINK.c/LINK.cc (or CCLD/CXXLD) variables for make",
            "bazel": "print the bazel flags that select linkpool's C/C++ toolchain",

@@ -120,6 +120,16 @@ def find_program(name: str, env_path: str | None = None, cwd: str | None = None)
     return search(name, path_dirs(env_path), cwd)
 
 
+def find_linkpool() -> str | None:
+    """The absolute path of the ``linkpool`` command: beside ``sys.executable`` (the
+    environment linkpool is installed in), else on PATH; None if neither has it."""
+    beside = os.path.join(os.path.dirname(os.path.abspath(sys.executable)), "linkpool")
+    if executable(beside):
+        return beside
+    found = find_program("linkpool")
+    return os.path.abspath(found) if found else None
+
+
 def executable(path: str, cwd: str | None = None) -> bool:
     """Whether ``path`` (relative to ``cwd``) is a file we may execute."""
     full = os.path.join(cwd or "", path)

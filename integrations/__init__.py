@@ -6,19 +6,11 @@ Each module is thin: it only arranges for a build system's link commands to go t
 
 from __future__ import annotations
 
-import os
-import shutil
 import sys
 
+from ..names import find_linkpool
 
-def find_linkpool() -> str | None:
-    """The absolute path of the ``linkpool`` command: beside ``sys.executable`` (the
-    environment linkpool is installed in), else on PATH; None if neither has it."""
-    beside = os.path.join(os.path.dirname(os.path.abspath(sys.executable)), "linkpool")
-    if os.path.isfile(beside) and os.access(beside, os.X_OK):
-        return beside
-    found = shutil.which("linkpool")
-    return os.path.abspath(found) if found else None
+__all__ = ["find_linkpool", "linkpool_command"]
 
 
 def linkpool_command() -> list[str]:

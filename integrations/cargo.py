@@ -31,8 +31,8 @@ import shutil
 import subprocess
 from typing import NoReturn
 
+from ..shims import SCRIPT_MARK, find_real_linker, is_shim
 from . import linkpool_command
-from .meson import MARK, find_real_linker, is_shim
 
 FORMATS = ("env", "toml", "path")
 SHIM_NAME = "cc"
@@ -147,7 +147,7 @@ def shim_script(real: str, launcher: list[str], pool: str | None) -> str:
             "(run `linkpool setup cargo` again)")
     return (
         "#!/bin/sh\n"
-        f"{MARK} cargo -> {real} (written by `linkpool setup cargo`; do not edit)\n"
+        f"{SCRIPT_MARK.decode()} cargo -> {real} (written by `linkpool setup cargo`; do not edit)\n"
         f"if [ -x {program} ]; then\n"
         f'    exec {" ".join(shlex.quote(word) for word in run)} "$@"\n'
         "fi\n"

@@ -40,8 +40,7 @@ import sys
 from collections.abc import Mapping
 from typing import NoReturn
 
-from . import find_linkpool, linkpool_command
-from .meson import LINKER_NAMES, find_real_linker, write_shims
+from . import find_linkpool
 
 #: The sysconfig variables setuptools' Unix compiler starts from.
 CONFIG_VARS = ("CC", "CXX", "LDSHARED", "LDCXXSHARED")
@@ -95,13 +94,13 @@ def setup(args: list[str]) -> int:
 
 def shim_ldflags(directory: str, pool: str | None) -> str:
     """Write the linker shims into ``directory``; ``$LDFLAGS`` with ``-B<directory>``."""
+    from ..shims import ShimError, write
+
     shim_dir = os.path.abspath(directory)
-    linkers = {name: real for name in LINKER_NAMES
-               if (real := find_real_linker(name, shim_dir)) is not None}
-    if not linkers:
-        _fail(f"no linker ({', '.join(LINKER_NAMES)}) found on PATH; install binutils")
-    write_shims(shim_dir, linkers, linkpool_command(),
-                os.path.abspath(pool) if pool else None)
+    try:
+        write(shim_dir, os.path.abspath(pool) if pool else None)
+    except ShimError as e:
+        _fail(f"setup setuptools: {e}")
     flag = "-B" + shim_dir
     ldflags = os.environ.get("LDFLAGS", "").strip()
     if flag in ldflags.split():

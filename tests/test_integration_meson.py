@@ -13,7 +13,7 @@ from typing import Any
 
 import pytest
 
-from linkpool.integrations import meson as lpmeson
+from linkpool import shims as lpshims
 
 from conftest import BIN, lp, make_pool
 
@@ -88,7 +88,7 @@ def test_the_shim_directory_serves_any_gcc_build(tmp_path: Path) -> None:
     native_file(tmp_path)  # no --pool: the shims use $LINKPOOL_DIR at link time
     shims = tmp_path / "linkpool-shims"
     assert sorted(p.name for p in shims.iterdir()) == sorted(
-        name for name in lpmeson.LINKER_NAMES if shutil.which(name))
+        [lpshims.SHIM_FILE, *(name for name in lpshims.NAMES if shutil.which(name))])
     assert run([GCC, f"-B{shims}", "-print-prog-name=ld"], tmp_path).strip() == str(shims / "ld")
 
     (tmp_path / "hello.c").write_text('#include <stdio.h>\nint main(void)'
@@ -102,21 +102,22 @@ def test_the_shim_directory_serves_any_gcc_build(tmp_path: Path) -> None:
 
 def test_a_shim_never_runs_itself(tmp_path: Path) -> None:
     shims = tmp_path / "shims"
+    lp("setup", "shims", "--dir", str(shims), check=True)
     # PATH leads to the shims first: setup skips them, and any other shim, for the real one
-    lpmeson.write_shims(str(shims), {"ld": "/bin/false"}, ["linkpool"], None)
     path = f"{shims}{os.pathsep}{os.environ['PATH']}"
-    real = lpmeson.find_real_linker("ld", str(tmp_path / "other"), path)
+    real = lpshims.find_real_linker("ld", str(tmp_path / "other"), path)
     assert real is not None and not real.startswith(str(shims))
-    assert lpmeson.find_real_linker("ld", str(shims), path) == real
+    assert lpshims.find_real_linker("ld", str(shims), path) == real
 
-    # a shim whose "real" linker is itself (a stale or hand-made one) stops at once
-    lpmeson.write_shims(str(shims), {"ld": str(shims / "ld")}, lpmeson.linkpool_command(), None)
+    # at link time too: with the shims first on PATH, a shim runs the real linker
     (tmp_path / "m.c").write_text("int main(void) { return 0; }\n")
-    env = {**os.environ, "LINKPOOL_DIR": str(make_pool(tmp_path / "pool", 1))}
+    pool = make_pool(tmp_path / "pool", 1)
+    env = {**os.environ, "LINKPOOL_DIR": str(pool), "PATH": path}
     done = subprocess.run([GCC, f"-B{shims}", "m.c", "-o", "m"], cwd=tmp_path, env=env,
                           capture_output=True, text=True, timeout=60)
-    assert done.returncode != 0
-    assert f"linkpool: {shims / 'ld'} would run itself again" in done.stderr
+    assert done.returncode == 0 and done.stderr == "", done.stderr
+    (record,) = history(pool)
+    assert record["command"][0] == real
 
 
 def test_setup_usage_errors(tmp_path: Path) -> None:

@@ -803,6 +803,149 @@ static void act(struct lp_plan *plan, int argc, char **argv, char **cmd, int cac
     exec_python(argc, argv, cmd);
 }
 
+/* -- as a linker shim -------------------------------------------------------------------- */
+
+/* A directory of linker shims (`linkpool setup shims`) holds symlinks named ld, ld.bfd,
+ * ld.gold, ld.lld and ld.mold to this program, and this file: a comment line, then
+ * "pool=DIR" (the pool the shims' links wait in, if one was given) and "NAME=PATH" lines
+ * (the linker each name found when the shims were written). docs/shims.md. */
+#define SHIM_FILE ".linkpool-shims"
+#define SHIM_FILE_MAX 65536
+
+struct shims {
+    char text[SHIM_FILE_MAX + 1];
+    int have;
+};
+
+/* Whether `name` is a linker's name a gcc/clang driver looks up: ld, ld.NAME. */
+static int linker_name(const char *name) {
+    return !strcmp(name, "ld") || (!strncmp(name, "ld.", 3) && name[3]);
+}
+
+/* The shim file of `dir`, read without following a symlink or blocking on a FIFO. */
+static void read_shims(const char *dir, struct shims *s) {
+    char path[PATH_MAX];
+    s->have = 0;
+    if ((size_t)snprintf(path, sizeof path, "%s/" SHIM_FILE, dir) >= sizeof path)
+        return;
+    int fd = open(path, O_RDONLY | O_NOFOLLOW | O_NONBLOCK | O_CLOEXEC);
+    if (fd < 0)
+        return;
+    struct stat st;
+    ssize_t got = -1;
+    if (fstat(fd, &st) == 0 && S_ISREG(st.st_mode))
+        got = read(fd, s->text, SHIM_FILE_MAX);
+    close(fd);
+    if (got < 0)
+        return;
+    s->text[got] = '\0';
+    s->have = 1;
+}
+
+/* The value of "KEY=" in the shim file, as a new string; NULL when it has none. */
+static char *shim_value(const struct shims *s, const char *key) {
+    if (!s->have)
+        return NULL;
+    size_t klen = strlen(key);
+    for (const char *line = s->text; *line;) {
+        size_t len = strcspn(line, "\n");
+        if (len > klen && !strncmp(line, key, klen) && line[klen] == '=')
+            return strndup(line + klen + 1, len - klen - 1);
+        line += len + (line[len] == '\n');
+    }
+    return NULL;
+}
+
+/* Whether `dir` is a shim directory (of this or another linkpool). */
+static int is_shim_dir(const char *dir, size_t len) {
+    char path[PATH_MAX];
+    if ((size_t)snprintf(path, sizeof path, "%.*s/" SHIM_FILE, (int)len, dir) >= sizeof path)
+        return 0;
+    struct stat st;
+    return lstat(path, &st) == 0;
+}
+
+/* The first `name` in the directories of `list` (':'-separated) that is an executable
+ * file, neither this program nor in a shim directory: what the driver would have run had
+ * the shims not been there. */
+static char *search_linker(const char *list, const char *name, const struct stat *self) {
+    while (list && *list) {
+        size_t len = strcspn(list, ":");
+        const char *dir = list;
+        list += len + (list[len] == ':');
+        if (!len)
+            continue; /* an empty entry: the driver does not look in the cwd for a linker */
+        char path[PATH_MAX];
+        if ((size_t)snprintf(path, sizeof path, "%.*s%s%s", (int)len, dir,
+                             dir[len - 1] == '/' ? "" : "/", name) >= sizeof path)
+            continue;
+        struct stat st;
+        if (stat(path, &st) != 0 || !S_ISREG(st.st_mode) || access(path, X_OK) != 0)
+            continue;
+        if ((st.st_dev == self->st_dev && st.st_ino == self->st_ino) || is_shim_dir(dir, len))
+            continue; /* a shim: running it would run linkpool again */
+        return strdup(path);
+    }
+    return NULL;
+}
+
+/* Called as a linker shim (argv[0] is ld or ld.NAME): the argv of
+ * `linkpool run [--pool DIR] -- REAL-LINKER ARGS...`, with the real linker found where
+ * the driver looks after the shims (the rest of COMPILER_PATH, then PATH), else where
+ * it was when the shims were written. NULL when not called as a shim. */
+static char **as_shim(int *argc, char **argv) {
+    const char *slash = strrchr(argv[0], '/');
+    const char *name = slash ? slash + 1 : argv[0];
+    if (!linker_name(name))
+        return NULL;
+    static struct shims s;
+    if (slash) {
+        char dir[PATH_MAX];
+        snprintf(dir, sizeof dir, "%.*s", (int)(slash - argv[0]) ? (int)(slash - argv[0]) : 1,
+                 argv[0]);
+        read_shims(dir, &s);
+    }
+    struct stat self;
+    if (stat("/proc/self/exe", &self) != 0)
+        memset(&self, 0, sizeof self);
+    char *real = search_linker(getenv("COMPILER_PATH"), name, &self);
+    if (!real)
+        real = search_linker(getenv("PATH"), name, &self);
+    if (!real) {
+        char *then = shim_value(&s, name);
+        struct stat st;
+        if (then && then[0] == '/' && stat(then, &st) == 0 && S_ISREG(st.st_mode)
+            && access(then, X_OK) == 0 && !(st.st_dev == self.st_dev && st.st_ino == self.st_ino))
+            real = then;
+        else
+            free(then);
+    }
+    if (!real) {
+        say("no %s to run: none in COMPILER_PATH or PATH but linkpool's shims (%s); install "
+            "the linker, or take the shims out of COMPILER_PATH", name, argv[0]);
+        exit(127);
+    }
+    char *pool = shim_value(&s, "pool");
+    char **v = calloc((size_t)*argc + 6, sizeof *v);
+    if (!v) {
+        argv[0] = real;
+        lp_exec(argv, "out of memory");
+    }
+    int n = 0;
+    v[n++] = "linkpool";
+    v[n++] = "run";
+    if (pool && pool[0]) {
+        v[n++] = "--pool";
+        v[n++] = pool;
+    }
+    v[n++] = "--";
+    v[n++] = real;
+    for (int i = 1; i < *argc; i++)
+        v[n++] = argv[i];
+    *argc = n;
+    return v;
+}
+
 /* A jobserver announced now and when planned: the plan is for the same kind of build. */
 static int same_build(const struct lp_plan *plan) {
     return plan->jobserver == lp_js_announced(getenv("MAKEFLAGS"));
@@ -811,6 +954,9 @@ static int same_build(const struct lp_plan *plan) {
 int main(int argc, char **argv) {
     guard_stdio();
     find_python();
+    char **shim = as_shim(&argc, argv);
+    if (shim)
+        argv = shim;
     if (argc < 2 || is_subcommand(argv[1]))
         exec_python(argc, argv, NULL);
     int at = command_at(argc, argv);
