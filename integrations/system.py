@@ -18,7 +18,13 @@ What a host needs, in the order ``--install`` makes it:
    boot instead;
 3. the system config ``/etc/xdg/linkpool/config.toml`` naming the pool, read by every
    user below their own config file (``linkpool.configfile``): only its ``pool`` key is
-   written; a file that cannot be edited safely is refused, not rewritten.
+   written; a file that cannot be edited safely is refused, not rewritten;
+4. the switch (unless ``--no-switch``): the linker shims in ``/usr/local/lib/linkpool/shims``
+   (``linkpool.shims``), links to a ``linkpool`` program that only root can change, and
+   ``COMPILER_PATH`` naming them for every login (``/etc/environment``, read by pam_env)
+   and every systemd service and user manager (``DefaultEnvironment=`` in
+   ``/etc/systemd/{system,user}.conf.d/linkpool.conf``). Then every link that gcc or
+   clang drives on the host waits in the pool, with no change to any build.
 
 ``--root DIR`` puts every path it reads or writes under DIR (a scratch root, an image
 being built); the files it writes still name the host's paths. docs/deploy.md has the
@@ -41,6 +47,9 @@ TMPFILES = "/etc/tmpfiles.d/linkpool.conf"
 SYSTEMD = "/run/systemd/system"  # present only when systemd is the init (sd_booted(3))
 SHARED_MODE = 0o1777  # what the pool code makes a shared pool's directory (docs/security.md)
 MARK = "# written by `linkpool setup system`"
+ENVIRONMENT = "/etc/environment"  # pam_env's: every login (ssh, su -l, a console, cron)
+SYSTEMD_CONF = ("/etc/systemd/system.conf.d/linkpool.conf",  # every system service
+                "/etc/systemd/user.conf.d/linkpool.conf")  # every user manager's services
 
 DESCRIPTION = """\
 Print, and with --install make, what a Linux host needs so that every user's, service's
@@ -51,7 +60,11 @@ and container's links share one pool with no per-user step:
   2. /etc/tmpfiles.d/linkpool.conf, so that systemd makes DIR and its pool.json again at
      every boot (/run is a tmpfs); without systemd it says what to run at boot instead;
   3. /etc/xdg/linkpool/config.toml with pool = "DIR": every user reads it below their
-     own config file, so their links share DIR unless they choose another pool.
+     own config file, so their links share DIR unless they choose another pool;
+  4. the switch (not with --no-switch): linker shims in /usr/local/lib/linkpool/shims and
+     COMPILER_PATH naming them in /etc/environment (every login) and in systemd's
+     DefaultEnvironment (every service): every link gcc or clang drives on this host
+     then waits in the pool, with no change to any build.
 
 Running it again is safe: what is already right is left alone (a second --install
 changes nothing and says so), an existing system config keeps its other keys, and a
@@ -309,6 +322,131 @@ def config_step(plan: Plan, host: Host, pool: str) -> None:
     plan.add("config", here, state, detail, change)
 
 
+# -- 4. the switch ------------------------------------------------------------------------------
+
+
+def untrusted(path: str) -> str | None:
+    """Why a file every user's links would run is not safe: it, or a folder above it, can
+    be changed by someone other than root and you (None when it is safe)."""
+    import stat
+
+    me = os.geteuid()
+    here = os.path.realpath(path)
+    while True:
+        st = os.stat(here)
+        if st.st_uid not in (0, me):
+            return f"{here} belongs to uid {st.st_uid}"
+        sticky = stat.S_ISDIR(st.st_mode) and st.st_mode & stat.S_ISVTX
+        if st.st_mode & 0o022 and not sticky:
+            return f"{here} is writable by its group or by everyone"
+        if here == "/":
+            return None
+        here = os.path.dirname(here)
+
+
+def _program_files(program: str) -> list[str]:
+    """The files a link through ``program`` runs: it, linkpool-py beside it, the Python
+    linkpool-py names, and linkpool's package."""
+    beside = os.path.join(os.path.dirname(os.path.realpath(program)), "linkpool-py")
+    files = [program, beside]
+    try:
+        with open(beside, "rb") as f:
+            first = f.readline().decode(errors="replace")
+        if first.startswith("#!"):
+            files.append(first[2:].strip().split()[0])
+    except OSError:
+        pass
+    package = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+    for folder, _dirs, names in os.walk(package):
+        files += [os.path.join(folder, n) for n in names if n.endswith(".py")]
+    return files
+
+
+def shims_step(plan: Plan, host: Host, pool: str) -> str:
+    """Check (and with --install make or refresh) the host's linker shims."""
+    from ..shims import SHIM_FILE, SYSTEM_DIR, ShimError, front_door, write
+
+    try:
+        program = front_door()
+    except ShimError as e:
+        raise ConfigError(str(e)) from None
+    for path in _program_files(program):
+        why = untrusted(path)
+        if why:
+            raise ConfigError(f"every user's links would run {path}, but {why}: install "
+                              f"linkpool where only root can change it (as root: python3 -m "
+                              f"venv /opt/linkpool && /opt/linkpool/bin/pip install linkpool), "
+                              f"or use --no-switch")
+    here = host.at(SYSTEM_DIR)
+    from ..shims import NAMES, find_real_linker
+
+    linkers = {n for n in NAMES if find_real_linker(n, here) is not None}
+    have = {n for n in NAMES if os.path.islink(os.path.join(here, n))
+            and os.readlink(os.path.join(here, n)) == program}
+    right = have == linkers and os.path.isfile(os.path.join(here, SHIM_FILE))
+    state, change = "right", False
+    if not right:
+        state, change = ("made" if plan.install else "to make"), True
+        if plan.install:
+            try:
+                write(here)
+            except ShimError as e:
+                raise ConfigError(str(e)) from None
+    plan.add("shims", here, state, [
+        f"{', '.join(sorted(linkers))}: links to {program}, which runs the real linker",
+        f"through the pool ({pool}); the rest of COMPILER_PATH, then PATH, finds it"], change)
+    return SYSTEM_DIR
+
+
+def environment_text(old: str | None, shims: str, path: str) -> str:
+    """/etc/environment with ``COMPILER_PATH=shims`` and every other line kept; raises
+    ConfigError when it sets COMPILER_PATH to something else already."""
+    line = f"COMPILER_PATH={shims}\n"
+    if old is None:
+        return f"{MARK}: every gcc/clang link through the pool\n{line}"
+    lines = old.splitlines(keepends=True)
+    for text in lines:
+        key, eq, value = text.strip().partition("=")
+        if eq and key.removeprefix("export ").strip() == "COMPILER_PATH":
+            if shims in value.strip().strip("\"'").split(":"):
+                return old
+            raise ConfigError(f"{path} sets COMPILER_PATH={value.strip()} already: put "
+                              f"{shims} first in it yourself, then run this again")
+    if old and not old.endswith("\n"):
+        old += "\n"
+    return f"{old}{MARK}: every gcc/clang link through the pool\n{line}"
+
+
+def systemd_text(shims: str) -> str:
+    return (f"{MARK} (docs/deploy.md): every service's gcc/clang links through\n"
+            f"# the pool. Takes effect at the next boot, or `systemctl daemon-reexec`.\n"
+            f"[Manager]\nDefaultEnvironment=COMPILER_PATH={shims}\n")
+
+
+def environment_step(plan: Plan, host: Host, shims: str) -> None:
+    here = host.at(ENVIRONMENT)
+    old = _read(here)
+    state, change = _write_step(plan, here, old, environment_text(old, shims, here))
+    plan.add("switch", here, state, [f"COMPILER_PATH={shims} for every login (pam_env), "
+                                     f"from the next one"], change)
+    if not os.path.isdir(host.at("/etc/systemd")):
+        plan.add("switch", "no systemd here", "", [
+            "services started otherwise need COMPILER_PATH in their own environment",
+            "(docs/deploy.md has the recipes: CI runners, Docker, Kubernetes)"])
+        return
+    for conf in SYSTEMD_CONF:
+        here = host.at(conf)
+        old = _read(here)
+        text = systemd_text(shims)
+        if old is not None and old != text and not old.startswith(MARK):
+            raise ConfigError(f"{here} exists and was not written by `linkpool setup "
+                              f"system`: remove it, or add these lines to it yourself:\n{text}")
+        state, change = _write_step(plan, here, old, text)
+        plan.add("switch", here, state, [f"DefaultEnvironment=COMPILER_PATH={shims} (from "
+                                         f"the next boot or `systemctl daemon-reexec`)"],
+                 change)
+
+
 # -- files --------------------------------------------------------------------------------
 
 
@@ -359,6 +497,9 @@ def setup(args: list[str]) -> int:
                         help="read and write every path under DIR instead of / (a scratch "
                              "root, an image being built); the files still name the host's "
                              "paths")
+    parser.add_argument("--no-switch", action="store_true",
+                        help="leave out the linker shims and COMPILER_PATH (step 4): builds "
+                             "then reach the pool only through their own recipes")
     parser.add_argument("--install", action="store_true",
                         help="do it (as root); without it, only print what it would do")
     ns = parser.parse_args(args)
@@ -376,6 +517,8 @@ def setup(args: list[str]) -> int:
         tmpfiles_step(plan, host, pool, made)
         config_step(plan, host, pool)
         boot_step(plan, host, pool, made)
+        if not ns.no_switch:
+            environment_step(plan, host, shims_step(plan, host, pool))
     except (PoolError, ConfigError) as e:
         say(f"setup system: {e}")
         return 1

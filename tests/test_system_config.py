@@ -334,7 +334,7 @@ def test_setup_system_installs_once_then_changes_nothing(tmp_path: Path, env: En
     root.mkdir()
     r = setup_system(root, "--install", "--slots", "3")
     assert r.returncode == 0 and r.stderr == "", r.stderr
-    assert "done: 3 change(s)" in r.stdout
+    assert "done: 5 change(s)" in r.stdout  # pool, boot entry, config, shims, /etc/environment
     pool = root / "run" / "linkpool"
     # the pool is what `linkpool init --shared` makes
     twin = area / "twin"
@@ -363,7 +363,7 @@ def test_setup_system_installs_once_then_changes_nothing(tmp_path: Path, env: En
     before = snapshot(root)
     r = setup_system(root, "--install")
     assert r.returncode == 0 and r.stderr == ""
-    assert r.stdout.count("[right]") == 3, r.stdout
+    assert r.stdout.count("[right]") == 5, r.stdout
     assert "nothing to change: this host is set up already" in r.stdout
     assert snapshot(root) == before
     r = setup_system(root)  # and the dry run agrees
@@ -557,3 +557,63 @@ def test_the_files_this_project_writes_read_back(tmp_path: Path) -> None:
 
     assert read(str(written), True) == {"pool": "/run/linkpool"}
     assert read(str(other)) == {"pool": "/p", "myplugin": {"level": 3}}
+
+
+# -- the switch: every gcc/clang link of the host through the pool ----------------------------
+
+
+def test_setup_system_switch_routes_links_and_edits_only_its_line(tmp_path: Path) -> None:
+    """--install makes the shims and sets COMPILER_PATH for logins and services (other
+    lines of /etc/environment kept); a gcc link with that COMPILER_PATH waits in the pool."""
+    root = tmp_path / "root"
+    (root / "etc" / "systemd").mkdir(parents=True)
+    (root / "etc" / "environment").write_text('LANG="C.UTF-8"')  # no newline at the end
+    r = setup_system(root, "--install", "--slots", "2")
+    assert r.returncode == 0 and r.stderr == "", r.stderr
+    shims = root / "usr" / "local" / "lib" / "linkpool" / "shims"
+    assert os.readlink(shims / "ld") == LINKPOOL
+    environment = (root / "etc" / "environment").read_text().splitlines()
+    assert environment[0] == 'LANG="C.UTF-8"'
+    assert environment[-1] == "COMPILER_PATH=/usr/local/lib/linkpool/shims"
+    for unit in ("system", "user"):
+        conf = (root / "etc" / "systemd" / f"{unit}.conf.d" / "linkpool.conf").read_text()
+        assert "[Manager]\nDefaultEnvironment=COMPILER_PATH=/usr/local/lib/linkpool/shims\n" \
+            in conf
+    again = setup_system(root, "--install")
+    assert "nothing to change" in again.stdout, again.stdout
+
+    pool = root / "run" / "linkpool"
+    (tmp_path / "m.c").write_text("int main(void) { return 0; }\n")
+    env = {**os.environ, "COMPILER_PATH": str(shims), "LINKPOOL_DIR": str(pool)}
+    done = subprocess.run(["gcc", "-o", "m", "m.c"], cwd=tmp_path, env=env,
+                          capture_output=True, text=True, timeout=60)
+    assert done.returncode == 0 and done.stderr == "", done.stderr
+    (record,) = json.loads(lp("history", "--pool", str(pool), "--json", check=True).stdout)
+    assert record["output"] == str(tmp_path / "m") and record["kind"] == "link"
+
+    # --no-switch leaves it out; a COMPILER_PATH set to something else is not overwritten
+    other = tmp_path / "other"
+    (other / "etc").mkdir(parents=True)
+    (other / "etc" / "environment").write_text("COMPILER_PATH=/opt/cross/bin\n")
+    r = setup_system(other, "--no-switch")
+    assert r.returncode == 0 and "shims" not in r.stdout and "COMPILER_PATH" not in r.stdout
+    r = setup_system(other, "--install")
+    assert r.returncode == 1 and r.stderr.count("\n") == 1
+    assert "sets COMPILER_PATH=/opt/cross/bin already" in r.stderr
+    assert (other / "etc" / "environment").read_text() == "COMPILER_PATH=/opt/cross/bin\n"
+
+
+def test_the_switch_refuses_a_linkpool_others_could_change(tmp_path: Path) -> None:
+    """Every user's links would run the program the shims point at: a folder above it
+    that others can write is refused, with what to do."""
+    from linkpool.integrations.system import untrusted
+
+    open_dir = tmp_path / "open"
+    open_dir.mkdir()
+    open_dir.chmod(0o777)
+    (open_dir / "linkpool").write_text("")
+    assert untrusted(str(open_dir / "linkpool")) == \
+        f"{open_dir} is writable by its group or by everyone"
+    open_dir.chmod(0o1777)  # sticky, as /tmp: others cannot replace what is ours
+    assert untrusted(str(open_dir / "linkpool")) is None
+    assert untrusted(LINKPOOL) is None  # this install is fine (the suite's own)
