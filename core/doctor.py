@@ -18,7 +18,7 @@ from .names import LINKER_NAMES, find_program, say
 
 TYPE_CHECKING = False
 if TYPE_CHECKING:
-    from collections.abc import Sequence
+    from collections.abc import Mapping, Sequence
     from typing import Any
 
 OK, WARN, FAIL = "OK", "WARN", "FAIL"
@@ -411,6 +411,140 @@ def check_linkers(c: Checks) -> None:
         c.add(OK, "MOLD_JOBS", "not set: mold links wait only for the pool")
 
 
+#: The variables whose flags reach a gcc/clang link (a -B or --ld-path there bypasses).
+FLAG_VARIABLES = ("LDFLAGS", "CFLAGS", "CXXFLAGS", "CPPFLAGS")
+
+
+def check_route(c: Checks, env: Mapping[str, str]) -> None:
+    """Whether links in this environment reach the pool, and by which route: the
+    COMPILER_PATH shims (asked of the real drivers), a launcher in CC/CXX or -B shims in
+    LDFLAGS; and what in effect bypasses the shims (docs/shims.md)."""
+    from .shims import compiler_path_shims, read_shim_file
+
+    shims, before = compiler_path_shims(env)
+    for entry in before:
+        c.add(WARN, "route", f"{entry} comes before the shims in COMPILER_PATH and has a "
+                             f"linker of its own: gcc and clang run it, not linkpool; put "
+                             f"the shims first")
+    if shims:
+        target = os.path.join(shims, "ld")
+        if os.path.islink(target) and not os.path.exists(target):
+            c.add(WARN, "route", f"the shims in {shims} link to {os.readlink(target)}, which "
+                                 f"is gone: links bypass the pool; run `linkpool setup shims "
+                                 f"--dir {shims}` again")
+        else:
+            pool = read_shim_file(shims).get("pool")
+            drivers = _drivers_through(shims, env)
+            if drivers:
+                c.add(OK, "route", f"the COMPILER_PATH shims in {shims}: every link "
+                                   f"{' and '.join(drivers)} drive{'s' * (len(drivers) == 1)} "
+                                   f"waits in " + (f"pool {pool}" if pool else
+                                                   "the pool above"))
+            else:
+                c.add(WARN, "route", f"COMPILER_PATH names the shims in {shims}, but no gcc "
+                                     f"or clang on PATH runs them (-print-prog-name=ld)")
+        _check_bypasses(c, env)
+    launchers = [f"{name}={env[name]}" for name in ("CC", "CXX")
+                 if "linkpool" in os.path.basename(env.get(name, "").split(" ")[0])]
+    if launchers:
+        c.add(OK, "route", f"a launcher: {', '.join(launchers)}")
+    if not shims and not launchers:
+        c.add(OK, "route", "not switched on in this environment: a link reaches the pool "
+                           "only through its build's own recipe (a native file, a launcher, "
+                           "`linkpool ninja`); `export COMPILER_PATH=$(linkpool setup shims)` "
+                           "routes every gcc/clang link")
+
+
+def _drivers_through(shims: str, env: Mapping[str, str]) -> list[str]:
+    """The drivers on PATH (gcc, clang) whose linker, asked of them, is one of the shims."""
+    import subprocess
+
+    through = []
+    real_shims = os.path.realpath(shims)
+    for driver in ("gcc", "clang"):
+        path = find_program(driver, env.get("PATH"))
+        if path is None:
+            continue
+        try:
+            done = subprocess.run([path, "-print-prog-name=ld"], capture_output=True,
+                                  text=True, timeout=30, env=dict(env), check=False,
+                                  stdin=subprocess.DEVNULL)
+        except (OSError, subprocess.SubprocessError):
+            continue
+        ld = done.stdout.strip()
+        if ld and os.path.realpath(os.path.dirname(ld)) == real_shims:
+            through.append(driver)
+    return through
+
+
+def _check_bypasses(c: Checks, env: Mapping[str, str]) -> None:
+    """What a gcc/clang link of this environment would run instead of the shims: a -B
+    directory with a linker of its own, clang's --ld-path, -fuse-ld=/path, rustc's own
+    rust-lld."""
+    import shlex
+
+    from .shims import NAMES, is_shim
+
+    for var in FLAG_VARIABLES:
+        try:
+            words = shlex.split(env.get(var, ""))
+        except ValueError:
+            continue
+        for i, word in enumerate(words):
+            folder = word[2:] if word.startswith("-B") else None
+            if word == "-B" and i + 1 < len(words):
+                folder = words[i + 1]
+            if folder:
+                own = [n for n in NAMES if os.path.isfile(os.path.join(folder, n))
+                       and not is_shim(os.path.join(folder, n))]
+                if own:
+                    c.add(WARN, "route", f"{var} has -B{folder}, whose {own[0]} gcc and clang "
+                                         f"run before COMPILER_PATH: those links bypass the "
+                                         f"pool")
+            if word.startswith("--ld-path=") or (word.startswith("-fuse-ld=/")):
+                c.add(WARN, "route", f"{var} has {word}: clang runs that linker by its path, "
+                                     f"not through the shims; use -fuse-ld=NAME (lld, mold) "
+                                     f"instead")
+    _check_rust(c, env)
+
+
+def _check_rust(c: Checks, env: Mapping[str, str]) -> None:
+    """rustc 1.90 and later links x86-64 Linux with its own rust-lld, through a -B
+    directory of its own that gcc searches before COMPILER_PATH."""
+    import subprocess
+
+    rustc = env.get("RUSTC") or find_program("rustc", env.get("PATH"))
+    if not rustc:
+        return
+    try:
+        done = subprocess.run([rustc, "-vV"], capture_output=True, text=True, timeout=30,
+                              env=dict(env), check=False, stdin=subprocess.DEVNULL)
+    except (OSError, subprocess.SubprocessError):
+        return
+    release = rust_lld_release(done.stdout, env.get("RUSTFLAGS", ""))
+    if release:
+        c.add(WARN, "route", f"{rustc} ({release}) links with its own rust-lld, not through "
+                             f"the shims: set RUSTFLAGS=-Clinker-features=-lld (or use "
+                             f"`linkpool setup cargo`) for Cargo's links to wait in the pool")
+
+
+def rust_lld_release(version_text: str, rustflags: str) -> str | None:
+    """The release of a rustc whose ``-vV`` is ``version_text`` when it links with its
+    own rust-lld (1.90 or later, host x86_64-unknown-linux-gnu, not opted out with
+    ``-Clinker-features=-lld`` in ``rustflags``); else None."""
+    if "linker-features=-lld" in rustflags.replace(" ", ""):
+        return None
+    info = dict(line.partition(": ")[::2] for line in version_text.splitlines())
+    release = info.get("release", "")
+    try:
+        major, minor = (int(n) for n in release.split("-")[0].split(".")[:2])
+    except ValueError:
+        return None
+    if (major, minor) >= (1, 90) and info.get("host") == "x86_64-unknown-linux-gnu":
+        return release
+    return None
+
+
 def check_settings(c: Checks, pool: str | None) -> tuple[Any, bool]:
     """The config files and every setting, checked by the settings table: the settings
     (a wrong one at its default), and whether the ``pool`` setting a link would use is
@@ -546,6 +680,7 @@ def run(pool: str | None) -> tuple[str, Checks]:
     check_wakeup(c, path, settings.polling)
     check_machine(c, path, conf)
     check_linkers(c)
+    check_route(c, os.environ)
     return path, c
 
 

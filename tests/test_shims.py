@@ -258,3 +258,60 @@ def test_linker_version_probe_is_not_a_link(tmp_path: Path) -> None:
             (bare.returncode, bare.stdout, bare.stderr)
     assert not (tmp_path / "pool").exists() or not json.loads(
         lp("history", "--pool", str(tmp_path / "pool"), "--json", check=True).stdout)
+
+
+# -- doctor: the route --------------------------------------------------------------------
+
+
+def route_lines(env: dict[str, str]) -> list[tuple[str, str]]:
+    done = lp("doctor", "--json", env=env)
+    checks = json.loads(done.stdout)["checks"]
+    return [(c["level"], c["message"]) for c in checks if c["check"] == "route"]
+
+
+def test_doctor_reports_the_route_and_what_bypasses_it(tmp_path: Path) -> None:
+    base = {k: v for k, v in os.environ.items()
+            if k not in ("COMPILER_PATH", "LDFLAGS", "CFLAGS", "CXXFLAGS", "CPPFLAGS", "CC",
+                         "CXX", "RUSTFLAGS")}
+    base["LINKPOOL_DIR"] = str(tmp_path / "pool")
+    base["RUSTC"] = "/usr/bin/rustc"  # Debian's 1.63: links through cc, as the shims want
+    (level, message), = route_lines(base)
+    assert level == "OK" and message.startswith("not switched on in this environment")
+
+    shims = lp("setup", "shims", "--dir", str(tmp_path / "s"), check=True).stdout.strip()
+    on = dict(base, COMPILER_PATH=shims)
+    assert route_lines(on) == [
+        ("OK", f"the COMPILER_PATH shims in {shims}: every link gcc and clang drive waits "
+               f"in the pool above")]  # asked of the real gcc and clang
+
+    own = tmp_path / "own"  # a directory with a linker of its own
+    own.mkdir()
+    os.symlink(shutil.which("ld"), own / "ld")
+    lines = route_lines(dict(on, LDFLAGS=f"-Wl,-O1 -B{own}",
+                             CFLAGS="--ld-path=/usr/bin/ld.lld"))
+    assert ("WARN", f"LDFLAGS has -B{own}, whose ld gcc and clang run before COMPILER_PATH: "
+                    f"those links bypass the pool") in lines
+    assert any(level == "WARN" and "CFLAGS has --ld-path=/usr/bin/ld.lld" in m
+               for level, m in lines), lines
+    lines = route_lines(dict(on, COMPILER_PATH=f"{own}:{shims}"))
+    assert lines[0] == ("WARN", f"{own} comes before the shims in COMPILER_PATH and has a "
+                                f"linker of its own: gcc and clang run it, not linkpool; put "
+                                f"the shims first")
+    # shims whose linkpool is gone (a venv deleted): said, and how to fix
+    gone = tmp_path / "gone"
+    gone.mkdir()
+    (gone / lpshims.SHIM_FILE).write_text("#\n")
+    os.symlink(tmp_path / "deleted-venv" / "linkpool", gone / "ld")
+    (level, message), = route_lines(dict(base, COMPILER_PATH=str(gone)))
+    assert level == "WARN" and "which is gone: links bypass the pool" in message
+
+
+def test_rust_lld_is_told_from_rustc_version() -> None:
+    from linkpool.doctor import rust_lld_release
+
+    debian = subprocess.run(["/usr/bin/rustc", "-vV"], capture_output=True, text=True).stdout
+    assert rust_lld_release(debian, "") is None  # 1.63 links through cc
+    new = "rustc 1.95.0 (59807616e 2026-04-14)\nrelease: 1.95.0\nhost: x86_64-unknown-linux-gnu\n"
+    assert rust_lld_release(new, "") == "1.95.0"
+    assert rust_lld_release(new, "-C linker-features=-lld") is None
+    assert rust_lld_release(new.replace("x86_64", "aarch64"), "") is None
