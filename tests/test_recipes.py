@@ -236,8 +236,12 @@ def test_automake_links_at_make_time(autotools_tree: Path, tmp_path: Path,
 def test_automake_links_at_configure_time(autotools_tree: Path, tmp_path: Path,
                                           env: dict[str, str]) -> None:
     src = automake_copy(autotools_tree, tmp_path)
-    sh("./configure CC='linkpool gcc' CXX='linkpool g++'", src, env)
+    sh('LP="$(command -v linkpool)"\n./configure CC="$LP gcc" CXX="$LP g++"', src, env)
     checks = len(history(env))  # configure's own link checks (conftest, a.out) went first
+    # configure wrote linkpool's absolute path into the Makefile and libtool: a later make
+    # in a shell without linkpool on PATH (a fresh shell, `sudo make install`) still works
+    env = dict(env, PATH=os.pathsep.join(d for d in env["PATH"].split(os.pathsep)
+                                         if Path(d) != BIN))
     out = sh("make -j2\nmake -j2 check", src, env)
     check_automake_build(src, out)
     built = {os.path.basename(r["output"]): r for r in history(env)[checks:]}
@@ -321,7 +325,8 @@ def test_ccache_with_automake(autotools_tree: Path, tmp_path: Path, env: dict[st
         make = "make -j2 CCLD='linkpool $(CC)' CXXLD='linkpool $(CXX)'"
         links = AUTOMAKE_PROGRAMS
     else:  # every compile `linkpool ccache gcc -c` (no slot), every link, libtool's too
-        configure = "./configure CC='linkpool ccache gcc' CXX='linkpool ccache g++'"
+        configure = ('LP="$(command -v linkpool)"\n'
+                     './configure CC="$LP ccache gcc" CXX="$LP ccache g++"')
         make = "make -j2"
         links = AUTOMAKE_PROGRAMS | {LIBGREET}
     sh(configure, src, env)
