@@ -296,7 +296,8 @@ def test_compiler_cache_with_cmake(tmp_path: Path, env: dict[str, str], tool: st
     env["SCCACHE_SERVER_PORT"] = str(free_port())  # a server of our own, stopped below
     build = (f"cmake -S {src} -B {{tree}} -G Ninja -DCMAKE_C_COMPILER_LAUNCHER={tool} "
              f"-DCMAKE_CXX_COMPILER_LAUNCHER={tool} "
-             "-DCMAKE_C_LINKER_LAUNCHER=linkpool -DCMAKE_CXX_LINKER_LAUNCHER=linkpool\n"
+             "-DCMAKE_C_LINKER_LAUNCHER=\"$(command -v linkpool)\" "
+             "-DCMAKE_CXX_LINKER_LAUNCHER=\"$(command -v linkpool)\"\n"
              "cmake --build {tree}\n")
     try:
         sh(build.format(tree="b1") + f"{tool} --zero-stats", tmp_path, env)
