@@ -78,16 +78,20 @@ def pct(values: list[float], q: float) -> float:
 
 
 def paired(name: str, bare: list[str], rounds: int, cwd: Path, env: dict[str, str],
-           target: float, relative: bool) -> dict[str, Any]:
-    """``rounds`` rounds of interpreter, bare, linkpool (bare and linkpool alternating)."""
-    through = [LINKPOOL, *bare]
+           target: float, relative: bool,
+           shims_env: dict[str, str] | None = None) -> dict[str, Any]:
+    """``rounds`` rounds of interpreter, bare, linkpool (bare and linkpool alternating).
+    Through linkpool is ``linkpool COMMAND``, or with ``shims_env`` the command itself in
+    that environment (the COMPILER_PATH switch)."""
+    through = list(bare) if shims_env is not None else [LINKPOOL, *bare]
+    envs = {id(bare): env, id(through): shims_env or env}  # by identity: the same words
     for argv in (INTERP, bare, through):  # warm-up: page cache, bytecode, history
-        timed(argv, cwd, env)
+        timed(argv, cwd, envs.get(id(argv), env))
     interp, walls, lps, diffs, cpu_diffs, cpus, lpcpus = [], [], [], [], [], [], []
     for i in range(rounds):
         interp.append(timed(INTERP, cwd, env)[0])
         order = (bare, through) if i % 2 == 0 else (through, bare)
-        got = {id(argv): timed(argv, cwd, env) for argv in order}
+        got = {id(argv): timed(argv, cwd, envs[id(argv)]) for argv in order}
         (bw, bc), (lw, lc) = got[id(bare)], got[id(through)]
         walls.append(bw)
         lps.append(lw)
@@ -129,8 +133,13 @@ def main() -> int:
         subprocess.run(["g++", "-c", "hello.cc", "-o", "hello.o"], cwd=work, check=True)
         inputs = [str(p) for p in workload(args.cache, args.megabytes)]
         size = sum(os.stat(p).st_size for p in inputs) / 1e6
+        shims = subprocess.run([LINKPOOL, "setup", "shims", "--dir", str(work / "shims")],
+                               env=env, check=True, capture_output=True, text=True).stdout
+        shims_env = dict(env, COMPILER_PATH=shims.strip())
         cases = [("hello, g++ (bfd)", ["g++", "hello.o", "-o", "h"], args.rounds, 1e-3, False),
                  ("hello, g++ -fuse-ld=mold", ["g++", "-fuse-ld=mold", "hello.o", "-o", "hm"],
+                  args.rounds, 1e-3, False),
+                 ("hello, g++ (bfd), COMPILER_PATH shims", ["g++", "hello.o", "-o", "hs"],
                   args.rounds, 1e-3, False),
                  ("compile passed through, g++ -c", ["g++", "-c", "hello.cc", "-o", "c.o"],
                   args.rounds, 0.5e-3, False)]
@@ -138,7 +147,8 @@ def main() -> int:
             cases.append((f"{size:.0f} MB, {linker}",
                           ["g++", f"-fuse-ld={linker}", *inputs, "-o", f"big-{linker}"],
                           args.big_rounds, 0.005, True))
-        rows = [paired(name, argv, rounds, work, env, target, relative)
+        rows = [paired(name, argv, rounds, work, env, target, relative,
+                       shims_env if "shims" in name else None)
                 for name, argv, rounds, target, relative in cases]
     finally:
         shutil.rmtree(work, ignore_errors=True)

@@ -62,12 +62,90 @@ def key(euid: int, cwd: str | bytes, args: Sequence[str | bytes],
     """The key of a plan: what the invocation ``linkpool ARGS`` is, for the front door
     to find its plan. ``environ``'s entries count whose name starts with ``LINKPOOL_`` or
     is one of :data:`KEY_NAMES` (what finds the linker, the config files and the default
-    pool), sorted bytewise as ``NAME=VALUE``."""
+    pool), sorted bytewise as ``NAME=VALUE``. A driver's temporary file in an argument
+    counts with its random letters as a marker (:func:`volatile`)."""
     envs = sorted(n + b"=" + _bytes(v) for n, v in ((_bytes(n), v) for n, v in environ.items())
                   if n.startswith(b"LINKPOOL_") or n in KEY_NAMES)
+    words = [_bytes(a) for a in args]
+    for k, (i, _ctx, r) in enumerate(volatile(words, environ)):
+        words[i] = words[i][:r] + marker(k) + words[i][r + R_LEN:]
     return b"".join([KEY_TAG, str(euid).encode(), b"\0", _bytes(cwd), b"\0",
-                     str(len(args)).encode(), b"\0", *(_bytes(a) + b"\0" for a in args),
+                     str(len(args)).encode(), b"\0", *(w + b"\0" for w in words),
                      *(e + b"\0" for e in envs)])
+
+
+# -- a driver's temporary files -----------------------------------------------------------
+
+#: The random letters of gcc's (``ccXXXXXX.res``) and LLVM's (``NAME-XXXXXX.o``)
+#: temporary names.
+R_LEN = 6
+MAX_VOLATILE = 64
+_ALNUM = frozenset(b"0123456789abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ")
+_HEX = frozenset(b"0123456789abcdef")
+
+
+def marker(k: int) -> bytes:
+    """What stands for the random letters of the k-th temporary name: ``@NNNN@``."""
+    return b"@%04d@" % k
+
+
+def _random_letters(name: bytes) -> int | None:
+    """Where the random letters start in a file name of the driver's, or None."""
+    if b"/" in name:
+        return None
+    if len(name) > 2 + R_LEN and name.startswith(b"cc") and name[2 + R_LEN] == 0x2E \
+            and all(c in _ALNUM for c in name[2:2 + R_LEN]):
+        return 2
+    dot = name.rfind(b".")
+    if name.endswith(b".o") and dot > R_LEN and name[dot - R_LEN - 1] == 0x2D \
+            and all(c in _HEX for c in name[dot - R_LEN:dot]):
+        return dot - R_LEN
+    return None
+
+
+def volatile(args: Sequence[bytes], environ: Mapping[Any, Any]) -> list[tuple[int, int, int]]:
+    """The arguments (after the first) that name a compiler driver's temporary file
+    directly in ``$TMPDIR``, /tmp or /var/tmp (gcc's ``-plugin-opt=-fresolution=/tmp/
+    ccXXXXXX.res``, ``/tmp/ccXXXXXX.o``; clang's ``/tmp/main-xxxxxx.o``): new random
+    letters on every run of the same link. Each as (index, where its folder starts,
+    where the letters start); at most :data:`MAX_VOLATILE`. core/frontdoor/plan.c's
+    ``lp_volatile`` is the same rule."""
+    tmpdir = b""
+    for name in (b"TMPDIR", "TMPDIR"):  # os.environb's keys are bytes, a dict's may be str
+        try:
+            tmpdir = _bytes(environ.get(name) or tmpdir)  # type: ignore[call-overload]
+        except TypeError:
+            continue
+    if tmpdir.startswith(b"/"):
+        while len(tmpdir) > 1 and tmpdir.endswith(b"/"):
+            tmpdir = tmpdir[:-1]
+    else:
+        tmpdir = b""
+    dirs = [d for d in (tmpdir, b"/tmp", b"/var/tmp") if d]
+    found: list[tuple[int, int, int]] = []
+    for i, word in enumerate(args[1:], 1):
+        if len(found) == MAX_VOLATILE:
+            break
+        at = -1
+        while (at := word.find(b"/", at + 1)) >= 0:
+            if at and word[at - 1] != 0x3D:  # a path starts the word or follows an '='
+                continue
+            hit = next(((d, r) for d in dirs if word.startswith(d + b"/", at)
+                        and (r := _random_letters(word[at + len(d) + 1:])) is not None), None)
+            if hit:
+                found.append((i, at, at + len(hit[0]) + 1 + hit[1]))
+                break
+    return found
+
+
+def templated(body: bytes, args: Sequence[bytes], environ: Mapping[Any, Any]) -> bytes:
+    """``body`` (a plan's fields) with each temporary name's random letters as their
+    marker, where the name appears after its folder: the plan then holds for the next run
+    of the same link, whose front door puts that run's letters back."""
+    for k, (i, ctx, r) in enumerate(volatile(args, environ)):
+        word = args[i]
+        body = body.replace(word[ctx:r + R_LEN], word[ctx:r] + marker(k))
+    return body
 
 
 def file_name(plan_key: bytes) -> str:
@@ -142,6 +220,9 @@ def main(fd: int, args: list[str]) -> NoReturn:
             plan.reusable = False
         plan_key = key(os.geteuid(), cwd or b"", args, os.environb)
         data = plan.encode(plan_key)
+        head = len(MAGIC) + len(str(len(plan_key))) + 1 + len(plan_key)  # then the fields
+        data = data[:head] + templated(data[head:], [os.fsencode(a) for a in args],
+                                       os.environb)
         code = 0 if _write(fd, data) else 1
         store(plan_key, data if plan.reusable else None)
     except KeyboardInterrupt:  # Ctrl-C while planning: die of it, as the command would have
@@ -149,6 +230,12 @@ def main(fd: int, args: list[str]) -> NoReturn:
 
         process.killed_by = 2
         code = 130
+    except Exception:  # a bug of linkpool's: no plan, and the front door's one warning
+        from .settings import debugging
+
+        if debugging():
+            raise
+        code = 1
     for stream in (sys.stdout, sys.stderr):
         try:
             stream.flush()

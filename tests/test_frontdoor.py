@@ -155,7 +155,10 @@ def sanitized(tmp_path_factory: pytest.TempPathFactory) -> Path:
 
 
 WORDS = ["run", "--", "--pool", "--weight", "--timeout", "--strict", "--quiet", "-x", "-",
-         "--weight=2", "--timeout=0.5", "2", "1e9", "-c", "-o", "gcc", "status", ""]
+         "--weight=2", "--timeout=0.5", "2", "1e9", "-c", "-o", "gcc", "status", "",
+         # a driver's temporary names, and near misses (linkpool.plans.volatile)
+         "/tmp/ccAbC12z.o", "-x=/tmp/m-0a1b2c.o", "/tmp/cc@0000@.o", "/tmp/ccABCDE.o",
+         "/tmp/-abcdef.o", "/tmp/cc", "/var/tmp/ccZZZZZZ.", "=/tmp/ccQQQQQQ.res"]
 ARG = st.one_of(st.sampled_from(WORDS), st.binary(max_size=12).filter(lambda b: b"\0" not in b))
 
 
@@ -197,6 +200,27 @@ def test_generated_argv(sanitized: Path, tmp_path: Path, prefix: list, args: lis
         bare = subprocess.run(printf, capture_output=True)
         assert (r.returncode, r.stdout) == (bare.returncode, bare.stdout), r
         assert all(line.startswith(b"linkpool: ") for line in r.stderr.splitlines()), r
+
+
+def test_shim_mode_under_the_sanitizers(sanitized: Path, tmp_path: Path) -> None:
+    """The front door called as a linker shim, under ASan/UBSan: a shim file with odd
+    lines, COMPILER_PATH with empty, relative, repeated and over-long entries; gcc and
+    clang links through it (with their temporary names), twice each."""
+    shims = tmp_path / "shims"
+    shims.mkdir()
+    pool = make_pool(tmp_path / "pool", 2)
+    (shims / ".linkpool-shims").write_bytes(b"# x\n=\npool\npool=" + bytes(pool) + b"\n" +
+                                            b"x" * 70000 + b"\nld=")  # read: 64 KiB
+    for name in ("ld", "ld.lld"):
+        os.symlink(sanitized, shims / name)
+    (tmp_path / "m.c").write_text("int main(void) { return 0; }\n")
+    env = dict(os.environ, ASAN_OPTIONS="detect_leaks=0:abort_on_error=0:exitcode=99",
+               UBSAN_OPTIONS="halt_on_error=1:exitcode=98",
+               COMPILER_PATH=f"::rel:{'y' * 5000}:{shims}:{shims}")
+    for argv in (["gcc", "m.c", "-o", "m"], ["clang", "-fuse-ld=lld", "m.c", "-o", "m"]) * 2:
+        r = subprocess.run(argv, cwd=tmp_path, env=env, capture_output=True, timeout=120)
+        assert r.returncode == 0 and r.stderr == b"", r.stderr
+    assert len(json.loads(lp("history", "--pool", str(pool), "--json").stdout)) == 4
 
 
 @pytest.mark.parametrize("form", [["run", "--"], []])

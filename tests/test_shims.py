@@ -315,3 +315,41 @@ def test_rust_lld_is_told_from_rustc_version() -> None:
     assert rust_lld_release(new, "") == "1.95.0"
     assert rust_lld_release(new, "-C linker-features=-lld") is None
     assert rust_lld_release(new.replace("x86_64", "aarch64"), "") is None
+
+
+# -- a repeat link through the shims starts no Python ---------------------------------------
+
+
+@pytest.mark.parametrize("compiler", list(COMPILERS))
+def test_a_repeat_link_through_the_shims_starts_no_python(tmp_path: Path, compiler: str) -> None:
+    """gcc hands its linker new temporary names on every run (the LTO plugin's
+    -fresolution=/tmp/ccXXXXXX.res, and the object of a one-step compile and link; clang
+    /tmp/NAME-xxxxxx.o): the plan holds for the next run all the same, which runs with its
+    own names, and from the third link on no interpreter starts."""
+    from test_frontdoor import counting_copy, starts
+
+    front, log = counting_copy(tmp_path / "bin")
+    shims = tmp_path / "shims"
+    shims.mkdir()
+    (shims / lpshims.SHIM_FILE).write_text("#\n")
+    for name in ("ld", "ld.lld"):
+        os.symlink(front, shims / name)
+    src = tmp_path / "src"
+    src.mkdir()
+    (src / "m.c").write_text('#include <stdio.h>\nint main(void) { puts("m"); }\n')
+    pool = tmp_path / "pool"
+    env = dict(os.environ, COMPILER_PATH=str(shims), LINKPOOL_DIR=str(pool),
+               TMPDIR=str(tmp_path / "tmp"))
+    (tmp_path / "tmp").mkdir()
+    cc = COMPILERS[compiler][0]
+    for _ in range(5):
+        done = subprocess.run([cc, "-O1", "m.c", "-o", "m"], cwd=src, env=env,
+                              capture_output=True, text=True, timeout=120)
+        assert done.returncode == 0 and done.stderr == "", done.stderr
+        assert subprocess.run([str(src / "m")], capture_output=True, text=True).stdout == "m\n"
+    assert len(starts(log)) == 2, starts(log)
+    records = json.loads(lp("history", "--pool", str(pool), "--json", check=True).stdout)
+    temps = [[a for a in r["command"] if str(tmp_path / "tmp") in a] for r in records]
+    assert len(records) == 5 and all(temps), temps  # each with its own run's names
+    assert len({tuple(t) for t in temps}) == 5, temps
+    assert not any("@000" in a for t in temps for a in t)

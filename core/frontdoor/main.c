@@ -978,6 +978,7 @@ int main(int argc, char **argv) {
         lp_plan_name(key, keylen, name);
         char *buf = lp_cache_read(cache, name, &len);
         if (buf && lp_plan_parse(buf, len, key, keylen, 0, &plan) == 0) {
+            lp_plan_fill(buf, len, argc, argv); /* this run's temporary names */
             if (plan.once)
                 lp_cache_forget(cache, name);
             if (same_build(&plan))
@@ -990,6 +991,7 @@ int main(int argc, char **argv) {
     if (cache < 0)
         cache = lp_cache_dir(); /* Python makes it on a first link */
     if (buf && lp_plan_parse(buf, len, key, keylen, 1, &plan) == 0) {
+        lp_plan_fill(buf, len, argc, argv);
         act(&plan, argc, argv, cmd, cache, 1);
         exit(1); /* not reached: a fresh plan is always acted on */
     }

@@ -73,6 +73,111 @@ static int read_by_linkpool(const char *entry) {
     return 0;
 }
 
+/* -- a driver's temporary files ------------------------------------------------------- */
+
+#define R_LEN 6 /* the random letters of gcc's and LLVM's temporary names */
+
+static int is_alnum(char c) {
+    return (c >= '0' && c <= '9') || (c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z');
+}
+
+static int is_hex(char c) { return (c >= '0' && c <= '9') || (c >= 'a' && c <= 'f'); }
+
+/* Where R starts in the file name `name` (up to the next '/' or the end), or -1: gcc's
+ * "cc" + 6 letters or digits + "." + suffix, clang's NAME + "-" + 6 hex digits + ".o". */
+static long random_letters(const char *name) {
+    size_t len = strcspn(name, "/");
+    if (name[len])
+        return -1; /* a folder below: not the driver's file */
+    if (len > 2 + R_LEN && !strncmp(name, "cc", 2) && name[2 + R_LEN] == '.') {
+        int ok = 1;
+        for (int i = 0; i < R_LEN; i++)
+            ok &= is_alnum(name[2 + i]);
+        if (ok)
+            return 2;
+    }
+    const char *dot = memrchr(name, '.', len);
+    if (dot && (size_t)(dot - name) > R_LEN && dot[-R_LEN - 1] == '-' && !strcmp(dot, ".o")) {
+        int ok = 1;
+        for (int i = 0; i < R_LEN; i++)
+            ok &= is_hex(dot[-R_LEN + i]);
+        if (ok)
+            return dot - R_LEN - name;
+    }
+    return -1;
+}
+
+int lp_volatile(int argc, char **argv, struct lp_volatile *v, int max) {
+    char tmpdir[PATH_MAX] = "";
+    const char *t = getenv("TMPDIR");
+    if (t && t[0] == '/' && strlen(t) < sizeof tmpdir) {
+        strcpy(tmpdir, t);
+        size_t n = strlen(tmpdir);
+        while (n > 1 && tmpdir[n - 1] == '/')
+            tmpdir[--n] = '\0';
+    }
+    const char *dirs[] = {tmpdir, "/tmp", "/var/tmp"};
+    int found = 0;
+    for (int i = 1; i < argc && found < max; i++) {
+        const char *word = argv[i];
+        int done = 0;
+        for (const char *at = word; *at && !done; at++) {
+            if (*at != '/' || (at != word && at[-1] != '='))
+                continue; /* a path starts the argument or follows an '=' */
+            for (size_t d = 0; d < 3 && !done; d++) {
+                size_t dl = strlen(dirs[d]);
+                if (!dl || strncmp(at, dirs[d], dl) || at[dl] != '/')
+                    continue;
+                long r = random_letters(at + dl + 1);
+                if (r < 0)
+                    continue;
+                v[found].arg = i;
+                v[found].ctx = (size_t)(at - word);
+                v[found].r = (size_t)(at - word) + dl + 1 + (size_t)r;
+                found++;
+                done = 1;
+            }
+        }
+    }
+    return found;
+}
+
+/* "@NNNN@" for k (0 <= k < LP_MAX_VOLATILE). */
+static void marker(char out[R_LEN + 1], int k) {
+    out[0] = '@';
+    for (int i = 4; i >= 1; i--, k /= 10)
+        out[i] = (char)('0' + k % 10);
+    out[5] = '@';
+    out[6] = '\0';
+}
+
+void lp_plan_fill(char *buf, size_t len, int argc, char **argv) {
+    struct lp_volatile v[LP_MAX_VOLATILE];
+    int n = lp_volatile(argc, argv, v, LP_MAX_VOLATILE);
+    size_t magic = sizeof FILE_MAGIC - 1;
+    if (!n || len < magic)
+        return;
+    char *end;
+    unsigned long long klen = strtoull(buf + magic, &end, 10);
+    if (*end != '\n' || (size_t)(end + 1 - buf) + klen > len)
+        return;
+    char *body = end + 1 + klen;
+    size_t blen = len - (size_t)(body - buf);
+    for (int k = 0; k < n; k++) {
+        const char *word = argv[v[k].arg];
+        size_t clen = v[k].r - v[k].ctx;
+        char pattern[PATH_MAX + R_LEN + 1];
+        if (clen + R_LEN >= sizeof pattern)
+            continue;
+        memcpy(pattern, word + v[k].ctx, clen);
+        marker(pattern + clen, k);
+        for (char *at = body; (at = memmem(at, blen - (size_t)(at - body), pattern,
+                                            clen + R_LEN));
+             at += clen + R_LEN)
+            memcpy(at + clen, word + v[k].r, R_LEN);
+    }
+}
+
 static int bytewise(const void *a, const void *b) {
     return strcmp(*(char *const *)a, *(char *const *)b); /* compares unsigned chars */
 }
@@ -98,8 +203,25 @@ int lp_plan_key(int argc, char **argv, char **key, size_t *len) {
     put_number(&g, (long long)geteuid());
     put_field(&g, cwd);
     put_number(&g, argc - 1);
-    for (int i = 1; i < argc; i++)
+    struct lp_volatile v[LP_MAX_VOLATILE];
+    int nv = lp_volatile(argc, argv, v, LP_MAX_VOLATILE), k = 0;
+    for (int i = 1; i < argc; i++) {
+        if (k < nv && v[k].arg == i) { /* the marker in place of this run's letters */
+            char *word = strdup(argv[i]);
+            if (!word) {
+                g.failed = 1;
+                break;
+            }
+            char m[R_LEN + 1];
+            marker(m, k);
+            memcpy(word + v[k].r, m, R_LEN);
+            put_field(&g, word);
+            free(word);
+            k++;
+            continue;
+        }
         put_field(&g, argv[i]);
+    }
     for (size_t i = 0; i < nenv; i++)
         put_field(&g, envs[i]);
     free(envs);

@@ -39,6 +39,22 @@ struct lp_plan {
  * malloc'ed into *key, length in *len. -1 when the working directory is unknown. */
 int lp_plan_key(int argc, char **argv, char **key, size_t *len);
 
+/* A compiler driver's temporary file in an argument (gcc's TMPDIR/ccXXXXXX.res and .o,
+ * clang's TMPDIR/NAME-XXXXXX.o): new random letters R on every run of the same link.
+ * In the key, R is the marker "@NNNN@" (N: the ordinal of the argument among those that
+ * have one), and so in the plan Python writes; lp_plan_fill puts this run's R back.
+ * linkpool.plans.volatile is the same rule. */
+#define LP_MAX_VOLATILE 64
+struct lp_volatile {
+    int arg;         /* argv index */
+    size_t ctx, r;   /* in argv[arg]: where the folder starts, where R starts */
+};
+int lp_volatile(int argc, char **argv, struct lp_volatile *v, int max);
+
+/* Put this run's temporary names in place of the markers of a plan read for its key
+ * (in place: a marker and R have the same length). */
+void lp_plan_fill(char *buf, size_t len, int argc, char **argv);
+
 /* The cache file name of a key: 16 hex digits of its FNV-1a 64. */
 void lp_plan_name(const char *key, size_t len, char name[17]);
 
