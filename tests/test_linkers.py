@@ -96,9 +96,8 @@ def test_flavour_from_name(name: str, flavour: type[Linker] | None) -> None:
 
 
 def test_one_table_of_linker_names() -> None:
-    """The parser, the flavours, doctor and the Meson shims read one list of names."""
-    from linkpool import doctor
-    from linkpool.integrations import meson
+    """The parser, the flavours, doctor and the linker shims read one list of names."""
+    from linkpool import doctor, shims
     from linkpool.names import LINKER_NAMES
 
     assert [f.id for f in FLAVOURS.values()] == list(LINKER_NAMES)
@@ -108,7 +107,7 @@ def test_one_table_of_linker_names() -> None:
             assert flavour_from_name(name) is flavour
             argv = [name, "-flavor", "gnu", "a.o"] if name == "lld" else [name, "a.o"]
             assert parse(argv).tool == "linker", name
-    assert meson.LINKER_NAMES == ("ld", "ld.bfd", "ld.gold", "ld.lld", "ld.mold")
+    assert shims.NAMES == ("ld", "ld.bfd", "ld.gold", "ld.lld", "ld.mold")
     assert doctor.LINKERS == ("ld.bfd", "ld.gold", "ld.lld", "ld.mold")
 
 
