@@ -415,7 +415,7 @@ def check_settings(c: Checks, pool: str | None) -> tuple[Any, bool]:
     """The config files and every setting, checked by the settings table: the settings
     (a wrong one at its default), and whether the ``pool`` setting a link would use is
     right."""
-    from .configfile import ConfigError, config_file, read, system_files
+    from .configfile import ConfigError, config_file, named_missing, read, system_files
     from .settings import resolve
 
     where = config_file()
@@ -423,7 +423,7 @@ def check_settings(c: Checks, pool: str | None) -> tuple[Any, bool]:
     for path, origin in [(where, "file")] + [(p, "system") for p in system_files()]:
         what = "" if origin == "file" else "system file "
         try:
-            table = read(path, origin == "system")
+            table = read(path, origin == "system", named_missing() if origin == "file" else None)
         except ConfigError as e:
             c.add(FAIL, "config", f"{e}; until then linkpool's subcommands stop with exit 2 "
                                   f"and links run without the pool")

@@ -408,6 +408,21 @@ def test_run_raises_the_settings_error_for_its_caller(tmp_path: Path,
     assert not (tmp_path / "p").exists()
 
 
+def test_a_missing_linkpool_config_is_one_error_line(tmp_path: Path) -> None:
+    """$LINKPOOL_CONFIG names a file on purpose: when it is not there (a typo, a file not
+    yet copied), the subcommands say so instead of quietly reading no file."""
+    missing = tmp_path / "etc" / "lp.toml"
+    pool = make_pool(tmp_path / "p", 1)
+    env = {**os.environ, "LINKPOOL_CONFIG": str(missing), "LINKPOOL_DIR": str(pool)}
+    default = Path(os.environ.get("XDG_CONFIG_HOME") or Path.home() / ".config")
+    for command in ADMIN:
+        r = lp(*command, cwd=tmp_path, env=env)
+        assert one_line_error(r) == (
+            f"linkpool: $LINKPOOL_CONFIG names {missing}, which does not exist; create it, "
+            f"or unset LINKPOOL_CONFIG to read {default / 'linkpool' / 'config.toml'}"), command
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["p"]
+
+
 def test_good_values_of_every_kind_are_accepted(tmp_path: Path) -> None:
     config = tmp_path / "config.toml"
     config.write_text('strict = "yes"\nquiet = 0\nmemory_budget = 1\ncheck_output = "on"\n'

@@ -166,6 +166,17 @@ def test_a_wrong_pool_setting_fails_with_the_fix(tmp_path: Path) -> None:
     assert "NOT usable" in r.stdout
 
 
+def test_a_missing_linkpool_config_fails(pool: Path, tmp_path: Path) -> None:
+    missing = tmp_path / "lp.toml"
+    code, lines, _ = doctor(pool, LINKPOOL_CONFIG=str(missing))
+    assert code == 1
+    ((level, message), *_) = levels(lines, "config")
+    assert level == "FAIL" and message.startswith(
+        f"$LINKPOOL_CONFIG names {missing}, which does not exist; create it, or unset "
+        f"LINKPOOL_CONFIG to read ")
+    assert message.endswith("links run without the pool")
+
+
 def test_a_relative_pool_setting_warns_with_where_it_is(tmp_path: Path) -> None:
     folder = tmp_path / "conf"
     folder.mkdir()

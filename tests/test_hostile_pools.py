@@ -70,8 +70,8 @@ class Env:
                                 stderr=subprocess.PIPE, **kw)
 
     def environ(self) -> dict[str, str]:
-        # the conftest's LINKPOOL_CONFIG is under root's tmp_path, unreadable to users
-        return {**os.environ, "LINKPOOL_CONFIG": str(self.base / "no-config.toml")}
+        # the conftest's XDG_CONFIG_HOME is under root's tmp_path, unreadable to users
+        return {**os.environ, "XDG_CONFIG_HOME": str(self.base / "config-home")}
 
     def sh(self, who: str, script: str) -> subprocess.CompletedProcess:
         return subprocess.run([*self.prefix(who), "sh", "-c", script], capture_output=True,

@@ -27,7 +27,7 @@ HEAVY_WAIT = 1.5  # seconds the weight-2 link waits behind a weight-1 holder
 
 def _env(tmp: Path) -> dict[str, str]:
     env = {k: v for k, v in os.environ.items() if not k.startswith("LINKPOOL_")}
-    env["LINKPOOL_CONFIG"] = str(tmp / "no-config.toml")
+    env["XDG_CONFIG_HOME"] = str(tmp / "config-home")  # no config file
     env["PATH"] = f"{BIN}{os.pathsep}{env['PATH']}"
     return env
 
