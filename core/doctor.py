@@ -433,6 +433,11 @@ def check_settings(c: Checks, pool: str | None) -> tuple[Any, bool]:
         layers.append((path, origin, table))
     problems: list[tuple[str, str]] = []
     settings = resolve({"pool": pool}, layers=layers, problems=problems)
+    from .configcmd import unknown_keys
+    from .hooks import installed
+
+    for _, line in unknown_keys(layers, installed(settings)):
+        c.add(WARN, "config", line)
     for _, line in problems:
         c.add(FAIL, "setting", f"{line}: fix or remove it; until then linkpool's subcommands "
                                f"stop with exit 2 and links run without the pool")

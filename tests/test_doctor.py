@@ -177,6 +177,20 @@ def test_a_missing_linkpool_config_fails(pool: Path, tmp_path: Path) -> None:
     assert message.endswith("links run without the pool")
 
 
+def test_unknown_keys_warn_and_count(pool: Path, tmp_path: Path) -> None:
+    config = tmp_path / "config.toml"
+    config.write_text('pol = "/srv/pool"\n[linkpool]\nslots = 4\n')
+    code, lines, text = doctor(pool, LINKPOOL_CONFIG=str(config))
+    assert code == 0  # a warning: the pool is still usable
+    warned = [m for level, m in levels(lines, "config") if level == "WARN"]
+    assert warned == [
+        f"{config}: 'pol' is not a setting linkpool reads; did you mean 'pool'?",
+        f"{config}: [linkpool] is not a table linkpool reads; 'slots' is no setting at all: "
+        f"the number of slots is the pool's own, `linkpool init --slots 4` sets it"]
+    count = sum(1 for level, _, _ in lines if level == "WARN")
+    assert count >= 2 and text.rstrip().endswith(f"({count} warnings)")
+
+
 def test_a_relative_pool_setting_warns_with_where_it_is(tmp_path: Path) -> None:
     folder = tmp_path / "conf"
     folder.mkdir()
