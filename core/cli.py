@@ -295,7 +295,7 @@ def _dispatch(args: list[str]) -> int:
         print(f"linkpool {__version__}")
         return 0
     if first == "help":  # `linkpool help status` is `linkpool status --help`
-        if len(args) == 1:
+        if len(args) == 1 or args[1] in ("-h", "--help"):
             sys.stdout.write(HELP)
             return 0
         if args[1] not in SUBCOMMANDS:

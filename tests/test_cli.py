@@ -78,6 +78,13 @@ def test_help_lists_subcommands_and_the_launcher_form() -> None:
     assert lp("help").stdout == r.stdout and lp("-h").stdout == r.stdout
 
 
+@pytest.mark.parametrize("flag", ["-h", "--help"])
+def test_help_answers_its_own_help_flag(flag: str) -> None:
+    """`linkpool help -h` is a person asking for help: it gets it, as `git help -h` does."""
+    r = lp("help", flag)
+    assert r.returncode == 0 and r.stderr == "" and r.stdout == lp("--help").stdout
+
+
 def test_setup_help_lists_the_build_systems() -> None:
     r = lp("setup", "--help")
     assert r.returncode == 0
