@@ -181,7 +181,8 @@ class Engine:
         ahead = sum(1 for w in st["waiters"] if w.get("ticket", ticket) < ticket)
         held = ", ".join(
             f"{os.path.basename(str(h.get('output') or (h.get('command') or ['?'])[0]))} "
-            f"(pid {h.get('pid')}, {h.get('held')})" for h in st["holders"][:3])
+            f"(pid {h.get('pid')}, {h.get('held')} slot{'' if h.get('held') == 1 else 's'})"
+            for h in st["holders"][:3])
         more = f" and {len(st['holders']) - 3} more" if len(st["holders"]) > 3 else ""
         say(f"waiting for {self.job.weight} of {st['slots']} slots ({ahead} job(s) ahead; "
             f"held by {held or 'nobody known'}{more})")
