@@ -539,16 +539,22 @@ def run(pool: str | None) -> tuple[str, Checks]:
     if not pool_right:
         from .pooldir import default_path
 
-        path = default_path()  # for the checks of the filesystem and the machine
+        path = default_path()  # for the checks of the machine
         c.add(FAIL, "pool", "not checked: the `pool` setting is wrong (see above), so links "
                             "run without a pool")
         conf = None
     else:
         setting = settings["pool"]
         path = os.path.abspath(setting.value)
+        before = len(c.lines)
         conf = check_pool(c, path, setting.source)
-        check_sharing(c, path, conf, setting, settings.layers)
+        pool_right = all(level != FAIL for level, _, _ in c.lines[before:])
+        if pool_right:  # else links run without it: nothing is claimed of it
+            check_sharing(c, path, conf, setting, settings.layers)
+    before = len(c.lines)
     check_wakeup(c, path, settings.polling)
+    if not pool_right:  # inotify is the machine's; the filesystem and wake-up, the pool's
+        c.lines[before:] = [line for line in c.lines[before:] if line[1] == "inotify"]
     check_machine(c, path, conf)
     check_linkers(c)
     return path, c

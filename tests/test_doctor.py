@@ -78,6 +78,24 @@ def test_symlinked_pool_fails_with_the_fix(pool: Path, tmp_path: Path) -> None:
     assert f"FAIL  pool: {link}" in text and "NOT usable" in text
 
 
+@pytest.mark.parametrize("broken", ["a file", "corrupt pool.json"])
+def test_after_a_pool_fail_nothing_is_claimed_of_that_pool(broken: str, tmp_path: Path) -> None:
+    """A pool links cannot use: doctor says why, then nothing about how links share it or
+    wake in it (they run without it); what it says of the machine still holds."""
+    if broken == "a file":
+        path = tmp_path / "pool"
+        path.write_text("")
+    else:
+        path = make_pool(tmp_path / "pool", 2)
+        (path / "pool.json").write_text("{corrupt")
+    code, lines, text = doctor(path)
+    assert code == 1 and "NOT usable" in text
+    assert any(level == "FAIL" for level, name, _ in lines if name in ("pool", "pool.json"))
+    checks = {name for _, name, _ in lines}
+    assert not checks & {"sharing", "in use", "filesystem", "wake-up"}, lines
+    assert {"inotify", "cores", "memory", "capacity", "linker"} <= checks
+
+
 def test_foreign_and_stale_files_warn(pool: Path) -> None:
     (pool / "notes.txt").write_text("mine\n")
     (pool / "wait.7").write_text("{}")  # a ticket nobody holds: its waiter was killed
