@@ -241,6 +241,51 @@ def test_slots_errors_all_exit_2(tmp_path: Path) -> None:
     assert json.loads((pool / "pool.json").read_text())["slots"] == 2
 
 
+# -- global options -----------------------------------------------------------------------
+
+
+def test_pool_before_the_subcommand_is_the_same_as_after_it(tmp_path: Path) -> None:
+    """`linkpool --pool X status` is `linkpool status --pool X`, as git and cargo take
+    their global options before the subcommand; the launcher form and `run` too."""
+    pool = make_pool(tmp_path / "p", 2)
+    for command in (["status", "--json"], ["history", "--json"], ["config", "--json"],
+                    ["stats", "--json"], ["trace"]):
+        after = lp(command[0], "--pool", str(pool), *command[1:], cwd=tmp_path)
+        assert after.returncode == 0, after.stderr
+        for before in (["--pool", str(pool)], [f"--pool={pool}"]):
+            r = lp(*before, *command, cwd=tmp_path)
+            assert (r.returncode, r.stderr) == (0, ""), (command, r.stderr)
+            assert r.stdout == after.stdout, command
+    data = json.loads(lp("--pool", str(pool), "config", "--json").stdout)
+    assert data["settings"]["pool"]["source"] == "--pool"
+    r = lp("--pool", str(pool), "doctor")
+    assert r.returncode == 0 and f"pool: {pool} (--pool)" in r.stdout
+    r = lp("--pool", str(tmp_path / "new"), "init", "--slots", "3", cwd=tmp_path)
+    assert r.returncode == 0 and json.loads((tmp_path / "new" / "pool.json").read_text())[
+        "slots"] == 3
+    # a link: `run`, the launcher form, and the launcher form after `--`
+    for args, folder in ((["run", "--", "sh", "-c", "exit 3"], "r"),
+                         (["sh", "-c", "exit 3"], "l"), (["--", "sh", "-c", "exit 3"], "d")):
+        r = lp("--pool", str(tmp_path / folder), *args, cwd=tmp_path)
+        assert (r.returncode, r.stderr) == (3, ""), args
+        assert (tmp_path / folder / "pool.json").exists(), args  # the link used that pool
+    # the subcommand's own --pool is the later word: it wins, as a repeated option does
+    r = lp("--pool", str(tmp_path / "nowhere"), "status", "--pool", str(pool), "--json")
+    assert r.returncode == 0 and json.loads(r.stdout)["pool"] == str(pool)
+    r = lp("--pool", str(tmp_path / "p2"), "stauts")  # a typo is still caught
+    assert "did you mean 'status'?" in one_line_error(r)
+
+
+@pytest.mark.parametrize("args", [
+    ["--pool"], ["--pool", "p"], ["--pool="], ["--pool", "--json", "status"],
+    ["--pool", "p", "--frobnicate"], ["--pool", "p", "ninja"],
+])
+def test_a_wrong_global_option_is_one_line(args: list[str], tmp_path: Path) -> None:
+    r = lp(*args, cwd=tmp_path)
+    assert one_line_error(r).endswith("(see `linkpool --help`)")
+    assert list(tmp_path.iterdir()) == []
+
+
 # -- did you mean -------------------------------------------------------------------------
 
 
