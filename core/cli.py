@@ -666,17 +666,23 @@ def cmd_admin(args: list[str]) -> int:
     except ConfigError as e:  # a wrong setting: one line naming its source and key
         say(str(e))
         return EX_USAGE
-    except PoolError as e:
-        say(str(e))
+    except PoolError as e:  # naming where the pool's path came from
+        from .settings import about_pool
+
+        say(about_pool(str(e), *getattr(ns, "where", ("", ""))))
         return 1
 
 
-def settings_for(pool: str | None) -> Settings:
+def settings_for(pool: str | None, ns: Any = None) -> Settings:
     """The settings of a subcommand, resolved once: its pool is ``--pool``, else the
-    settings' (a wrong setting is ConfigError: one line, exit 2)."""
+    settings' (a wrong setting is ConfigError: one line, exit 2). With ``ns``, ``ns.where``
+    is set to the pool and where its path came from, for the lines about it."""
     from .settings import resolve
 
-    return resolve({"pool": pool})
+    settings = resolve({"pool": pool})
+    if ns is not None:
+        ns.where = (settings.pool, settings["pool"].source)
+    return settings
 
 
 def cmd_init(ns: Any) -> int:
@@ -688,7 +694,9 @@ def cmd_init(ns: Any) -> int:
             raise UsageError("init: give the shared pool's directory once: --shared DIR or "
                              "--pool DIR")
         ns.pool = ns.shared
-    path = settings_for(ns.pool).pool
+    path = settings_for(ns.pool, ns).pool
+    if isinstance(ns.shared, str):
+        ns.where = (path, "--shared")
     existed = os.path.lexists(path)
     if shared and existed:
         _not_adopted(path, os.lstat(path).st_uid)
@@ -703,11 +711,14 @@ def cmd_init(ns: Any) -> int:
         if ns.slots is not None and ns.slots != pool.slots:
             old = pool.slots
             pool.resize(ns.slots)
-            print(f"pool {path}: resized from {old} to {pool.slots} slots")
+            said = f"pool {path}: resized from {old} to {pool.slots} slots"
         else:
             verb = "has" if existed else "created with"
             kind = "shared" if pool.shared else "private"
-            print(f"pool {path}: {verb} {pool.slots} slots ({kind})")
+            said = f"pool {path}: {verb} {pool.slots} slots ({kind})"
+        from .settings import about_pool
+
+        print(about_pool(said, *ns.where))
     return 0
 
 
@@ -733,7 +744,7 @@ def open_existing(path: str) -> Any:
 def cmd_status(ns: Any) -> int:
     import json
 
-    settings = settings_for(ns.pool)
+    settings = settings_for(ns.pool, ns)
     _lenient_stdout()
     with open_existing(settings.pool) as pool:
         if ns.watch is None:
@@ -770,7 +781,7 @@ def cmd_history(ns: Any) -> int:
 
     from .history import History
 
-    with open_existing(settings_for(ns.pool).pool) as pool:
+    with open_existing(settings_for(ns.pool, ns).pool) as pool:
         records = list(History(pool.path, 0o666 if pool.shared else 0o600).records())
     _lenient_stdout()
     if ns.json:

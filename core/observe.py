@@ -329,8 +329,10 @@ def main(args: Sequence[str]) -> int:
     except ConfigError as e:
         say(str(e))
         return 2
-    except PoolError as e:
-        say(str(e))
+    except PoolError as e:  # naming where the pool's path came from
+        from .settings import about_pool
+
+        say(about_pool(str(e), settings.pool, settings["pool"].source))
         return 1
     try:  # a lone surrogate in a recorded path is shown escaped, never an error
         sys.stdout.reconfigure(errors="backslashreplace")  # type: ignore[union-attr]

@@ -332,16 +332,19 @@ def test_reading_a_missing_pool_says_so_and_creates_nothing(command: list[str],
                                                            tmp_path: Path) -> None:
     missing = tmp_path / "not" / "there"
     r = lp(*command, "--pool", str(missing), cwd=tmp_path)
-    assert one_line_error(r, 1) == (f"linkpool: no pool at {missing} (create it with "
-                                    f"`linkpool init --pool {missing}` or run a link)")
+    assert one_line_error(r, 1) == (f"linkpool: no pool at {missing} (from --pool); create it "
+                                    f"with `linkpool init --pool {missing}` or run a link")
     assert list(tmp_path.iterdir()) == []
-    # the same pool named by $LINKPOOL_DIR, or by the config file
+    # the same pool named by $LINKPOOL_DIR, or by the config file: the line says which
     r = lp(*command, cwd=tmp_path, env={**os.environ, "LINKPOOL_DIR": str(missing)})
-    assert r.returncode == 1 and list(tmp_path.iterdir()) == []
+    assert one_line_error(r, 1).startswith(f"linkpool: no pool at {missing} (from "
+                                           f"$LINKPOOL_DIR); create it")
+    assert list(tmp_path.iterdir()) == []
     config = tmp_path / "config.toml"
     config.write_text(f'pool = "{missing}"\n')
     r = lp(*command, cwd=tmp_path, env={**os.environ, "LINKPOOL_CONFIG": str(config)})
-    assert r.returncode == 1 and list(tmp_path.iterdir()) == [config]
+    assert one_line_error(r, 1).startswith(f"linkpool: no pool at {missing} (from {config}); ")
+    assert list(tmp_path.iterdir()) == [config]
 
 
 # -- where a relative pool is -------------------------------------------------------------

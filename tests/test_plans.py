@@ -262,6 +262,15 @@ def test_the_run_plan(env: dict[str, str], objs: Path) -> None:
     assert p.one("cpus") == str(CORES) and p.one("jobserver") == "0"
     assert p.get("once") is None
     assert (p.one("pool"), p.one("weight"), p.one("weight_max")) == (env["LINKPOOL_DIR"], "1", "1")
+    # where the pool's path came from, for the front door's line about it (none: default)
+    assert p.one("pool_source") == "$LINKPOOL_DIR"
+    assert names.index("pool_source") == names.index("pool") + 1
+    runtime = objs / "runtime"  # the default pool, $XDG_RUNTIME_DIR/linkpool: no source
+    runtime.mkdir(mode=0o700)
+    default = {k: v for k, v in env.items() if k != "LINKPOOL_DIR"}
+    d = plan("gcc", "-o", "app", "main.o", env=dict(default, XDG_RUNTIME_DIR=str(runtime)),
+             cwd=objs)
+    assert d.one("pool") == str(runtime / "linkpool") and d.get("pool_source") is None
     assert (p.one("timeout"), p.one("strict"), p.one("quiet"), p.one("polling")) == \
         ("2.5", "0", "1", "1")
     assert (p.one("forking"), p.one("label")) == ("0", str(objs / "app"))
