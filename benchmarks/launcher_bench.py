@@ -65,7 +65,7 @@ def main() -> int:
         pool = work / "pool"
         subprocess.run([LINKPOOL, "init", "--pool", str(pool), "--slots", "2"], check=True,
                        stdout=subprocess.DEVNULL)
-        env = {**ENV, "LINKPOOL_DIR": str(pool), "LINKPOOL_CONFIG": str(work / "none.toml")}
+        env = {**ENV, "LINKPOOL_DIR": str(pool), "XDG_CONFIG_HOME": str(work / "config-home")}
         pip_env = {**env, "PYTHONNOUSERSITE": "1", "PYTHONPATH": str(work / "overlay")}
         (work / "overlay").mkdir()
         cases: dict[str, tuple[list[str], dict[str, str]]] = {

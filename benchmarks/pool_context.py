@@ -55,7 +55,7 @@ class Context:
         # Measure the installed state: bytecode cached (kept out of the source tree).
         env.pop("PYTHONDONTWRITEBYTECODE", None)
         env["PYTHONPYCACHEPREFIX"] = os.path.join(workdir, "pycache")
-        env["LINKPOOL_CONFIG"] = os.path.join(workdir, "no-config.toml")
+        env["XDG_CONFIG_HOME"] = os.path.join(workdir, "config-home")  # no config file
         return cls(settings, workdir, env, find_linkpool())
 
     def path(self, name: str) -> str:

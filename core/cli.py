@@ -28,6 +28,7 @@ if TYPE_CHECKING:
 HELP = """\
 usage: linkpool SUBCOMMAND [OPTION...]  (`linkpool SUBCOMMAND --help` describes each)
        linkpool COMMAND [ARG...]        (the launcher form of `linkpool run -- COMMAND`)
+       linkpool --pool DIR SUBCOMMAND... | COMMAND...  (--pool before the subcommand too)
        linkpool --version | --help
 
 A machine-wide pool of link slots: every link on this machine that names the same pool
@@ -51,7 +52,9 @@ subcommands:
   help     `linkpool help SUBCOMMAND` is `linkpool SUBCOMMAND --help`
 
 The pool is --pool DIR, else $LINKPOOL_DIR, else `pool` in the config file, else
-$XDG_RUNTIME_DIR/linkpool or /tmp/linkpool-$UID (`linkpool config` shows which).
+$XDG_RUNTIME_DIR/linkpool or /tmp/linkpool-$UID (`linkpool config` shows which). --pool
+goes before the subcommand or after it: `linkpool --pool DIR status` is `linkpool status
+--pool DIR`, and `linkpool --pool DIR gcc ...` is `linkpool run --pool DIR -- gcc ...`.
 
 The launcher form: a first word that is not a subcommand is the command to run, as
 `linkpool gcc -o app a.o`, `linkpool ./my-ld ...`. One exception catches typos: a word
@@ -68,6 +71,9 @@ EX_USAGE, EX_UNAVAILABLE, EX_TEMPFAIL, EX_INTERRUPTED = 2, 69, 75, 130
 SUBCOMMANDS = ("run", "init", "status", "history", "stats", "trace", "report", "doctor",
                "config", "setup", "ninja", "help")
 COMMANDS = ("init", "status", "history")
+#: The options every subcommand takes, and a link: given before the subcommand, they are
+#: moved after it (:func:`hoist`).
+GLOBAL_OPTIONS = ("--pool",)
 #: The subcommands that show the pool's history or its holders: they fold the C front
 #: door's records into the history first (``linkpool.spool``).
 FOLDING = ("status", "history", "stats", "trace", "report")
@@ -252,7 +258,12 @@ def fail_open(args: list[str], error: Exception) -> int:
 
 
 def run_command(args: list[str]) -> list[str] | None:
-    """The command of ``linkpool run ... -- COMMAND`` or of the launcher form, else None."""
+    """The command of ``linkpool run ... -- COMMAND`` or of the launcher form (global
+    options before either), else None."""
+    try:
+        args = hoist(args)
+    except UsageError:
+        return None
     if not args or (args[0] != "run" and (args[0] in COMMANDS or args[0] in MODULES
                                           or args[0] in INTEGRATIONS or args[0].startswith("-")
                                           or args[0] == "help")):
@@ -267,10 +278,54 @@ def run_command(args: list[str]) -> list[str] | None:
 
 def dispatch(args: list[str]) -> int:
     try:
+        args = hoist(args)
         return _dispatch(args)
     except UsageError as e:
         say(f"{e} (see `{_help_command(args)}`)")
         return EX_USAGE
+
+
+def hoist(args: list[str]) -> list[str]:
+    """``args`` with the global options given before the subcommand moved after it (after
+    ``setup SYSTEM``; for a link, among ``run``'s options), where its own parser reads
+    them, as git and cargo take theirs: ``linkpool --pool X status`` is ``linkpool status
+    --pool X``. One without its value, or before ``ninja`` (whose options are ninja's), is
+    UsageError."""
+    given: list[str] = []
+    i = 0
+    while i < len(args):
+        name, eq, value = args[i].partition("=")
+        if name not in GLOBAL_OPTIONS:
+            break
+        if not eq:
+            i += 1
+            value = args[i] if i < len(args) and not args[i].startswith("-") else ""
+        if not value:
+            raise UsageError(f"{name} needs a value ({name} DIR)")
+        given.append(f"{name}={value}")  # one word: a value like "-x" stays a value
+        i += 1
+    rest = args[i:]
+    if not given:
+        return args
+    first = rest[0] if rest else ""
+    if not rest or first in ("-h", "--help", "--version", "help"):
+        return rest  # help, or no subcommand (said as such)
+    if first == "ninja":
+        raise UsageError(f"{given[0].partition('=')[0]} before `ninja`: its options are "
+                         f"ninja's; give the build's links their pool with "
+                         f"LINKPOOL_DIR=DIR linkpool ninja ...")
+    if first == "setup":  # after `setup SYSTEM`; without a system, setup says what is wrong
+        return rest if len(rest) < 2 or rest[1].startswith("-") else \
+            [*rest[:2], *given, *rest[2:]]
+    if first in SUBCOMMANDS:
+        return [first, *given, *rest[1:]]
+    if first == "--":
+        return ["run", *given, *rest]
+    if first.startswith("-"):
+        raise UsageError(f"unknown option {first}")
+    if "/" not in first and near(first) and find_program(first) is None:
+        return rest  # a mistyped subcommand: said as one
+    return ["run", *given, "--", *rest]  # the launcher form
 
 
 def _help_command(args: list[str]) -> str:
@@ -297,7 +352,7 @@ def _dispatch(args: list[str]) -> int:
         print(f"linkpool {__version__}")
         return 0
     if first == "help":  # `linkpool help status` is `linkpool status --help`
-        if len(args) == 1:
+        if len(args) == 1 or args[1] in ("-h", "--help"):
             sys.stdout.write(HELP)
             return 0
         if args[1] not in SUBCOMMANDS:
@@ -613,17 +668,23 @@ def cmd_admin(args: list[str]) -> int:
     except ConfigError as e:  # a wrong setting: one line naming its source and key
         say(str(e))
         return EX_USAGE
-    except PoolError as e:
-        say(str(e))
+    except PoolError as e:  # naming where the pool's path came from
+        from .settings import about_pool
+
+        say(about_pool(str(e), *getattr(ns, "where", ("", ""))))
         return 1
 
 
-def settings_for(pool: str | None) -> Settings:
+def settings_for(pool: str | None, ns: Any = None) -> Settings:
     """The settings of a subcommand, resolved once: its pool is ``--pool``, else the
-    settings' (a wrong setting is ConfigError: one line, exit 2)."""
+    settings' (a wrong setting is ConfigError: one line, exit 2). With ``ns``, ``ns.where``
+    is set to the pool and where its path came from, for the lines about it."""
     from .settings import resolve
 
-    return resolve({"pool": pool})
+    settings = resolve({"pool": pool})
+    if ns is not None:
+        ns.where = (settings.pool, settings["pool"].source)
+    return settings
 
 
 def cmd_init(ns: Any) -> int:
@@ -635,7 +696,9 @@ def cmd_init(ns: Any) -> int:
             raise UsageError("init: give the shared pool's directory once: --shared DIR or "
                              "--pool DIR")
         ns.pool = ns.shared
-    path = settings_for(ns.pool).pool
+    path = settings_for(ns.pool, ns).pool
+    if isinstance(ns.shared, str):
+        ns.where = (path, "--shared")
     existed = os.path.lexists(path)
     if shared and existed:
         _not_adopted(path, os.lstat(path).st_uid)
@@ -650,11 +713,14 @@ def cmd_init(ns: Any) -> int:
         if ns.slots is not None and ns.slots != pool.slots:
             old = pool.slots
             pool.resize(ns.slots)
-            print(f"pool {path}: resized from {old} to {pool.slots} slots")
+            said = f"pool {path}: resized from {old} to {pool.slots} slots"
         else:
             verb = "has" if existed else "created with"
             kind = "shared" if pool.shared else "private"
-            print(f"pool {path}: {verb} {pool.slots} slots ({kind})")
+            said = f"pool {path}: {verb} {pool.slots} slots ({kind})"
+        from .settings import about_pool
+
+        print(about_pool(said, *ns.where))
     return 0
 
 
@@ -680,7 +746,7 @@ def open_existing(path: str) -> Any:
 def cmd_status(ns: Any) -> int:
     import json
 
-    settings = settings_for(ns.pool)
+    settings = settings_for(ns.pool, ns)
     _lenient_stdout()
     with open_existing(settings.pool) as pool:
         if ns.watch is None:
@@ -717,7 +783,7 @@ def cmd_history(ns: Any) -> int:
 
     from .history import History
 
-    with open_existing(settings_for(ns.pool).pool) as pool:
+    with open_existing(settings_for(ns.pool, ns).pool) as pool:
         records = list(History(pool.path, 0o666 if pool.shared else 0o600).records())
     _lenient_stdout()
     if ns.json:

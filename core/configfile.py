@@ -63,14 +63,17 @@ def system_files(env: Mapping[str, str] = os.environ) -> list[str]:
     return out
 
 
-def read(path: str, system: bool = False) -> dict[str, Any]:
+def read(path: str, system: bool = False, missing: str | None = None) -> dict[str, Any]:
     """The parsed file at ``path``, or ``{}`` when there is none (for a ``system`` file,
-    also when a folder of its path is not a directory)."""
+    also when a folder of its path is not a directory). ``missing``: the file must exist
+    (``$LINKPOOL_CONFIG`` names it), and this is the ConfigError when it does not."""
     try:
         with open(path, "rb") as f:
             _check_owner(path, os.fstat(f.fileno()), system)
             raw = f.read()
     except FileNotFoundError:
+        if missing:
+            raise ConfigError(missing) from None
         return {}
     except NotADirectoryError:
         if system:
@@ -83,6 +86,17 @@ def read(path: str, system: bool = False) -> dict[str, Any]:
         return toml_loads(raw.decode("utf-8"))
     except ValueError as e:  # TOMLDecodeError, UnicodeDecodeError
         raise ConfigError(f"config {path} is not valid TOML ({e}); fix or remove it") from None
+
+
+def named_missing(env: Mapping[str, str] = os.environ) -> str | None:
+    """The error for the user's file when it does not exist, for :func:`read`: only when
+    ``$LINKPOOL_CONFIG`` names it (a typo, or a file not made yet, would otherwise leave
+    every setting at its default without a word); else None, no file is fine."""
+    if not env.get("LINKPOOL_CONFIG"):
+        return None
+    usual = config_file({k: v for k, v in env.items() if k != "LINKPOOL_CONFIG"})
+    return (f"$LINKPOOL_CONFIG names {config_file(env)}, which does not exist; create it, "
+            f"or unset LINKPOOL_CONFIG to read {usual}")
 
 
 def toml_loads(text: str) -> dict[str, Any]:
@@ -154,9 +168,10 @@ def untrusted(path: str, st: os.stat_result | None = None, _depth: int = 0,
 
 def layers(env: Mapping[str, str] = os.environ) -> list[tuple[str, str, dict[str, Any]]]:
     """Every config file, most important first, as (path, "file" or "system", its table;
-    ``{}`` when it does not exist). A file that cannot be read is ConfigError."""
+    ``{}`` when it does not exist). A file that cannot be read is ConfigError, and so is
+    a missing one that ``$LINKPOOL_CONFIG`` names."""
     user = config_file(env)
-    found = [(user, "file", read(user))]
+    found = [(user, "file", read(user, missing=named_missing(env)))]
     for path in system_files(env):
         found.append((path, "system", read(path, True)))
     return found

@@ -549,7 +549,7 @@ def check_settings(c: Checks, pool: str | None) -> tuple[Any, bool]:
     """The config files and every setting, checked by the settings table: the settings
     (a wrong one at its default), and whether the ``pool`` setting a link would use is
     right."""
-    from .configfile import ConfigError, config_file, read, system_files
+    from .configfile import ConfigError, config_file, named_missing, read, system_files
     from .settings import resolve
 
     where = config_file()
@@ -557,7 +557,7 @@ def check_settings(c: Checks, pool: str | None) -> tuple[Any, bool]:
     for path, origin in [(where, "file")] + [(p, "system") for p in system_files()]:
         what = "" if origin == "file" else "system file "
         try:
-            table = read(path, origin == "system")
+            table = read(path, origin == "system", named_missing() if origin == "file" else None)
         except ConfigError as e:
             c.add(FAIL, "config", f"{e}; until then linkpool's subcommands stop with exit 2 "
                                   f"and links run without the pool")
@@ -567,6 +567,11 @@ def check_settings(c: Checks, pool: str | None) -> tuple[Any, bool]:
         layers.append((path, origin, table))
     problems: list[tuple[str, str]] = []
     settings = resolve({"pool": pool}, layers=layers, problems=problems)
+    from .configcmd import unknown_keys
+    from .hooks import installed
+
+    for _, line in unknown_keys(layers, installed(settings)):
+        c.add(WARN, "config", line)
     for _, line in problems:
         c.add(FAIL, "setting", f"{line}: fix or remove it; until then linkpool's subcommands "
                                f"stop with exit 2 and links run without the pool")
@@ -668,16 +673,22 @@ def run(pool: str | None) -> tuple[str, Checks]:
     if not pool_right:
         from .pooldir import default_path
 
-        path = default_path()  # for the checks of the filesystem and the machine
+        path = default_path()  # for the checks of the machine
         c.add(FAIL, "pool", "not checked: the `pool` setting is wrong (see above), so links "
                             "run without a pool")
         conf = None
     else:
         setting = settings["pool"]
         path = os.path.abspath(setting.value)
+        before = len(c.lines)
         conf = check_pool(c, path, setting.source)
-        check_sharing(c, path, conf, setting, settings.layers)
+        pool_right = all(level != FAIL for level, _, _ in c.lines[before:])
+        if pool_right:  # else links run without it: nothing is claimed of it
+            check_sharing(c, path, conf, setting, settings.layers)
+    before = len(c.lines)
     check_wakeup(c, path, settings.polling)
+    if not pool_right:  # inotify is the machine's; the filesystem and wake-up, the pool's
+        c.lines[before:] = [line for line in c.lines[before:] if line[1] == "inotify"]
     check_machine(c, path, conf)
     check_linkers(c)
     check_route(c, os.environ)

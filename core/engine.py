@@ -86,7 +86,7 @@ class Engine:
             return EX_USAGE
         except (PoolError, OSError) as e:
             unpooled = self._unusable(str(e) if isinstance(e, PoolError) else
-                                      f"cannot use pool {pool_path}: {e}")
+                                      f"cannot use pool {pool_path}: {e}", pool_path)
             return self._execute(None).status if unpooled is None else unpooled
         waited = float(lease.info.get("waited", 0.0))
         lift(lease.fds)
@@ -119,14 +119,15 @@ class Engine:
             pool = Pool.open(pool_path)
         except (PoolError, OSError) as e:
             return self._unusable(str(e) if isinstance(e, PoolError) else
-                                  f"cannot use pool {pool_path}: {e}")
+                                  f"cannot use pool {pool_path}: {e}", pool_path)
         job.pool_dir, job.shared, job.slots = pool.path, pool.shared, pool.slots
         if hook is not None:
             self._prepare(hook)
         job.weight = job.weight or 1
         if job.weight > pool.slots:  # --weight 4 from a big server's CMakeLists, on a laptop
-            say(f"warning: weight {job.weight} is more than the {pool.slots} slots of pool "
-                f"{pool.path}; holding all {pool.slots} (`linkpool init --slots N` resizes it)")
+            say("warning: " + self._about_pool(
+                f"weight {job.weight} is more than the {pool.slots} slots of pool {pool.path}; "
+                f"holding all {pool.slots} (`linkpool init --slots N` resizes it)", pool.path))
             job.weight = pool.slots
             self.capped = True
         if hook is not None and self._step(
@@ -181,7 +182,8 @@ class Engine:
         ahead = sum(1 for w in st["waiters"] if w.get("ticket", ticket) < ticket)
         held = ", ".join(
             f"{os.path.basename(str(h.get('output') or (h.get('command') or ['?'])[0]))} "
-            f"(pid {h.get('pid')}, {h.get('held')})" for h in st["holders"][:3])
+            f"(pid {h.get('pid')}, {h.get('held')} slot{'' if h.get('held') == 1 else 's'})"
+            for h in st["holders"][:3])
         more = f" and {len(st['holders']) - 3} more" if len(st["holders"]) > 3 else ""
         say(f"waiting for {self.job.weight} of {st['slots']} slots ({ahead} job(s) ahead; "
             f"held by {held or 'nobody known'}{more})")
@@ -203,9 +205,17 @@ class Engine:
                     job.weight = min(weight, job.slots)
         job.weight = job.weight or 1
 
-    def _unusable(self, message: str) -> int | None:
-        """The pool cannot be used: in strict mode the status to exit with (after the
-        message), else None (after a warning): the command runs without the pool."""
+    def _about_pool(self, message: str, path: str) -> str:
+        """``message`` about the pool at ``path``, naming where its path came from."""
+        from .settings import about_pool
+
+        return about_pool(message, path, self.settings["pool"].source)
+
+    def _unusable(self, message: str, path: str) -> int | None:
+        """The pool at ``path`` cannot be used: in strict mode the status to exit with
+        (after the message), else None (after a warning): the command runs without the
+        pool. The message names where the pool's path came from."""
+        message = self._about_pool(message, path)
         if self.strict:
             say(f"{message} (strict mode: the command was not run)")
             return EX_UNAVAILABLE

@@ -79,6 +79,15 @@ def load(settings: Settings) -> pluggy.PluginManager:
     return manager
 
 
+def installed(settings: Settings) -> list[str]:
+    """The names of the third-party plugins :func:`load` would register with these
+    settings, found as it finds them but imported not (for ``linkpool config`` and
+    ``doctor``: a config key no setting reads may be one of theirs)."""
+    off = set(settings.disable)
+    folders = trusted_folders([d for d in settings.plugin_path if d not in sys.path])
+    return [name for name, _ in discover([*folders, *sys.path]) if name not in off]
+
+
 def deciding(manager: Any, hooks: Iterable[str] | None = None) -> list[str]:
     """The third-party plugins of ``manager`` (:func:`load`'s) that implement a hook
     deciding something about a link (any hook but :data:`OBSERVING`; with ``hooks``, one

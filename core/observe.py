@@ -8,7 +8,8 @@ Every finished job left one record in the pool's history (``linkpool.history``):
 waited over [admitted - wait_s, admitted] and ran over [admitted, admitted + run_s +
 tail_s] on the slots it names. These three commands only read those records and the
 pool's N; they never touch a slot. The charts are written by hand (SVG, HTML); only
-.png needs matplotlib (``pip install linkpool[chart]``). docs/observe.md shows each.
+.png needs matplotlib (the ``chart`` extra; :func:`chart_hint` says how to install it
+here). docs/observe.md shows each.
 
 The jobs as spans and their lanes are ``linkpool.timeline``; the three commands share
 the sweep over them here; the drawing for ``report`` is ``linkpool.chart``.
@@ -281,7 +282,8 @@ or chrome://tracing. Reads only; never creates a pool.
     "report": """\
 Draw the pool's history as a chart: the slots over time, the links on them, the waits,
 and the numbers of `linkpool stats`. .svg and .html need nothing; .png needs matplotlib
-(pip install linkpool[chart]). Reads only; never creates a pool.
+(python -m pip install 'linkpool[chart]' with linkpool's own Python; in a clone, bash
+scripts/setup.sh --bench). Reads only; never creates a pool.
 """,
 }
 SINCE_HELP = ("keep the links that ended after this moment: a duration back from now "
@@ -327,8 +329,10 @@ def main(args: Sequence[str]) -> int:
     except ConfigError as e:
         say(str(e))
         return 2
-    except PoolError as e:
-        say(str(e))
+    except PoolError as e:  # naming where the pool's path came from
+        from .settings import about_pool
+
+        say(about_pool(str(e), settings.pool, settings["pool"].source))
         return 1
     try:  # a lone surrogate in a recorded path is shown escaped, never an error
         sys.stdout.reconfigure(errors="backslashreplace")  # type: ignore[union-attr]
@@ -363,9 +367,30 @@ def _arguments(command: str, args: Sequence[str]) -> Any:
         try:
             import matplotlib  # noqa: F401
         except ImportError:
-            raise UserError("report: a .png needs matplotlib: `pip install linkpool[chart]` "
-                            "(or write .svg or .html, which need nothing)") from None
+            raise UserError(f"report: a .png needs matplotlib: `{chart_hint()}` "
+                            f"(or write .svg or .html, which need nothing)") from None
     return ns
+
+
+def chart_hint(prefix: str = sys.prefix, executable: str = sys.executable) -> str:
+    """The command that installs matplotlib where this linkpool runs: in a clone's
+    ``.venv`` (``prefix``), the clone's ``scripts/setup.sh --bench`` (pip would fetch
+    linkpool itself from the index, not the clone); else the pip of linkpool's own Python
+    (``executable``: not whichever ``pip`` is first on PATH), the extra quoted for the
+    shell's globbing."""
+    import shlex
+
+    clone = os.path.dirname(prefix)
+    setup = os.path.join(clone, "scripts", "setup.sh")
+    if os.path.basename(prefix) == ".venv" and os.path.isfile(setup):
+        try:
+            with open(os.path.join(clone, "pyproject.toml"), encoding="utf-8") as f:
+                ours = 'name = "linkpool"' in f.read()
+        except (OSError, UnicodeDecodeError):
+            ours = False
+        if ours:
+            return f"bash {shlex.quote(setup)} --bench"
+    return f"{shlex.quote(executable)} -m pip install 'linkpool[chart]'"
 
 
 def _figures(path: str, slots: int, spans: list[Span], since: float | None,

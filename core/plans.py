@@ -548,6 +548,9 @@ class Planner:
         plan.reusable = cwd_known and self._reusable(job, makeflags)
         plan.add("action", "run")
         plan.add("pool", pool.path)
+        source = engine.settings["pool"].source
+        if source != "default":  # where its path came from, for the lines about it
+            plan.add("pool_source", source)
         plan.add("weight", low)
         plan.add("weight_max", high)
         timeout = engine.timeout

@@ -45,8 +45,8 @@ def open_dir(path: str, create: bool, shared: bool) -> int:
     except FileNotFoundError:
         if not create:
             raise PoolError(
-                f"no pool at {path} (create it with `linkpool init --pool {path}` or run a "
-                f"link)"
+                f"no pool at {path}; create it with `linkpool init --pool {path}` or run a "
+                f"link"
             ) from None
     except NotADirectoryError as e:
         # O_NOFOLLOW with O_DIRECTORY: a symlink fails with ENOTDIR, not ELOOP, as a plain

@@ -215,6 +215,25 @@ def problem(entry: Entry, origin: str, value: Any, path: str) -> str:
     return f"{path}: {entry.key!r} must be {what}, not {_shown(value)}"
 
 
+def about_pool(message: str, path: str, source: str) -> str:
+    """``message``, about the pool at ``path``, saying where that path came from
+    (``source``: "--pool", "$LINKPOOL_DIR", a config file's path): after the path's first
+    mention when that is the path as a whole, outside a quoted command ("pool /x (from
+    $LINKPOOL_DIR) has no pool.json"), else before the message ("pool /x (from ...):
+    /x/pool.json is corrupt"). A pool chosen far from the
+    command line (a variable, a file) is one its user may not know they chose. The
+    default pool (source "default" or "") needs no source: the message is unchanged."""
+    if source in ("", "default"):
+        return message
+    where = f" (from {source})"
+    at = message.find(path)
+    end = at + len(path)
+    if at >= 0 and message[end:end + 1] in ("", " ", ":", ";", ",", ")") \
+            and message.count("`", 0, at) % 2 == 0:  # not in a command the line quotes
+        return message[:end] + where + message[end:]
+    return f"pool {path}{where}: {message}"
+
+
 # -- resolving all of them ----------------------------------------------------------------
 
 

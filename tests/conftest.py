@@ -24,7 +24,10 @@ def clean_env(monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> None:
     for name in ("LINKPOOL_DIR", "LINKPOOL_HELD", "LINKPOOL_STRICT", "LINKPOOL_WAKEUP",
                  "MAKEFLAGS", "MFLAGS"):  # a suite run from make must not lend its jobserver
         monkeypatch.delenv(name, raising=False)
-    monkeypatch.setenv("LINKPOOL_CONFIG", str(tmp_path / "no-config.toml"))
+    # nor the developer's config file: the user's file is looked for in an empty folder of
+    # the test's own ($LINKPOOL_CONFIG would have to name a file that exists)
+    monkeypatch.delenv("LINKPOOL_CONFIG", raising=False)
+    monkeypatch.setenv("XDG_CONFIG_HOME", str(tmp_path / "config-home"))
     # nor the machine's system config (/etc/xdg/linkpool/config.toml); a path every user
     # may look up (Debian's policy keeps /nonexistent absent)
     monkeypatch.setenv("XDG_CONFIG_DIRS", "/nonexistent/linkpool-tests")

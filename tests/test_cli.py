@@ -78,6 +78,13 @@ def test_help_lists_subcommands_and_the_launcher_form() -> None:
     assert lp("help").stdout == r.stdout and lp("-h").stdout == r.stdout
 
 
+@pytest.mark.parametrize("flag", ["-h", "--help"])
+def test_help_answers_its_own_help_flag(flag: str) -> None:
+    """`linkpool help -h` is a person asking for help: it gets it, as `git help -h` does."""
+    r = lp("help", flag)
+    assert r.returncode == 0 and r.stderr == "" and r.stdout == lp("--help").stdout
+
+
 def test_setup_help_lists_the_build_systems() -> None:
     r = lp("setup", "--help")
     assert r.returncode == 0
@@ -234,6 +241,51 @@ def test_slots_errors_all_exit_2(tmp_path: Path) -> None:
     assert json.loads((pool / "pool.json").read_text())["slots"] == 2
 
 
+# -- global options -----------------------------------------------------------------------
+
+
+def test_pool_before_the_subcommand_is_the_same_as_after_it(tmp_path: Path) -> None:
+    """`linkpool --pool X status` is `linkpool status --pool X`, as git and cargo take
+    their global options before the subcommand; the launcher form and `run` too."""
+    pool = make_pool(tmp_path / "p", 2)
+    for command in (["status", "--json"], ["history", "--json"], ["config", "--json"],
+                    ["stats", "--json"], ["trace"]):
+        after = lp(command[0], "--pool", str(pool), *command[1:], cwd=tmp_path)
+        assert after.returncode == 0, after.stderr
+        for before in (["--pool", str(pool)], [f"--pool={pool}"]):
+            r = lp(*before, *command, cwd=tmp_path)
+            assert (r.returncode, r.stderr) == (0, ""), (command, r.stderr)
+            assert r.stdout == after.stdout, command
+    data = json.loads(lp("--pool", str(pool), "config", "--json").stdout)
+    assert data["settings"]["pool"]["source"] == "--pool"
+    r = lp("--pool", str(pool), "doctor")
+    assert r.returncode == 0 and f"pool: {pool} (--pool)" in r.stdout
+    r = lp("--pool", str(tmp_path / "new"), "init", "--slots", "3", cwd=tmp_path)
+    assert r.returncode == 0 and json.loads((tmp_path / "new" / "pool.json").read_text())[
+        "slots"] == 3
+    # a link: `run`, the launcher form, and the launcher form after `--`
+    for args, folder in ((["run", "--", "sh", "-c", "exit 3"], "r"),
+                         (["sh", "-c", "exit 3"], "l"), (["--", "sh", "-c", "exit 3"], "d")):
+        r = lp("--pool", str(tmp_path / folder), *args, cwd=tmp_path)
+        assert (r.returncode, r.stderr) == (3, ""), args
+        assert (tmp_path / folder / "pool.json").exists(), args  # the link used that pool
+    # the subcommand's own --pool is the later word: it wins, as a repeated option does
+    r = lp("--pool", str(tmp_path / "nowhere"), "status", "--pool", str(pool), "--json")
+    assert r.returncode == 0 and json.loads(r.stdout)["pool"] == str(pool)
+    r = lp("--pool", str(tmp_path / "p2"), "stauts")  # a typo is still caught
+    assert "did you mean 'status'?" in one_line_error(r)
+
+
+@pytest.mark.parametrize("args", [
+    ["--pool"], ["--pool", "p"], ["--pool="], ["--pool", "--json", "status"],
+    ["--pool", "p", "--frobnicate"], ["--pool", "p", "ninja"],
+])
+def test_a_wrong_global_option_is_one_line(args: list[str], tmp_path: Path) -> None:
+    r = lp(*args, cwd=tmp_path)
+    assert one_line_error(r).endswith("(see `linkpool --help`)")
+    assert list(tmp_path.iterdir()) == []
+
+
 # -- did you mean -------------------------------------------------------------------------
 
 
@@ -280,16 +332,19 @@ def test_reading_a_missing_pool_says_so_and_creates_nothing(command: list[str],
                                                            tmp_path: Path) -> None:
     missing = tmp_path / "not" / "there"
     r = lp(*command, "--pool", str(missing), cwd=tmp_path)
-    assert one_line_error(r, 1) == (f"linkpool: no pool at {missing} (create it with "
-                                    f"`linkpool init --pool {missing}` or run a link)")
+    assert one_line_error(r, 1) == (f"linkpool: no pool at {missing} (from --pool); create it "
+                                    f"with `linkpool init --pool {missing}` or run a link")
     assert list(tmp_path.iterdir()) == []
-    # the same pool named by $LINKPOOL_DIR, or by the config file
+    # the same pool named by $LINKPOOL_DIR, or by the config file: the line says which
     r = lp(*command, cwd=tmp_path, env={**os.environ, "LINKPOOL_DIR": str(missing)})
-    assert r.returncode == 1 and list(tmp_path.iterdir()) == []
+    assert one_line_error(r, 1).startswith(f"linkpool: no pool at {missing} (from "
+                                           f"$LINKPOOL_DIR); create it")
+    assert list(tmp_path.iterdir()) == []
     config = tmp_path / "config.toml"
     config.write_text(f'pool = "{missing}"\n')
     r = lp(*command, cwd=tmp_path, env={**os.environ, "LINKPOOL_CONFIG": str(config)})
-    assert r.returncode == 1 and list(tmp_path.iterdir()) == [config]
+    assert one_line_error(r, 1).startswith(f"linkpool: no pool at {missing} (from {config}); ")
+    assert list(tmp_path.iterdir()) == [config]
 
 
 # -- where a relative pool is -------------------------------------------------------------
@@ -406,6 +461,21 @@ def test_run_raises_the_settings_error_for_its_caller(tmp_path: Path,
     with pytest.raises(ConfigError, match=r"^LINKPOOL_MEMORY_BUDGET='abc' is not a number"):
         cmd_run(["--pool", str(tmp_path / "p"), "--", "true"])
     assert not (tmp_path / "p").exists()
+
+
+def test_a_missing_linkpool_config_is_one_error_line(tmp_path: Path) -> None:
+    """$LINKPOOL_CONFIG names a file on purpose: when it is not there (a typo, a file not
+    yet copied), the subcommands say so instead of quietly reading no file."""
+    missing = tmp_path / "etc" / "lp.toml"
+    pool = make_pool(tmp_path / "p", 1)
+    env = {**os.environ, "LINKPOOL_CONFIG": str(missing), "LINKPOOL_DIR": str(pool)}
+    default = Path(os.environ.get("XDG_CONFIG_HOME") or Path.home() / ".config")
+    for command in ADMIN:
+        r = lp(*command, cwd=tmp_path, env=env)
+        assert one_line_error(r) == (
+            f"linkpool: $LINKPOOL_CONFIG names {missing}, which does not exist; create it, "
+            f"or unset LINKPOOL_CONFIG to read {default / 'linkpool' / 'config.toml'}"), command
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["p"]
 
 
 def test_good_values_of_every_kind_are_accepted(tmp_path: Path) -> None:

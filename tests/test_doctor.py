@@ -78,6 +78,24 @@ def test_symlinked_pool_fails_with_the_fix(pool: Path, tmp_path: Path) -> None:
     assert f"FAIL  pool: {link}" in text and "NOT usable" in text
 
 
+@pytest.mark.parametrize("broken", ["a file", "corrupt pool.json"])
+def test_after_a_pool_fail_nothing_is_claimed_of_that_pool(broken: str, tmp_path: Path) -> None:
+    """A pool links cannot use: doctor says why, then nothing about how links share it or
+    wake in it (they run without it); what it says of the machine still holds."""
+    if broken == "a file":
+        path = tmp_path / "pool"
+        path.write_text("")
+    else:
+        path = make_pool(tmp_path / "pool", 2)
+        (path / "pool.json").write_text("{corrupt")
+    code, lines, text = doctor(path)
+    assert code == 1 and "NOT usable" in text
+    assert any(level == "FAIL" for level, name, _ in lines if name in ("pool", "pool.json"))
+    checks = {name for _, name, _ in lines}
+    assert not checks & {"sharing", "in use", "filesystem", "wake-up"}, lines
+    assert {"inotify", "cores", "memory", "capacity", "linker"} <= checks
+
+
 def test_foreign_and_stale_files_warn(pool: Path) -> None:
     (pool / "notes.txt").write_text("mine\n")
     (pool / "wait.7").write_text("{}")  # a ticket nobody holds: its waiter was killed
@@ -164,6 +182,31 @@ def test_a_wrong_pool_setting_fails_with_the_fix(tmp_path: Path) -> None:
            f"fix or remove it" in r.stdout
     assert "FAIL  pool: not checked" in r.stdout and "OK    pool" not in r.stdout
     assert "NOT usable" in r.stdout
+
+
+def test_a_missing_linkpool_config_fails(pool: Path, tmp_path: Path) -> None:
+    missing = tmp_path / "lp.toml"
+    code, lines, _ = doctor(pool, LINKPOOL_CONFIG=str(missing))
+    assert code == 1
+    ((level, message), *_) = levels(lines, "config")
+    assert level == "FAIL" and message.startswith(
+        f"$LINKPOOL_CONFIG names {missing}, which does not exist; create it, or unset "
+        f"LINKPOOL_CONFIG to read ")
+    assert message.endswith("links run without the pool")
+
+
+def test_unknown_keys_warn_and_count(pool: Path, tmp_path: Path) -> None:
+    config = tmp_path / "config.toml"
+    config.write_text('pol = "/srv/pool"\n[linkpool]\nslots = 4\n')
+    code, lines, text = doctor(pool, LINKPOOL_CONFIG=str(config))
+    assert code == 0  # a warning: the pool is still usable
+    warned = [m for level, m in levels(lines, "config") if level == "WARN"]
+    assert warned == [
+        f"{config}: 'pol' is not a setting linkpool reads; did you mean 'pool'?",
+        f"{config}: [linkpool] is not a table linkpool reads; 'slots' is no setting at all: "
+        f"the number of slots is the pool's own, `linkpool init --slots 4` sets it"]
+    count = sum(1 for level, _, _ in lines if level == "WARN")
+    assert count >= 2 and text.rstrip().endswith(f"({count} warnings)")
 
 
 def test_a_relative_pool_setting_warns_with_where_it_is(tmp_path: Path) -> None:

@@ -166,6 +166,25 @@ def test_a_bad_config_file_still_runs_the_link(config: str | None, src: Path,
         assert_like_bare(run([LINKPOOL, "run", "--", *argv], src, env), bare)
 
 
+def test_a_missing_linkpool_config_still_runs_the_link(src: Path, tmp_path: Path) -> None:
+    """A link is never stopped by it: one warning naming the file, and the link runs
+    without the pool (which is not made)."""
+    missing = tmp_path / "lp.toml"
+    env = {**os.environ, "LINKPOOL_CONFIG": str(missing), "LINKPOOL_DIR": str(tmp_path / "pool")}
+    default = Path(os.environ.get("XDG_CONFIG_HOME") or Path.home() / ".config")
+    for argv in (LINK_OK, LINK_BAD):
+        bare = run(argv, src)
+        for through in (run([LINKPOOL, *argv], src, env),
+                        run([LINKPOOL, "run", "--", *argv], src, env)):
+            assert_like_bare(through, bare)
+            warning = [line for line in through.stderr.splitlines() if line.startswith("linkpool:")]
+            assert warning == [f"linkpool: warning: $LINKPOOL_CONFIG names {missing}, which does "
+                               f"not exist; create it, or unset LINKPOOL_CONFIG to read "
+                               f"{default / 'linkpool' / 'config.toml'}; running "
+                               f"the command without linkpool"], through.stderr
+    assert not (tmp_path / "pool").exists()
+
+
 @pytest.mark.parametrize("name, value", [
     ("LINKPOOL_STRICT", "maybe"), ("LINKPOOL_MEMORY_BUDGET", "abc"),
     ("LINKPOOL_QUIET", "loud"), ("LINKPOOL_DISABLE", ",,,"), ("LINKPOOL_WAKEUP", "telepathy"),
@@ -253,7 +272,7 @@ def test_any_python_environment(case: str, hostile: Path, bare_python: str, src:
                                 tmp_path: Path) -> None:
     base = {"PATH": os.environ["PATH"], "HOME": os.environ.get("HOME", "/root"),
             "LINKPOOL_DIR": str(tmp_path / "pool"),
-            "LINKPOOL_CONFIG": str(tmp_path / "none.toml")}
+            "XDG_CONFIG_HOME": str(tmp_path / "config-home")}
     startup = tmp_path / "startup.py"
     startup.write_text("raise SystemExit('startup ran')\n")
     other = Path(bare_python).parent

@@ -70,8 +70,8 @@ class Env:
                                 stderr=subprocess.PIPE, **kw)
 
     def environ(self) -> dict[str, str]:
-        # the conftest's LINKPOOL_CONFIG is under root's tmp_path, unreadable to users
-        return {**os.environ, "LINKPOOL_CONFIG": str(self.base / "no-config.toml")}
+        # the conftest's XDG_CONFIG_HOME is under root's tmp_path, unreadable to users
+        return {**os.environ, "XDG_CONFIG_HOME": str(self.base / "config-home")}
 
     def sh(self, who: str, script: str) -> subprocess.CompletedProcess:
         return subprocess.run([*self.prefix(who), "sh", "-c", script], capture_output=True,
@@ -412,8 +412,8 @@ def test_pool_under_world_writable_non_sticky_parent_is_refused(env: Env, area: 
     out = parent / "ran"  # the user may write here
     r = env.linkpool(me, "run", "--pool", str(pool), "--", "touch", str(out))
     assert r.returncode == 0 and out.exists()
-    assert r.stderr.startswith("linkpool: warning: the pool's folder") and \
-        r.stderr.count("\n") == 1, r.stderr
+    assert r.stderr.startswith(f"linkpool: warning: pool {pool} (from --pool): the pool's "
+                               f"folder") and r.stderr.count("\n") == 1, r.stderr
     assert "chmod +t" in r.stderr
     r = env.linkpool(me, "run", "--strict", "--pool", str(pool), "--", "true")
     assert r.returncode == 69 and "writable by anyone and not sticky" in r.stderr

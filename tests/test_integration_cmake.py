@@ -63,7 +63,8 @@ def test_every_link_goes_through_the_pool_and_no_archive_does(tmp_path: Path,
         flags = shlex.split(lp("setup", "cmake", check=True).stdout)
         env["LINKPOOL_DIR"] = str(pool)
         extra = []
-    assert len(flags) == 2 and all(LINKPOOL in f for f in flags), flags
+    assert len(flags) == 2 and all(f.split("=", 1)[1].split(";")[0] == LINKPOOL
+                                   for f in flags), flags
     run([CMAKE, "-S", str(source), "-B", str(build), "-G", generator, *flags, *extra])
     out = run([CMAKE, "--build", str(build), "-j", "4", "--verbose"], env=env)
 
@@ -71,9 +72,15 @@ def test_every_link_goes_through_the_pool_and_no_archive_does(tmp_path: Path,
     assert {os.path.relpath(r["output"], build) for r in records} == LINKS
     assert all(r["exit"] == 0 and r["linker"] for r in records), records
     assert (build / "libmathx.a").exists()  # the static library: archived, not launched
-    archive = [line for line in out.splitlines() if "ar qc libmathx.a" in line]
-    # the launcher is LINKPOOL, a path (the word "linkpool" may be in the clone's own path)
-    assert archive and not any(LINKPOOL in line for line in archive), archive
+    # the launcher is the word LINKPOOL exactly, never a substring (the word "linkpool" is
+    # in the path of a clone at .../linkpool, and so in every cmake and venv tool's path)
+    lines = [shlex.split(line) for line in out.splitlines() if " && " in line or
+             line.startswith("/")]
+    archive = [words for words in lines if "libmathx.a" in words and "qc" in words]
+    assert archive and not any(LINKPOOL in words for words in archive), archive
+    linked = [words for words in lines if "-o" in words and
+              words[words.index("-o") + 1] in ("hello", "sum", "loader", "libshout.so")]
+    assert linked and all(LINKPOOL in words for words in linked), linked
 
     assert run([str(build / "hello"), "cmake"]) == "hello, cmake (10)\n"
     assert run([str(build / "sum"), "4"]) == "sum 1..4 = 10\n"

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import json
 import os
+import shlex
 import shutil
 import subprocess
 import sys
@@ -22,12 +23,13 @@ from linkpool.observe import Span, parse_since, percentile, sweep
 
 from conftest import BIN, LINKPOOL, lp, wait_for
 
+ROOT = Path(__file__).resolve().parent.parent
 HEAVY_WAIT = 1.5  # seconds the weight-2 link waits behind a weight-1 holder
 
 
 def _env(tmp: Path) -> dict[str, str]:
     env = {k: v for k, v in os.environ.items() if not k.startswith("LINKPOOL_")}
-    env["LINKPOOL_CONFIG"] = str(tmp / "no-config.toml")
+    env["XDG_CONFIG_HOME"] = str(tmp / "config-home")  # no config file
     env["PATH"] = f"{BIN}{os.pathsep}{env['PATH']}"
     return env
 
@@ -264,7 +266,29 @@ def test_report_png_or_the_missing_extra(busy: Path, tmp_path: Path) -> None:
     else:
         assert r.returncode == 2 and not out.exists()
         assert r.stderr.startswith("linkpool: ") and r.stderr.count("\n") == 1
-        assert "pip install linkpool[chart]" in r.stderr
+        # this venv is a clone's .venv: scripts/setup.sh --bench installs matplotlib there
+        setup = shlex.quote(str(ROOT / "scripts" / "setup.sh"))
+        assert f"`bash {setup} --bench`" in r.stderr, r.stderr
+
+
+def test_the_chart_hint_fits_how_linkpool_is_installed(tmp_path: Path) -> None:
+    """From a clone's .venv, its setup script (linkpool is not on PyPI for pip to get);
+    else the pip of linkpool's own Python, the extra quoted for the shell."""
+    from linkpool.observe import chart_hint
+
+    clone = tmp_path / "my clone"
+    (clone / "scripts").mkdir(parents=True)
+    (clone / "scripts" / "setup.sh").write_text("")
+    (clone / "pyproject.toml").write_text('[project]\nname = "linkpool"\n')
+    venv = clone / ".venv"
+    assert chart_hint(str(venv), str(venv / "bin" / "python")) == \
+        f"bash '{clone}/scripts/setup.sh' --bench"
+    other = tmp_path / "envs" / "lp"
+    assert chart_hint(str(other), str(other / "bin" / "python3")) == \
+        f"{other}/bin/python3 -m pip install 'linkpool[chart]'"
+    (clone / "pyproject.toml").write_text('[project]\nname = "other"\n')  # not our clone
+    assert chart_hint(str(venv), str(venv / "bin" / "python")) == \
+        f"'{venv}/bin/python' -m pip install 'linkpool[chart]'"
 
 
 def test_report_needs_a_known_output(busy: Path, tmp_path: Path) -> None:

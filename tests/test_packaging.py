@@ -196,7 +196,7 @@ def test_the_installed_launcher_survives_a_hostile_environment(installed: Path,
         (hostile / f"{name}.py").write_text("raise ImportError('hostile')\n")
     env = {"PATH": os.environ["PATH"], "LINKPOOL_DIR": str(tmp_path / "pool"),
            "PYTHONPATH": str(hostile), "PYTHONNOUSERSITE": "1", "PYTHONHOME": "/nonexistent",
-           "LINKPOOL_CONFIG": str(tmp_path / "none.toml")}
+           "XDG_CONFIG_HOME": str(tmp_path / "config-home")}
     lp = str(installed / "bin" / "linkpool")
     # pip wrote the interpreter into linkpool-py's first line: the front door reads it
     first = (installed / "bin" / "linkpool-py").read_text().split("\n", 1)[0]

@@ -262,6 +262,15 @@ def test_the_run_plan(env: dict[str, str], objs: Path) -> None:
     assert p.one("cpus") == str(CORES) and p.one("jobserver") == "0"
     assert p.get("once") is None
     assert (p.one("pool"), p.one("weight"), p.one("weight_max")) == (env["LINKPOOL_DIR"], "1", "1")
+    # where the pool's path came from, for the front door's line about it (none: default)
+    assert p.one("pool_source") == "$LINKPOOL_DIR"
+    assert names.index("pool_source") == names.index("pool") + 1
+    runtime = objs / "runtime"  # the default pool, $XDG_RUNTIME_DIR/linkpool: no source
+    runtime.mkdir(mode=0o700)
+    default = {k: v for k, v in env.items() if k != "LINKPOOL_DIR"}
+    d = plan("gcc", "-o", "app", "main.o", env=dict(default, XDG_RUNTIME_DIR=str(runtime)),
+             cwd=objs)
+    assert d.one("pool") == str(runtime / "linkpool") and d.get("pool_source") is None
     assert (p.one("timeout"), p.one("strict"), p.one("quiet"), p.one("polling")) == \
         ("2.5", "0", "1", "1")
     assert (p.one("forking"), p.one("label")) == ("0", str(objs / "app"))
@@ -279,8 +288,8 @@ def test_the_run_plan(env: dict[str, str], objs: Path) -> None:
     # and the output's record in the history (absent: weighed from its inputs)
     stats = {v.split(" ", 5)[5] for v in p.all("stat")}
     absent = set(p.all("absent"))
-    assert {os.environ["LINKPOOL_CONFIG"], "/nonexistent/linkpool-tests/linkpool/config.toml"} \
-        <= absent
+    user_config = f"{os.environ['XDG_CONFIG_HOME']}/linkpool/config.toml"
+    assert {user_config, "/nonexistent/linkpool-tests/linkpool/config.toml"} <= absent
     assert f"{env['LINKPOOL_DIR']}/pool.json" in stats and shutil.which("gcc") in stats
     assert any(s.endswith("/linkpool/__init__.py") for s in stats)
     assert any(a.startswith(f"{env['LINKPOOL_DIR']}/outputs/") for a in absent)
@@ -579,7 +588,8 @@ def test_a_stale_entry_is_described_and_replanned(tmp_path: Path, env: dict[str,
     first = plan("gcc", "-o", "app", "main.o", env=env, cwd=objs)
     assert holds(first)
     # a config file appears where there was none: the plan no longer holds
-    config = Path(env["LINKPOOL_CONFIG"])
+    config = Path(env["XDG_CONFIG_HOME"]) / "linkpool" / "config.toml"
+    config.parent.mkdir(parents=True)
     config.write_text("quiet = true\n")
     assert not holds(first)
     second = plan("gcc", "-o", "app", "main.o", env=env, cwd=objs)

@@ -144,7 +144,7 @@ class Order:
 
 def settings_for(tmp_path: Path, **env: str) -> Settings:
     """The settings of a run with no config file and ``env``."""
-    return resolve(env={"LINKPOOL_CONFIG": str(tmp_path / "none.toml"),
+    return resolve(env={"XDG_CONFIG_HOME": str(tmp_path / "config-home"),
                         "XDG_CONFIG_DIRS": str(tmp_path / "xdg"), **env})
 
 

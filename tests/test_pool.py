@@ -225,12 +225,48 @@ def test_slots_out_of_range(tmp_path: Path) -> None:
 def test_init_creates_resizes_and_reports(tmp_path: Path) -> None:
     path = tmp_path / "p"
     assert lp("init", "--pool", str(path), "--slots", "2", check=True).stdout == \
-        f"pool {path}: created with 2 slots (private)\n"
+        f"pool {path} (from --pool): created with 2 slots (private)\n"
     assert lp("init", "--pool", str(path), check=True).stdout == \
-        f"pool {path}: has 2 slots (private)\n"
+        f"pool {path} (from --pool): has 2 slots (private)\n"
     assert lp("init", "--pool", str(path), "--slots", "5", check=True).stdout == \
-        f"pool {path}: resized from 2 to 5 slots\n"
+        f"pool {path} (from --pool): resized from 2 to 5 slots\n"
     assert status(path)["slots"] == 5
+
+
+def test_messages_about_a_pool_say_where_its_path_came_from(tmp_path: Path) -> None:
+    """A pool named by $LINKPOOL_DIR or a config file is one the user may not know they
+    chose: every line about it names the source (the default pool needs none)."""
+    env = {**os.environ, "LINKPOOL_DIR": str(tmp_path / "env")}
+    r = lp("init", env=env)
+    assert r.stdout.startswith(f"pool {tmp_path / 'env'} (from $LINKPOOL_DIR): created with ")
+    config = tmp_path / "config.toml"
+    config.write_text(f'pool = "{tmp_path / "conf"}"\n')
+    r = lp("init", env={**os.environ, "LINKPOOL_CONFIG": str(config)})
+    assert r.stdout.startswith(f"pool {tmp_path / 'conf'} (from {config}): created with ")
+    # a pool that cannot be used: init and status fail, a link warns and runs without it
+    blocker = tmp_path / "file"
+    blocker.write_text("")
+    env = {**os.environ, "LINKPOOL_DIR": str(blocker)}
+    for command in (["init"], ["status"], ["history"], ["stats"]):
+        r = lp(*command, env=env)
+        assert r.returncode == 1 and r.stderr == (
+            f"linkpool: pool path {blocker} (from $LINKPOOL_DIR) is not a directory; remove "
+            f"it or choose another --pool\n"), command
+    r = lp("run", "--", "echo", "ran", env=env)
+    assert r.returncode == 0 and r.stdout == "ran\n"
+    assert r.stderr == (f"linkpool: warning: pool path {blocker} (from $LINKPOOL_DIR) is not "
+                        f"a directory; remove it or choose another --pool; running the command "
+                        f"without the pool\n")
+    below = {**os.environ, "LINKPOOL_DIR": str(blocker / "pool")}
+    r = lp("echo", "ran", env=below)
+    assert r.returncode == 0 and r.stderr.startswith(
+        f"linkpool: warning: cannot use pool {blocker / 'pool'} (from $LINKPOOL_DIR): ")
+    (tmp_path / "env" / "pool.json").write_text("{corrupt")
+    r = lp("run", "--strict", "--", "true", env={**os.environ,
+                                                  "LINKPOOL_DIR": str(tmp_path / "env")})
+    assert r.returncode == 69 and r.stderr.startswith(
+        f"linkpool: pool {tmp_path / 'env'} (from $LINKPOOL_DIR): {tmp_path / 'env'}/pool.json "
+        f"is corrupt; ")
 
 
 def test_pool_from_environment_and_config(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
@@ -253,7 +289,7 @@ def test_pool_from_environment_and_config(tmp_path: Path, monkeypatch: pytest.Mo
 def test_shared_pool_is_sticky_and_its_slots_open_to_all(tmp_path: Path) -> None:
     path = tmp_path / "shared"
     out = lp("init", "--shared", str(path), "--slots", "2", check=True).stdout
-    assert out == f"pool {path}: created with 2 slots (shared)\n"
+    assert out == f"pool {path} (from --shared): created with 2 slots (shared)\n"
     assert stat.S_IMODE(path.stat().st_mode) == 0o1777
     for i in range(2):
         assert stat.S_IMODE((path / f"slot.{i}").stat().st_mode) == 0o666

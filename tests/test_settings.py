@@ -11,7 +11,7 @@ from pathlib import Path
 
 import pytest
 
-from conftest import lp
+from conftest import install_plugin, lp
 
 
 @pytest.fixture
@@ -80,7 +80,10 @@ def test_defaults_without_a_file(monkeypatch: pytest.MonkeyPatch) -> None:
 def test_table(toml: Path, monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.setenv("LINKPOOL_STRICT", "yes")
     r = lp("config")
-    assert r.returncode == 0 and r.stderr == ""
+    # no plugin is installed to read my_plugin_level (test_unknown_keys_are_warnings...)
+    assert r.returncode == 0 and r.stderr == (
+        f"linkpool: warning: {toml}: 'my_plugin_level' is not a setting linkpool reads, and "
+        f"no plugin is installed to read it; remove it\n")
     lines = r.stdout.splitlines()
     assert lines[0] == f"config file: {toml} ($LINKPOOL_CONFIG)"
     assert lines[2].split() == ["SETTING", "VALUE", "SOURCE"]
@@ -90,7 +93,59 @@ def test_table(toml: Path, monkeypatch: pytest.MonkeyPatch) -> None:
     assert rows["strict"].split() == ["strict", "true", "$LINKPOOL_STRICT"]
     assert rows["memory_budget"].split() == ["memory_budget", "0.5", str(toml)]
     assert rows["quiet"].split() == ["quiet", "false", "default"]
-    assert "my_plugin_level" in lines[-1]
+
+
+GUESSED = """\
+pol = "/srv/pool"
+Strict = true
+LINKPOOL_QUIET = true
+wakeup = "polling"
+my_plugin_level = 3
+
+[linkpool]
+slots = 4
+memory_budget = 0.5
+"""
+
+
+def test_unknown_keys_are_warnings_with_what_was_meant(tmp_path: Path,
+                                                       monkeypatch: pytest.MonkeyPatch) -> None:
+    """A key no setting reads is a warning of `linkpool config` (exit 0), with the key
+    meant; links say nothing of it (the per-link path does not look)."""
+    path = tmp_path / "config.toml"
+    path.write_text(GUESSED)
+    monkeypatch.setenv("LINKPOOL_CONFIG", str(path))
+    r = lp("config")
+    assert r.returncode == 0, r.stderr
+    warnings = r.stderr.splitlines()
+    assert all(w.startswith(f"linkpool: warning: {path}: ") for w in warnings), warnings
+    said = [w[len(f"linkpool: warning: {path}: "):] for w in warnings]
+    assert said == [
+        "'pol' is not a setting linkpool reads; did you mean 'pool'?",
+        "'Strict' is not a setting linkpool reads; did you mean 'strict'?",
+        "'LINKPOOL_QUIET' is not a setting linkpool reads; did you mean 'quiet' (the "
+        "file's name for $LINKPOOL_QUIET)?",
+        "'wakeup' is not a setting linkpool reads: it is read only from $LINKPOOL_WAKEUP",
+        "'my_plugin_level' is not a setting linkpool reads, and no plugin is installed to "
+        "read it; remove it",
+        "[linkpool] is not a table linkpool reads: put memory_budget = 0.5 at the top level "
+        "(above any [table]); 'slots' is no setting at all: the number of slots is the "
+        "pool's own, `linkpool init --slots 4` sets it",
+    ], warnings
+    data = json.loads(lp("config", "--json").stdout)
+    assert data["warnings"] == [w[len("linkpool: warning: "):] for w in warnings]
+    assert data["settings"]["pool"]["origin"] == "default"  # the keys are still ignored
+    # nothing on the per-link path: no line, the link runs in the pool
+    run = lp("run", "--pool", str(tmp_path / "p"), "--", "true")
+    assert run.returncode == 0 and run.stderr == ""
+    assert (tmp_path / "p" / "pool.json").exists()
+    # with a plugin installed, a key that is near no setting may be the plugin's: no word
+    site = install_plugin(tmp_path / "site", "mine", "")
+    monkeypatch.setenv("LINKPOOL_PLUGIN_PATH", str(site))
+    r = lp("config")
+    assert r.returncode == 0 and "my_plugin_level" not in r.stderr
+    assert "did you mean 'pool'?" in r.stderr and "[linkpool]" in r.stderr
+    assert "other keys in the config files, for the plugins (mine): my_plugin_level" in r.stdout
 
 
 def test_errors_are_one_line(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:

@@ -533,13 +533,14 @@ def test_the_line_with_many_holders_and_with_none(tools, tmp_path: Path) -> None
         b"linkpool: waiting for 3 of 8 slots (0 job(s) ahead; held by nobody known)\n"
     files = [(f"slot.{i}", json.dumps({"job": f"j{i}", "pid": 100 + i, "since": 10 - i,
                                         "command": [f"/usr/bin/ld{i}"]}).encode(), "ex")
-             for i in range(7)]
+             for i in (*range(7), 6)]  # ld6 holds two slots: the 7th file is its too
+    files[7] = ("slot.7", files[6][1], "ex")
     locker = hold_files(pool, files)
     try:
         _, lines = finished(tool(tools, "holders", str(pool), "0", "1"))
         assert c_line(lines[-1]) == python_line(pool, 0, 1) == (
-            b"linkpool: waiting for 1 of 8 slots (0 job(s) ahead; held by ld6 (pid 106, 1), "
-            b"ld5 (pid 105, 1), ld4 (pid 104, 1) and 4 more)\n")
+            b"linkpool: waiting for 1 of 8 slots (0 job(s) ahead; held by ld6 (pid 106, "
+            b"2 slots), ld5 (pid 105, 1 slot), ld4 (pid 104, 1 slot) and 4 more)\n")
     finally:
         let_go(locker)
 

@@ -190,7 +190,7 @@ def test_any_umask_when_the_default_pool_is_made(user) -> None:
         runtime = Path(tempfile.mkdtemp(prefix="run-", dir=base))
         os.chown(runtime, pw.pw_uid, pw.pw_gid)
         env = {"PATH": os.environ["PATH"], "XDG_RUNTIME_DIR": str(runtime),
-               "HOME": str(runtime), "LINKPOOL_CONFIG": str(base / "no-config.toml"),
+               "HOME": str(runtime), "XDG_CONFIG_HOME": str(base / "config-home"),
                "XDG_CONFIG_DIRS": "/nonexistent"}
 
         def as_user(script: str, env: dict[str, str] = env) -> subprocess.CompletedProcess:

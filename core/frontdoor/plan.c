@@ -368,6 +368,8 @@ static int field(struct lp_plan *plan, const char *name, const char *value, stru
         return fresh || plan->cpus == cpus_now() ? 0 : -1;
     } else if (!strcmp(name, "pool")) {
         plan->pool = value;
+    } else if (!strcmp(name, "pool_source")) {
+        plan->pool_source = value;
     } else if (!strcmp(name, "weight") || !strcmp(name, "weight_max")) {
         if (to_int(value, 1, 4096, &v)) return -1;
         *(name[6] ? &plan->weight_max : &plan->weight) = (int)v;

@@ -22,6 +22,8 @@ struct lp_plan {
     int status;              /* LP_EXIT */
     char **cmd;              /* LP_EXEC */
     const char *pool;        /* LP_RUN: */
+    const char *pool_source; /* where pool's path came from ("--pool", "$LINKPOOL_DIR", a
+                                config file), for the lines about it; NULL: the default */
     int weight, weight_max;
     double timeout;          /* < 0: none */
     int strict, quiet, polling, forking, once, jobserver, js_fixed, cpus;

@@ -73,15 +73,15 @@ static void add_bytes(struct line *l, const char *text) {
     }
 }
 
-/* One holder as _say_waiting names it: "NAME (pid P, H)", NAME the basename
- * (os.path.basename: after the last '/') of what it links. */
+/* One holder as _say_waiting names it: "NAME (pid P, H slots)" ("1 slot"), NAME the
+ * basename (os.path.basename: after the last '/') of what it links. */
 static void add_holder(struct line *l, const lpslot_holder *h) {
     const char *name = h->what;
     for (size_t i = 0; i < h->what_len; i++)
         if (h->what[i] == '/')
             name = h->what + i + 1;
     add(l, name, h->what_len - (size_t)(name - h->what));
-    addf(l, " (pid %s, %d)", h->pid, h->held);
+    addf(l, " (pid %s, %d slot%s)", h->pid, h->held, h->held == 1 ? "" : "s");
 }
 
 int lp_waiting_line(lpslot_pool *pool, long long ticket, int weight, const char *pool_path,

@@ -18,12 +18,13 @@
 /* The longest line either function makes (pool paths up to PATH_MAX). */
 #define LP_LINE_MAX (LPSLOT_TEXT_MAX + 6 * 4096 + 256)
 
-/* "waiting for K of N slots (A job(s) ahead; held by NAME (pid P, H), ... and M more)"
- * for a job of weight K whose ticket is `ticket` (the notice's), from lpslot_holders:
- * NAME is the basename of a holder's output, else of its command[0]; three holders at
- * most, in the order `linkpool status` lists them, "nobody known" for none. When the
- * pool cannot be read: "waiting for K of N slots of POOL" (pool_path as given; pass the
- * plan's pool, which is Python's pool.path). */
+/* "waiting for K of N slots (A job(s) ahead; held by NAME (pid P, H slots), ... and M
+ * more)" for a job of weight K whose ticket is `ticket` (the notice's), from
+ * lpslot_holders: NAME is the basename of a holder's output, else of its command[0], H
+ * the slots it holds ("1 slot" for one); three holders at most, in the order `linkpool
+ * status` lists them, "nobody known" for none. When the pool cannot be read: "waiting
+ * for K of N slots of POOL" (pool_path as given; pass the plan's pool, which is
+ * Python's pool.path). */
 int lp_waiting_line(lpslot_pool *pool, long long ticket, int weight, const char *pool_path,
                     char *buf, size_t size);
 
