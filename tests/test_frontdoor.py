@@ -24,7 +24,7 @@ import pytest
 from hypothesis import HealthCheck, assume, given, settings
 from hypothesis import strategies as st
 
-from conftest import BIN, LINKPOOL, lp, make_pool
+from conftest import BIN, LINKPOOL, lp, make_pool, status, wait_for
 
 ROOT = Path(__file__).resolve().parent.parent
 SOURCES = [*sorted((ROOT / "core" / "frontdoor").glob("*.c")),
@@ -295,3 +295,25 @@ def test_the_pass_through_rule_names_pythons_options() -> None:
     compile_only = {"-c", "-S", "-E", "-fsyntax-only"}
     assert words("COMPILE_ONLY") == compile_only | {
         alias for alias, short in command._DRIVER_ALIASES.items() if short in compile_only}
+
+
+def test_the_front_doors_pool_line_names_where_the_path_came_from(tmp_path: Path) -> None:
+    """The pool goes away under a waiting link: the front door's own line names the
+    pool's source, as Python's do (settings.about_pool), and the command still runs."""
+    pool = make_pool(tmp_path / "pool", 1)
+    env = dict(os.environ, LINKPOOL_DIR=str(pool))
+    holder = subprocess.Popen([LINKPOOL, "run", "--", "sleep", "60"], env=env)
+    try:
+        wait_for(lambda: status(pool)["in_use"] == 1, what="the holder")
+        waiter = subprocess.Popen([LINKPOOL, "sh", "-c", "echo ran"], env=env, text=True,
+                                  stdout=subprocess.PIPE, stderr=subprocess.PIPE)
+        wait_for(lambda: status(pool)["waiting"] == 1, what="the waiter")
+        os.unlink(pool / "pool.json")
+        out, err = waiter.communicate(timeout=60)
+    finally:
+        holder.kill()
+        holder.wait()
+    assert (waiter.returncode, out) == (0, "ran\n")
+    assert err == (f"linkpool: warning: pool {pool} (from $LINKPOOL_DIR) has no pool.json; "
+                   f"run `linkpool init --pool {pool}`; running the command without the "
+                   f"pool\n"), err

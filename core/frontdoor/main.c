@@ -681,17 +681,25 @@ static char **held_env(const char *pool) {
 static _Noreturn void pool_failed(const struct lp_plan *plan, char **cmd, int err) {
     char what[8192];
     const char *path = plan->pool;
+    /* where the pool's path came from, after its first mention, as Python's
+     * settings.about_pool says it: "pool /x (from $LINKPOOL_DIR) has no pool.json" */
+    const char *src = plan->pool_source ? plan->pool_source : "";
+    const char *from = *src ? " (from " : "", *end = *src ? ")" : "";
     if (err == ENOENT)
-        snprintf(what, sizeof what, "pool %s has no pool.json; run `linkpool init --pool %s`",
-                 path, path);
+        snprintf(what, sizeof what, "pool %s%s%s%s has no pool.json; run `linkpool init "
+                 "--pool %s`", path, from, src, end, path);
+    else if (err == EBADMSG && *src)
+        snprintf(what, sizeof what, "pool %s (from %s): %s/pool.json is corrupt; repair it "
+                 "with `linkpool init --pool %s --slots N`", path, src, path, path);
     else if (err == EBADMSG)
         snprintf(what, sizeof what, "%s/pool.json is corrupt; repair it with `linkpool init "
                  "--pool %s --slots N`", path, path);
     else if (err == EPROTONOSUPPORT)
-        snprintf(what, sizeof what, "pool %s uses a protocol newer than this linkpool (1); "
-                 "upgrade linkpool", path);
+        snprintf(what, sizeof what, "pool %s%s%s%s uses a protocol newer than this linkpool "
+                 "(1); upgrade linkpool", path, from, src, end);
     else
-        snprintf(what, sizeof what, "cannot use pool %s: %s", path, strerror(err));
+        snprintf(what, sizeof what, "cannot use pool %s%s%s%s: %s", path, from, src, end,
+                 strerror(err));
     if (plan->strict) {
         say("%s (strict mode: the command was not run)", what);
         exit(EX_UNAVAILABLE);
