@@ -24,6 +24,8 @@ if TYPE_CHECKING:
 OK, WARN, FAIL = "OK", "WARN", "FAIL"
 LINKERS = tuple(names[0] for names in LINKER_NAMES.values())  # ld.bfd ... ld.mold
 OWN = ("pool.json", "queue.lock", "history.jsonl", "history.jsonl.1", "outputs", "policy")
+KERNEL_FILESYSTEMS = frozenset({"proc", "sysfs", "cgroup", "cgroup2", "debugfs", "tracefs",
+                                "securityfs", "devpts", "bpf", "configfs", "pstore"})
 FOLDERS = ("outputs", "policy")  # the history's last record per output; the policy's summary
 
 
@@ -112,9 +114,20 @@ def _report_missing(c: Checks, path: str, where: str) -> None:
     parent = os.path.dirname(path)
     while parent and not os.path.isdir(parent):
         parent = os.path.dirname(parent)
+    why = None
     if parent and not os.access(parent, os.W_OK):
+        why = "not writable"
+    elif parent:
+        from .waiting import fs_type
+
+        kind = fs_type(os.path.realpath(parent))
+        if kind in KERNEL_FILESYSTEMS:
+            why = f"a {kind} filesystem, made by the kernel"
+        elif os.statvfs(parent).f_flag & os.ST_RDONLY:
+            why = "a read-only filesystem"
+    if why:
         c.add(FAIL, "pool", f"{where} does not exist and cannot be made in {parent} "
-                            f"(not writable): choose another --pool or $LINKPOOL_DIR")
+                            f"({why}): choose another --pool or $LINKPOOL_DIR")
     else:
         c.add(OK, "pool", f"{where} does not exist yet: the first link makes it "
                           f"(or `linkpool init --pool {path}`)")

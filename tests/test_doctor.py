@@ -166,6 +166,17 @@ def test_missing_pool_is_not_created(tmp_path: Path) -> None:
     assert not (tmp_path / "later").exists()
 
 
+def test_a_pool_that_cannot_be_made_there_fails(tmp_path: Path) -> None:
+    """/proc takes no directory of ours, whoever asks: doctor does not promise that the
+    first link makes the pool there (the link would run without it)."""
+    env = dict(os.environ, LINKPOOL_DIR="/proc/lp")
+    done = subprocess.run([LINKPOOL, "doctor"], capture_output=True, text=True, env=env)
+    assert done.returncode == 1
+    assert "FAIL  pool: /proc/lp ($LINKPOOL_DIR) does not exist and cannot be made in /proc " \
+           "(a proc filesystem, made by the kernel)" in done.stdout, done.stdout
+    assert "first link makes it" not in done.stdout
+
+
 def test_usage_error_is_one_line() -> None:
     r = lp("doctor", "--frobnicate")
     assert r.returncode == 2 and r.stderr.startswith("linkpool: doctor:")
