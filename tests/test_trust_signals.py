@@ -472,12 +472,13 @@ def test_nothing_the_build_sees_is_left_of_the_signal_watch(pool: Path, tmp_path
                              start_new_session=True, stdout=stdout)
     try:
         wait_for(pidfile.exists, what="the command")
-        group = [int(e) for e in os.listdir("/proc") if e.isdigit() and _pgid(int(e)) == p.pid]
-        watchers = [pid for pid in group if _blocks_everything(pid)]
-        for pid in watchers:
-            fds = os.listdir(f"/proc/{pid}/fd")
-            links = [os.readlink(f"/proc/{pid}/fd/{fd}") for fd in fds]
-            assert len(links) == 1 and links[0].startswith("pipe:"), links
+        # A process of the group may block every signal for an instant (a child between
+        # fork and exec, the bookkeeper while it settles): the watch is what blocks them
+        # in two looks a while apart, with the same descriptors.
+        watchers = wait_for(lambda: _settled(p.pid), what="the group to settle")
+        assert watchers, "no signal watch found"
+        for pid, links in watchers.items():
+            assert len(links) == 1 and links[0].startswith("pipe:"), (pid, links)
         (tmp_path / "stop").touch()
         assert p.wait(timeout=30) == 0
         for pid in watchers:
@@ -487,6 +488,26 @@ def test_nothing_the_build_sees_is_left_of_the_signal_watch(pool: Path, tmp_path
         if p.poll() is None:
             os.killpg(p.pid, signal.SIGKILL)
             p.wait()
+
+
+def _watch_look(pgid: int) -> dict[int, list[str]]:
+    """The processes of the group that block every signal, with their descriptors."""
+    found = {}
+    for e in os.listdir("/proc"):
+        if e.isdigit() and _pgid(int(e)) == pgid and _blocks_everything(int(e)):
+            try:
+                fds = os.listdir(f"/proc/{e}/fd")
+                found[int(e)] = sorted(os.readlink(f"/proc/{e}/fd/{fd}") for fd in fds)
+            except OSError:
+                continue  # gone meanwhile
+    return found
+
+
+def _settled(pgid: int) -> dict[int, list[str]] | None:
+    """The group's signal-blocking processes when two looks 0.2 s apart agree, else None."""
+    first = _watch_look(pgid)
+    time.sleep(0.2)
+    return first if first and _watch_look(pgid) == first else None
 
 
 def _pgid(pid: int) -> int:
