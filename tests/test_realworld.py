@@ -381,7 +381,7 @@ def cmake_build(generator: str, *options: str, rewriter: bool = False
     """CMake with GENERATOR: linkpool as the linker launcher (docs/cmake.md), or with
     ``rewriter`` the build run by `linkpool ninja` (docs/ninja.md). CMake 4 refuses these
     projects' `cmake_minimum_required` below 3.5 without the policy floor its error names.
-    (A C project warns that it did not use CMAKE_CXX_COMPILER, in both builds.)"""
+    The compiler is named for both languages (a C project ignores the C++ one)."""
     def build(b: Build) -> None:
         launcher = []
         if b.recipe and not rewriter:
