@@ -26,7 +26,7 @@ measured one is kept.
 
 Pure functions and a few small files of the pool, no imports at load time: the wrapper
 calls them on its hot path, and the tests feed them machine shapes and histories
-(tests/test_policy.py, tests/test_learn.py).
+(tests/unit/test_policy.py, tests/unit/test_learning.py, tests/test_learn.py).
 """
 
 from __future__ import annotations
