@@ -1,32 +1,19 @@
 """The default link policy: how many slots a link holds and how many threads it runs.
 
-A pool of N slots on a machine of C usable cores and M usable bytes: a slot stands for
-C / N cores and for budget / N bytes, budget = ``memory_budget`` x M. A link that can use
-T threads and is expected to add R bytes holds, at the least, the slots its memory needs
-(never fewer than one), and at the most the slots its threads need::
+The rule, and the measurements it rests on, are stated once, in docs/policy.md. This
+module is its code: :func:`weight_range` (the least and the most slots a link holds),
+:func:`extra_slots` (how many beyond its least a link that nobody waits behind may take),
+:func:`threads_for` (the cores that k of the pool's N slots stand for), :func:`plan`
+(what this machine has learnt, per linker flavour and input size: the threads of a lone
+link, the threads per core of its share when links meet, the most slots),
+:func:`threads_planned` (the threads for the slots held, with a plan or without), and
+:func:`learn`, :func:`met` and :func:`remember`, which fold a finished link into the
+summary that :func:`plan` reads (``policy/<flavour>-<size>.json`` in the pool, kept by
+``linkpool.history``).
 
-    low  = clamp(ceil(R * N / budget), 1, N)
-    high = clamp(ceil(T * N / C), low, N)
-
-It always gets ``low``. It takes more, up to ``high``, only when nobody waits behind it
-and the slots are free (:func:`extra_slots`), so a lone link gets every core while links
-that meet each other run on their share each. Once the slots are held, the link runs
-``threads_for(held)`` threads: with no history, its threads and its weight agree and the
-threads of all links together never exceed C.
-
-What this machine has measured replaces those constants per linker flavour and input size
-(docs/policy.md, "What it learns"): :func:`plan` reads a small summary of the pool's
-history (``policy/<flavour>-<size>.json``, folded by :func:`learn`) and says how many
-threads a lone link runs (the count with the shortest wall time per byte) and how many
-threads a link runs per core of its share when links meet (2, or 1 if a core's share
-cost fewer CPU-seconds per byte); the weight range follows (``high``), and
-:func:`threads_planned` gives the threads for the slots held. Candidates without
-measurements are tried a bounded number of times, in a fixed order, then the best
-measured one is kept.
-
-Pure functions and a few small files of the pool, no imports at load time: the wrapper
-calls them on its hot path, and the tests feed them machine shapes and histories
-(tests/test_policy.py, tests/test_learn.py).
+Pure functions, no imports at load time (they are on the path of every link Python plans
+or runs), and the tests feed them machine shapes and histories
+(tests/unit/test_policy.py, tests/unit/test_learning.py, tests/test_learn.py).
 """
 
 from __future__ import annotations

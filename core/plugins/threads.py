@@ -1,13 +1,14 @@
-"""Give the linker, and a link-time optimiser, as many threads as the cores its slots
-stand for.
+"""Give the linker, and a link-time optimiser, the threads the policy chose for the slots
+the link holds.
 
-Called once the slots are held. A job holding k of N slots on a machine of C usable cores
-runs T = max(1, floor(k * C / N)) threads, no more than its linker scales to (mold and lld
-``--threads=T``, gold ``--threads --thread-count=T``; bfd has no threads). The option is
-added only when T is fewer than the linker would take by itself (mold and lld take every
-CPU of the affinity mask, gold one), so a link that holds the whole machine runs the
-user's command unchanged. A command that already chooses a thread count is left alone,
-and nothing else of the user's command is changed.
+Called once the slots are held. How many threads a link runs is the policy's rule, stated
+once in docs/policy.md; here it is ``linkpool.policy.threads_planned`` with the plan the
+``cost`` plugin made (``job.extra["plan"]``), no more than the linker scales to. The
+option (``--threads=T`` for mold and lld) is added only when T is fewer than the linker
+would take by itself (``Linker.max_threads`` of the affinity mask's CPUs), so a link
+that may use them all runs the user's command unchanged; gold, whose threads linkpool
+never turns on, and bfd get none. A command that already chooses a thread count is left
+alone, and nothing else of the user's command is changed.
 
 LTO (docs/policy.md, "LTO links"): a clang ThinLTO link through lld gets
 ``--thinlto-jobs=T`` beside ``--threads=T``; a gcc ``-flto=auto`` link gets ``-flto=T``
