@@ -73,9 +73,9 @@ def extra_slots(low: int, high: int) -> int:
 
 
 def threads_for(weight: int, slots: int, cores: float) -> int:
-    """Threads for a link holding ``weight`` of ``slots`` slots on ``cores`` cores:
-    ``max(1, floor(weight * cores / slots))``, so the links together never run more
-    threads than there are cores."""
+    """The cores' share of a link holding ``weight`` of ``slots`` slots on ``cores``
+    cores: ``max(1, floor(weight * cores / slots))``. When a link runs more than its
+    share is the policy's rule, docs/policy.md."""
     return max(1, int(weight * cores / max(1, slots) + 1e-9))
 
 

@@ -2,7 +2,7 @@
 
 Each machine is a fake tree read through ``read_machine(root)`` (the interface the
 tests feed), then links of each linker flavour are weighed and admitted by the policy as
-the engine does: the least weight always, more only for idle cores when nobody waits.
+the engine does: the least weight always, more when nobody waits behind (docs/policy.md).
 """
 
 from __future__ import annotations
