@@ -470,14 +470,14 @@ def parse_run(args: list[str]) -> tuple[dict[str, Any], list[str]]:
 
 
 def _weight(text: str) -> int:
-    """``--weight K``: ASCII digits, 1 to the most slots a pool may have (a weight above
+    """``--weight K``: a number of slots (:func:`linkpool.pool.slot_count`; a weight above
     the pool's own slots is not an error: the link then takes them all)."""
-    from .pool import MAX_SLOTS
+    from .pool import slot_count
 
-    if not (text.isascii() and text.isdigit()) or not 1 <= int(text) <= MAX_SLOTS:
-        raise UsageError(f"run: --weight takes a whole number from 1 to {MAX_SLOTS}, "
-                         f"not {text!r}")
-    return int(text)
+    try:
+        return slot_count(text)
+    except ValueError as e:
+        raise UsageError(f"run: --weight {e}") from None
 
 
 def _negative(text: str) -> bool:
@@ -582,19 +582,6 @@ tool (env.Tool('linkpool')); docs/ has a page for each.
 # -- init, status, history ----------------------------------------------------------------
 
 
-def slots_value(text: str) -> int:
-    """An argparse ``type`` for ``--slots N``: a whole number the pool accepts."""
-    from .pool import MAX_SLOTS
-
-    n = int(text) if text.isascii() and text.isdigit() else 0  # not "+3", " 3", "1_0", "٣"
-    if not 1 <= n <= MAX_SLOTS:
-        import argparse
-
-        raise argparse.ArgumentTypeError(f"takes a whole number from 1 to {MAX_SLOTS}, "
-                                         f"not {text!r}")
-    return n
-
-
 def watch_value(text: str) -> float:
     """An argparse ``type`` for ``status --watch SECONDS``: a number of seconds, above 0
     and below a billion (inf would overflow the sleep; nan, 0 or less mean nothing)."""
@@ -615,7 +602,7 @@ POOL_HELP = ("the pool (default: $LINKPOOL_DIR, else `pool` in the config file, 
 
 
 def admin_parser(command: str) -> Any:
-    from .configfile import argument_parser, pool_value
+    from .configfile import argument_parser, pool_value, slots_value
 
     if command == "init":
         parser = argument_parser("linkpool init", """\

@@ -212,6 +212,19 @@ def pool_value(text: str) -> str:
     return text
 
 
+def slots_value(text: str) -> int:
+    """An argparse ``type`` for ``--slots N`` (``init``, ``setup system``): the pool's own
+    rule for a number of slots, :func:`linkpool.pool.slot_count`."""
+    from .pool import slot_count
+
+    try:
+        return slot_count(text)
+    except ValueError as e:
+        import argparse
+
+        raise argparse.ArgumentTypeError(str(e)) from None
+
+
 def config_source(env: Mapping[str, str] = os.environ) -> str:
     """Why the user's config file is where it is."""
     if env.get("LINKPOOL_CONFIG"):

@@ -35,7 +35,14 @@ from __future__ import annotations
 
 import os
 
-from ..configfile import SYSTEM_POOL, ConfigError, UsageError, argument_parser, pool_value
+from ..configfile import (
+    SYSTEM_POOL,
+    ConfigError,
+    UsageError,
+    argument_parser,
+    pool_value,
+    slots_value,
+)
 from ..names import say
 
 TYPE_CHECKING = False
@@ -71,18 +78,6 @@ changes nothing and says so), an existing system config keeps its other keys, an
 file it cannot edit safely is refused with the reason. Without --install it writes
 nothing. docs/deploy.md has the recipes (containers, CI runners, Kubernetes, Bazel).
 """
-
-
-def slots_value(text: str) -> int:
-    """An argparse ``type`` for ``--slots N``."""
-    from ..pool import MAX_SLOTS
-
-    if not text.isdigit() or not 1 <= int(text) <= MAX_SLOTS:
-        import argparse
-
-        raise argparse.ArgumentTypeError(f"takes a whole number from 1 to {MAX_SLOTS}, "
-                                         f"not {text!r}")
-    return int(text)
 
 
 class Host:

@@ -241,6 +241,28 @@ def test_slots_errors_all_exit_2(tmp_path: Path) -> None:
     assert json.loads((pool / "pool.json").read_text())["slots"] == 2
 
 
+def test_every_command_reads_a_number_of_slots_by_one_rule(tmp_path: Path) -> None:
+    """`init --slots`, `setup system --slots` and `run --weight` refuse the same words,
+    the same way: ASCII digits from 1 to 4096, nothing more that int() would take."""
+    pool = make_pool(tmp_path / "p", 2)
+    root = tmp_path / "root"
+    root.mkdir()
+    for bad in ("+3", " 3", "1_0", "\u0663", "0", "4097", "9" * 5000, "00004097"):
+        said = f"takes a whole number from 1 to 4096, not {bad!r}"
+        r = lp("init", "--pool", str(pool), "--slots", bad, cwd=tmp_path)
+        assert one_line_error(r) == \
+            f"linkpool: init: argument --slots: {said} (see `linkpool init --help`)"
+        r = lp("setup", "system", "--root", str(root), "--slots", bad, cwd=tmp_path)
+        assert one_line_error(r) == (f"linkpool: setup system: argument --slots: {said} "
+                                     f"(see `linkpool setup system --help`)")
+        r = lp("run", "--pool", str(pool), "--weight", bad, "--", "true", cwd=tmp_path)
+        assert one_line_error(r) == f"linkpool: run: --weight {said} (see `linkpool run --help`)"
+    assert json.loads((pool / "pool.json").read_text())["slots"] == 2
+    assert list(root.iterdir()) == []
+    r = lp("setup", "system", "--root", str(root), "--slots", "0004", cwd=tmp_path)
+    assert r.returncode == 0 and "4 slots" in r.stdout, (r.stdout, r.stderr)
+
+
 # -- global options -----------------------------------------------------------------------
 
 
