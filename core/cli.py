@@ -14,7 +14,7 @@ from __future__ import annotations
 import os
 import sys
 
-from .configfile import ConfigError, UsageError
+from .configfile import EX_INTERRUPTED, EX_USAGE, ConfigError, UsageError
 from .names import find_program, say
 
 TYPE_CHECKING = False  # typing costs the wrapper ~5-15 ms to import; only checkers need it
@@ -67,7 +67,6 @@ Exit status: the command's own (when signal N killed it, linkpool dies of signal
 when --timeout ran out; 126/127 when the command cannot be run. Ctrl-C while waiting
 for slots: linkpool dies of SIGINT, as the command would have.
 """
-EX_USAGE, EX_UNAVAILABLE, EX_TEMPFAIL, EX_INTERRUPTED = 2, 69, 75, 130
 SUBCOMMANDS = ("run", "init", "status", "history", "stats", "trace", "report", "doctor",
                "config", "setup", "ninja", "help")
 COMMANDS = ("init", "status", "history")
@@ -217,9 +216,6 @@ def main(argv: Sequence[str] | None = None) -> NoReturn:
     args = list(sys.argv[1:] if argv is None else argv)
     try:
         code = dispatch(args)
-    except UsageError as e:
-        say(f"{e} (see `linkpool --help`)")
-        code = EX_USAGE
     except KeyboardInterrupt:  # Ctrl-C while waiting: die of it, as the command would have
         from . import process
 
@@ -237,24 +233,28 @@ def main(argv: Sequence[str] | None = None) -> NoReturn:
 
 
 def fail_open(args: list[str], error: Exception) -> int:
-    """What to do when linkpool itself failed: a link (``run`` or the launcher form) whose
-    command has not started yet runs without linkpool, unchanged; anything else is an error
-    of the subcommand (a bad config file: 2; a bug: 1)."""
+    """What to do when linkpool itself failed (a wrong setting in a link, which
+    :func:`dispatch` raises on; a bug anywhere): a link (``run`` or the launcher form)
+    whose command has not started yet runs without linkpool, unchanged; anything else
+    is a bug of the subcommand: 1."""
     from . import process
 
-    what = str(error) if isinstance(error, ConfigError) else \
-        f"internal error: {type(error).__name__}: {error}"
+    what = failure(error)
     command = run_command(args)
     if command and process.child is None:
         process.exec_bare(command, f"{what}; running the command without linkpool")
     if command:  # it ran or runs: its status is the answer
         say(f"warning: {what}")
         return process.wait_child()
-    if isinstance(error, ConfigError):
-        say(what)
-        return EX_USAGE
     say(f"{what} (set LINKPOOL_DEBUG=1 for details)")
     return 1
+
+
+def failure(error: Exception) -> str:
+    """What went wrong, in the words of the line that says it: a wrong setting's own
+    line, or an internal error's type and text."""
+    return str(error) if isinstance(error, ConfigError) else \
+        f"internal error: {type(error).__name__}: {error}"
 
 
 def run_command(args: list[str]) -> list[str] | None:
@@ -277,11 +277,21 @@ def run_command(args: list[str]) -> list[str] | None:
 
 
 def dispatch(args: list[str]) -> int:
+    """Run ``linkpool ARGS``, and turn the errors of the person's making into a line and
+    exit status 2: the one place that does, for every subcommand (they raise; :func:`main`
+    adds Ctrl-C, a closed pipe and bugs). A usage error points at the help that explains
+    it; a wrong setting (ConfigError) names its source and key, except in a link, which
+    runs without linkpool instead (:func:`fail_open`): it is raised on."""
     try:
         args = hoist(args)
         return _dispatch(args)
     except UsageError as e:
         say(f"{e} (see `{_help_command(args)}`)")
+        return EX_USAGE
+    except ConfigError as e:
+        if run_command(args) is not None:
+            raise
+        say(str(e))
         return EX_USAGE
 
 
@@ -652,9 +662,6 @@ def cmd_admin(args: list[str]) -> int:
         if args[0] == "history":
             return cmd_history(ns)
         return cmd_status(ns)
-    except ConfigError as e:  # a wrong setting: one line naming its source and key
-        say(str(e))
-        return EX_USAGE
     except PoolError as e:  # naming where the pool's path came from
         from .settings import about_pool
 

@@ -12,9 +12,10 @@ files, and is, with that table, the only reader of ``LINKPOOL_*`` variables (her
 ``$LINKPOOL_CONFIG``, which says where the files are).
 
 The errors: :class:`ConfigError` (a wrong file or setting) and :class:`UsageError` (a
-wrong command line), with the argument parser of the subcommands that raises the latter.
-They live on this floor, below the CLI and the build-system adapters that raise and catch
-them.
+wrong command line), with the argument parser of the subcommands that raises the latter,
+and linkpool's own exit statuses. They live on this floor, below the CLI and the
+build-system adapters that raise them; ``linkpool.cli.dispatch`` is the one place that
+turns them into a line and an exit status.
 """
 
 from __future__ import annotations
@@ -28,6 +29,12 @@ if TYPE_CHECKING:
 
 SYSTEM_DIRS = "/etc/xdg"  # $XDG_CONFIG_DIRS when it is unset or empty (the XDG spec's default)
 SYSTEM_POOL = "/run/linkpool"  # the machine's pool `linkpool setup system` makes by default
+
+
+#: linkpool's own exit statuses (sysexits.h's names): a usage error (:class:`UsageError`)
+#: or a wrong setting (:class:`ConfigError`); a pool unusable under ``--strict``;
+#: ``--timeout`` ran out; Ctrl-C while waiting for slots (128 + SIGINT).
+EX_USAGE, EX_UNAVAILABLE, EX_TEMPFAIL, EX_INTERRUPTED = 2, 69, 75, 130
 
 
 class ConfigError(Exception):

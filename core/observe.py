@@ -313,22 +313,15 @@ def _parser(command: str) -> Any:
 
 
 def main(args: Sequence[str]) -> int:
-    from .configfile import ConfigError
     from .pool import PoolError
     from .settings import resolve
 
     command = args[0] if args else ""
+    ns = _arguments(command, args[1:])
+    since = parse_since(ns.since)
+    settings = resolve({"pool": ns.pool})
     try:
-        ns = _arguments(command, args[1:])
-        since = parse_since(ns.since)
-        settings = resolve({"pool": ns.pool})
         path, slots, spans = load(settings.pool, since)
-    except UserError as e:
-        say(f"{e} (see `linkpool {command or 'stats'} --help`)")
-        return 2
-    except ConfigError as e:
-        say(str(e))
-        return 2
     except PoolError as e:  # naming where the pool's path came from
         from .settings import about_pool
 

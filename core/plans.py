@@ -339,7 +339,6 @@ def make(args: list[str]) -> Plan:
     """The plan of ``linkpool ARGS``, saying on stderr (and stdout, for ``--help``) what
     ``linkpool ARGS`` itself would say before its command starts."""
     from . import cli
-    from .configfile import ConfigError
 
     before = names.said
     command = cli.run_command(args)
@@ -354,14 +353,12 @@ def make(args: list[str]) -> Plan:
 
         if debugging():
             raise
-        what = str(e) if isinstance(e, ConfigError) else \
-            f"internal error: {type(e).__name__}: {e}"
+        what = cli.failure(e)
         if command:  # as cli.fail_open: the command runs without linkpool
             names.say(f"warning: {what}; running the command without linkpool")
             return _exec(command, False)
-        names.say(what if isinstance(e, ConfigError) else
-                  f"{what} (set LINKPOOL_DEBUG=1 for details)")
-        return _exit(2 if isinstance(e, ConfigError) else 1)
+        names.say(f"{what} (set LINKPOOL_DEBUG=1 for details)")  # a bug (as fail_open)
+        return _exit(1)
     finally:
         cli.planner = None
     if planner.made is None:  # help, a usage error, a mistyped subcommand: its status
