@@ -89,7 +89,7 @@ def main(args: Sequence[str]) -> int:
     parser.add_argument("--json", action="store_true",
                         help="print {config_file, settings: {NAME: {value, origin, source}}, "
                              "other_keys, warnings} as JSON")
-    ns = parser.parse_args(list(args)[1:] if args and args[0] == "config" else list(args))
+    ns = parser.parse_args(list(args))
     settings = resolve({"pool": ns.pool, "strict": ns.strict, "quiet": ns.quiet})
     from .hooks import installed, trusted_folders
 

@@ -731,7 +731,7 @@ def main(args: Sequence[str]) -> int:
     parser.add_argument("--json", action="store_true",
                         help='print {"pool", "usable", "checks": [{"level", "check", '
                              '"message"}]} as JSON')
-    ns = parser.parse_args(list(args)[1:] if args and args[0] == "doctor" else list(args))
+    ns = parser.parse_args(list(args))
     path, c = run(ns.pool)
     if ns.json:
         import json

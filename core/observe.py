@@ -312,12 +312,27 @@ def _parser(command: str) -> Any:
     return parser
 
 
-def main(args: Sequence[str]) -> int:
+def cmd_stats(args: Sequence[str]) -> int:
+    """``linkpool stats ARGS``."""
+    return main("stats", args)
+
+
+def cmd_trace(args: Sequence[str]) -> int:
+    """``linkpool trace ARGS``."""
+    return main("trace", args)
+
+
+def cmd_report(args: Sequence[str]) -> int:
+    """``linkpool report ARGS``."""
+    return main("report", args)
+
+
+def main(command: str, args: Sequence[str]) -> int:
+    """``linkpool COMMAND ARGS``, COMMAND being stats, trace or report."""
     from .pool import PoolError
     from .settings import resolve
 
-    command = args[0] if args else ""
-    ns = _arguments(command, args[1:])
+    ns = _arguments(command, args)
     since = parse_since(ns.since)
     settings = resolve({"pool": ns.pool})
     try:

@@ -171,6 +171,49 @@ def test_run_help_comes_from_the_option_table_and_argparse_stays_off_the_hot_pat
                           check=True).stdout == "[]\n"
 
 
+def test_the_registry_is_the_one_table_of_subcommands() -> None:
+    """cli.SUBCOMMANDS is the table the help, the dispatch and "did you mean" read: each
+    entry is a function of the words after the name, and --help lists the names in its
+    order, each with its text."""
+    from linkpool import cli
+
+    assert sorted(cli.SUBCOMMANDS) == sorted([*SUBCOMMANDS, "help"])
+    text = lp("--help").stdout
+    assert [line.split()[0] for line in text.splitlines() if line.startswith("  ") and
+            not line.startswith("   ")] == list(cli.SUBCOMMANDS)
+    for name, command in cli.SUBCOMMANDS.items():
+        assert command.name == name and callable(command.function()), name
+        assert command.help_lines() in text, name
+    assert cli.near("stauts") == ["status"] and cli.near("hepl") == []  # help: never guessed
+
+
+def test_the_subcommands_raise_and_dispatch_alone_says_it(tmp_path: Path,
+                                                          monkeypatch: pytest.MonkeyPatch,
+                                                          capsys: pytest.CaptureFixture[str]
+                                                          ) -> None:
+    """Every subcommand raises its usage errors and wrong settings; cli.dispatch alone
+    turns them into their line and exit 2 (the lines the other tests here check)."""
+    from linkpool import cli
+    from linkpool.configfile import ConfigError, UsageError
+
+    monkeypatch.setenv("LINKPOOL_DIR", str(tmp_path / "p"))
+    for name, command in cli.SUBCOMMANDS.items():
+        if name not in ("help", "ninja"):  # help says "did you mean"; ninja's words are ninja's
+            with pytest.raises(UsageError):
+                command.function()(["--frobnicate"])
+    monkeypatch.setenv("LINKPOOL_MEMORY_BUDGET", "abc")
+    for args in ADMIN:
+        with pytest.raises(ConfigError, match=r"^LINKPOOL_MEMORY_BUDGET='abc' is not a number"):
+            cli.SUBCOMMANDS[args[0]].function()(args[1:])
+        capsys.readouterr()
+        assert cli.dispatch(list(args)) == 2
+        assert capsys.readouterr().err.startswith("linkpool: LINKPOOL_MEMORY_BUDGET='abc' ")
+    assert cli.dispatch(["config", "--frobnicate"]) == 2
+    assert capsys.readouterr().err == ("linkpool: config: unknown option --frobnicate "
+                                       "(see `linkpool config --help`)\n")
+    assert not (tmp_path / "p").exists()
+
+
 # -- usage errors -------------------------------------------------------------------------
 
 
