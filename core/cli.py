@@ -664,8 +664,7 @@ Create a pool, or resize one: set its number of slots. A new pool gets the machi
 default capacity (from its usable cores and memory; `linkpool doctor` shows the sum)
 unless --slots says otherwise. Running links keep their slots through a resize; new ones
 see the new number. Nothing else is needed: the first link creates a missing pool too.
-""")
-        parser.add_argument("--pool", metavar="DIR", type=pool_value, help=POOL_HELP)
+""", pool=POOL_HELP)
         parser.add_argument("--slots", type=slots_value, metavar="N",
                             help="the number of slots (links of weight 1 that may run at "
                                  "once); an existing pool is resized to N")
@@ -678,8 +677,7 @@ see the new number. Nothing else is needed: the first link creates a missing poo
 Show the pool: its slots, the links holding them (pid, slots, threads, for how long,
 output) and the links waiting, in the order they will be served. Reads only; never
 creates a pool.
-""")
-        parser.add_argument("--pool", metavar="DIR", type=pool_value, help=POOL_HELP)
+""", pool=POOL_HELP)
         parser.add_argument("--json", action="store_true",
                             help="print the status as JSON (for tools)")
         parser.add_argument("--watch", nargs="?", const=1.0, type=watch_value, metavar="SECONDS",
@@ -689,8 +687,7 @@ creates a pool.
 List the links that ran through the pool, oldest first: exit status, linker, weight,
 threads, wait, run time, peak memory and output. `linkpool stats` summarises them.
 Reads only; never creates a pool.
-""")
-        parser.add_argument("--pool", metavar="DIR", type=pool_value, help=POOL_HELP)
+""", pool=POOL_HELP)
         parser.add_argument("--json", action="store_true",
                             help="print every record as JSON (all the fields of each)")
     return parser

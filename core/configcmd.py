@@ -16,7 +16,6 @@ from .configfile import (
     config_file,
     config_source,
     merged,
-    pool_value,
     system_source,
 )
 from .names import say
@@ -79,9 +78,8 @@ def _epilog() -> str:
 
 
 def main(args: Sequence[str]) -> int:
-    parser = argument_parser("linkpool config", DESCRIPTION, _epilog())
-    parser.add_argument("--pool", metavar="DIR", type=pool_value,
-                        help="show the settings as `linkpool run --pool DIR` would see them")
+    parser = argument_parser("linkpool config", DESCRIPTION, _epilog(),
+                             pool="show the settings as `linkpool run --pool DIR` would see them")
     parser.add_argument("--strict", action="store_true", default=None,
                         help="as `linkpool run --strict` would see them")
     parser.add_argument("--quiet", action="store_true", default=None,

@@ -192,10 +192,14 @@ def merged(found: list[tuple[str, str, dict[str, Any]]]) -> dict[str, Any]:
     return out
 
 
-def argument_parser(prog: str, description: str, epilog: str | None = None) -> Any:
-    """An ``argparse`` parser for a ``linkpool`` subcommand (``prog``: "linkpool init"):
-    a usage error raises :class:`UsageError` instead of printing the usage and exiting,
-    and ``--help`` keeps the description's and the epilog's paragraphs."""
+def argument_parser(prog: str, description: str, epilog: str | None = None,
+                    pool: str | None = None) -> Any:
+    """The ``argparse`` parser of every ``linkpool`` subcommand and adapter (``prog``:
+    "linkpool init", "linkpool setup cmake"): a usage error raises :class:`UsageError`
+    ("init: unknown option --x"; ``linkpool.cli.dispatch`` says it) instead of printing
+    the usage and exiting, and ``--help`` keeps the description's and the epilog's
+    paragraphs as written. ``pool``: the help of its ``--pool DIR`` (checked by
+    :func:`pool_value`), when it takes one."""
     import argparse
 
     class Parser(argparse.ArgumentParser):
@@ -206,8 +210,11 @@ def argument_parser(prog: str, description: str, epilog: str | None = None) -> A
                 message = f"{what} {words}"
             raise UsageError(f"{self.prog[len('linkpool '):]}: {message}")
 
-    return Parser(prog=prog, description=description, epilog=epilog,
-                  formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser = Parser(prog=prog, description=description, epilog=epilog,
+                    formatter_class=argparse.RawDescriptionHelpFormatter)
+    if pool is not None:
+        parser.add_argument("--pool", metavar="DIR", type=pool_value, help=pool)
+    return parser
 
 
 def pool_value(text: str) -> str:

@@ -721,13 +721,12 @@ error.
 
 
 def main(args: Sequence[str]) -> int:
-    from .configfile import argument_parser, pool_value
+    from .configfile import argument_parser
 
-    parser = argument_parser("linkpool doctor", DESCRIPTION)
-    parser.add_argument("--pool", metavar="DIR", type=pool_value,
-                        help="check this pool (default: the one `linkpool run` would use: "
-                             "$LINKPOOL_DIR, else `pool` in the config file, else the "
-                             "per-user default)")
+    parser = argument_parser("linkpool doctor", DESCRIPTION,
+                             pool="check this pool (default: the one `linkpool run` would use: "
+                                  "$LINKPOOL_DIR, else `pool` in the config file, else the "
+                                  "per-user default)")
     parser.add_argument("--json", action="store_true",
                         help='print {"pool", "usable", "checks": [{"level", "check", '
                              '"message"}]} as JSON')

@@ -292,13 +292,12 @@ SINCE_HELP = ("keep the links that ended after this moment: a duration back from
 
 
 def _parser(command: str) -> Any:
-    from .configfile import argument_parser, pool_value
+    from .configfile import argument_parser
 
-    parser = argument_parser(f"linkpool {command}", DESCRIPTIONS[command])
-    parser.add_argument("--pool", metavar="DIR", type=pool_value,
-                        help="the pool (default: the one `linkpool run` would use: "
-                             "$LINKPOOL_DIR, else `pool` in the config file, else the "
-                             "per-user default)")
+    parser = argument_parser(f"linkpool {command}", DESCRIPTIONS[command],
+                             pool="the pool (default: the one `linkpool run` would use: "
+                                  "$LINKPOOL_DIR, else `pool` in the config file, else the "
+                                  "per-user default)")
     parser.add_argument("--since", metavar="DURATION|ISO", help=SINCE_HELP)
     if command == "stats":
         parser.add_argument("--json", action="store_true",

@@ -481,9 +481,9 @@ def _write_step(plan: Plan, path: str, old: str | None, new: str) -> tuple[str, 
 def setup(args: list[str]) -> int:
     from ..pool import PoolError
 
-    parser = argument_parser("linkpool setup system", DESCRIPTION)
-    parser.add_argument("--pool", metavar="DIR", type=pool_value, default=SYSTEM_POOL,
-                        help=f"the machine's pool, an absolute path (default {SYSTEM_POOL})")
+    parser = argument_parser("linkpool setup system", DESCRIPTION,
+                             pool=f"the machine's pool, an absolute path (default {SYSTEM_POOL})")
+    parser.set_defaults(pool=SYSTEM_POOL)
     parser.add_argument("--slots", metavar="N", type=slots_value,
                         help="its number of slots (default: an existing pool's, else the "
                              "machine's capacity, as `linkpool doctor` shows it); an "

@@ -214,6 +214,25 @@ def test_the_subcommands_raise_and_dispatch_alone_says_it(tmp_path: Path,
     assert not (tmp_path / "p").exists()
 
 
+def test_every_parser_comes_from_the_one_factory(tmp_path: Path) -> None:
+    """configfile.argument_parser makes every subcommand's and adapter's parser: an unknown
+    option is the same line from each, and no other module builds an argparse parser."""
+    from linkpool import cli
+
+    for command in [[c] for c in cli.SUBCOMMANDS if c not in ("run", "setup", "ninja", "help")] \
+            + [["setup", s] for s in cli.SYSTEMS]:
+        name = " ".join(command)
+        needed = ["--output", "x"] if name in ("report", "setup meson") else []
+        r = lp(*command, *needed, "--frobnicate", cwd=tmp_path)
+        assert one_line_error(r) == (f"linkpool: {name}: unknown option --frobnicate "
+                                     f"(see `linkpool {name} --help`)"), command
+    assert list(tmp_path.iterdir()) == []
+    builders = [str(p.relative_to(ROOT)) for top in ("core", "integrations")
+                for p in sorted((ROOT / top).rglob("*.py"))
+                if "ArgumentParser" in p.read_text(encoding="utf-8")]
+    assert builders == ["core/configfile.py"]
+
+
 # -- usage errors -------------------------------------------------------------------------
 
 
