@@ -1,4 +1,4 @@
-"""The ``linkpool`` command: see :data:`HELP`, or ``linkpool --help``.
+"""The ``linkpool`` command: see :func:`help_text`, or ``linkpool --help``.
 
 ``run`` and the launcher form are the hot path: they are parsed by hand (from the table
 ``RUN_OPTIONS``, which also builds ``run --help``) and import only what they use. Every
@@ -14,7 +14,7 @@ from __future__ import annotations
 import os
 import sys
 
-from .configfile import ConfigError, UsageError
+from .configfile import EX_INTERRUPTED, EX_USAGE, ConfigError, UsageError
 from .names import find_program, say
 
 TYPE_CHECKING = False  # typing costs the wrapper ~5-15 ms to import; only checkers need it
@@ -35,21 +35,7 @@ A machine-wide pool of link slots: every link on this machine that names the sam
 waits there for its slots, so parallel builds stop oversubscribing cores and memory.
 
 subcommands:
-  run      run one command once it holds its slots: run [--pool DIR] [--weight K]
-           [--timeout SECONDS] [--strict] [--quiet] -- COMMAND [ARG...]
-  init     create or resize a pool: init [--pool DIR] [--slots N] [--shared [DIR]]
-  status   who holds the slots and who waits: status [--pool DIR] [--json] [--watch]
-  history  every link that ran through the pool: history [--pool DIR] [--json]
-  stats    waits, run times and hints: stats [--pool DIR] [--since 1h] [--json]
-  trace    the history as a Chrome/Perfetto trace: trace [--pool DIR] [--output FILE]
-  report   the history as a chart: report [--pool DIR] --output FILE.svg|.html|.png
-  doctor   check that the pool works here, with the fix: doctor [--pool DIR] [--json]
-  config   every setting, its value and its source: config [--json]
-  setup    turn linkpool on in a build system or a host: setup SYSTEM [OPTION...] (shims:
-           every gcc/clang link of an environment; meson, cmake, make, bazel, setuptools,
-           cargo; system: the host's shared pool and shims)
-  ninja    ninja, with the build's link rules through the pool: ninja [NINJA ARG...]
-  help     `linkpool help SUBCOMMAND` is `linkpool SUBCOMMAND --help`
+{subcommands}
 
 The pool is --pool DIR, else $LINKPOOL_DIR, else `pool` in the config file, else
 $XDG_RUNTIME_DIR/linkpool or /tmp/linkpool-$UID (`linkpool config` shows which). --pool
@@ -67,17 +53,83 @@ Exit status: the command's own (when signal N killed it, linkpool dies of signal
 when --timeout ran out; 126/127 when the command cannot be run. Ctrl-C while waiting
 for slots: linkpool dies of SIGINT, as the command would have.
 """
-EX_USAGE, EX_UNAVAILABLE, EX_TEMPFAIL, EX_INTERRUPTED = 2, 69, 75, 130
-SUBCOMMANDS = ("run", "init", "status", "history", "stats", "trace", "report", "doctor",
-               "config", "setup", "ninja", "help")
-COMMANDS = ("init", "status", "history")
+
+
+class Subcommand:
+    """One subcommand of the registry :data:`SUBCOMMANDS`: its name; its entry, the
+    function that runs it (``"module:function"`` of the linkpool package, imported only
+    when it runs), called with the words after the name, as every build-system adapter's
+    ``setup`` is, and returning the exit status; its text in ``linkpool --help`` (lines
+    already broken); and whether it shows the pool's history or holders, so that the C
+    front door's records are folded into the history first (``linkpool.spool``)."""
+
+    __slots__ = ("entry", "folds", "help", "name")
+
+    def __init__(self, name: str, entry: str, help: str, folds: bool = False) -> None:
+        self.name, self.entry, self.help, self.folds = name, entry, help, folds
+
+    @property
+    def module(self) -> str:
+        """The module of the entry, in the linkpool package (``observe``)."""
+        return self.entry.partition(":")[0]
+
+    def function(self) -> Callable[[list[str]], int]:
+        """The entry, imported."""
+        module, _, name = self.entry.partition(":")
+        if module == "cli":  # this module, whatever name it was imported by
+            names = globals()
+        else:
+            from importlib import import_module
+
+            names = vars(import_module(f"linkpool.{module}"))
+        found: Callable[[list[str]], int] = names[name]
+        return found
+
+    def help_lines(self) -> str:
+        first, *more = self.help.splitlines()
+        return "\n".join([f"  {self.name:<8} {first}", *(" " * 11 + line for line in more)])
+
+
+#: The subcommands, in the order ``linkpool --help`` lists them: the help, the dispatch,
+#: "did you mean" and the C front door (its own list of the words it hands to Python,
+#: held to this one by tests/test_frontdoor.py) read this table.
+SUBCOMMANDS = {c.name: c for c in (
+    Subcommand("run", "cli:cmd_run", """\
+run one command once it holds its slots: run [--pool DIR] [--weight K]
+[--timeout SECONDS] [--strict] [--quiet] -- COMMAND [ARG...]"""),
+    Subcommand("init", "cli:cmd_init",
+               "create or resize a pool: init [--pool DIR] [--slots N] [--shared [DIR]]"),
+    Subcommand("status", "cli:cmd_status",
+               "who holds the slots and who waits: status [--pool DIR] [--json] [--watch]",
+               folds=True),
+    Subcommand("history", "cli:cmd_history",
+               "every link that ran through the pool: history [--pool DIR] [--json]",
+               folds=True),
+    Subcommand("stats", "observe:cmd_stats",
+               "waits, run times and hints: stats [--pool DIR] [--since 1h] [--json]",
+               folds=True),
+    Subcommand("trace", "observe:cmd_trace",
+               "the history as a Chrome/Perfetto trace: trace [--pool DIR] [--output FILE]",
+               folds=True),
+    Subcommand("report", "observe:cmd_report",
+               "the history as a chart: report [--pool DIR] --output FILE.svg|.html|.png",
+               folds=True),
+    Subcommand("doctor", "doctor:main",
+               "check that the pool works here, with the fix: doctor [--pool DIR] [--json]"),
+    Subcommand("config", "configcmd:main",
+               "every setting, its value and its source: config [--json]"),
+    Subcommand("setup", "cli:cmd_setup", """\
+turn linkpool on in a build system or a host: setup SYSTEM [OPTION...] (shims:
+every gcc/clang link of an environment; meson, cmake, make, bazel, setuptools,
+cargo; system: the host's shared pool and shims)"""),
+    Subcommand("ninja", "integrations.ninja:main",
+               "ninja, with the build's link rules through the pool: ninja [NINJA ARG...]"),
+    Subcommand("help", "cli:cmd_help",
+               "`linkpool help SUBCOMMAND` is `linkpool SUBCOMMAND --help`"),
+)}
 #: The options every subcommand takes, and a link: given before the subcommand, they are
 #: moved after it (:func:`hoist`).
 GLOBAL_OPTIONS = ("--pool",)
-#: The subcommands that show the pool's history or its holders: they fold the C front
-#: door's records into the history first (``linkpool.spool``).
-FOLDING = ("status", "history", "stats", "trace", "report")
-INTEGRATIONS = ("setup", "ninja")
 #: ``linkpool setup SYSTEM``: the adapters with a ``setup()``, and what each prints.
 SYSTEMS = {"shims": "the linker shims: export COMPILER_PATH=$(linkpool setup shims), any build",
            "meson": "write a native file and linker shims (meson setup --native-file)",
@@ -87,9 +139,6 @@ SYSTEMS = {"shims": "the linker shims: export COMPILER_PATH=$(linkpool setup shi
            "setuptools": "print the CC/CXX/LDSHARED/LDCXXSHARED exports for C extensions",
            "cargo": "write a cc shim and print the cargo setting that links through it",
            "system": "this host's shared pool, system config and boot entry (--install)"}
-# Commands whose whole implementation lives in a module of their own: name -> module.
-MODULES = {"stats": "observe", "trace": "observe", "report": "observe", "doctor": "doctor",
-           "config": "configcmd"}
 #: The table of ``run``'s options, ``core/frontdoor/run_options.def``: the C front door
 #: compiles it in, and Python reads it here (installed as ``linkpool/frontdoor/``).
 RUN_OPTIONS_FILE = os.path.join("frontdoor", "run_options.def")
@@ -217,9 +266,6 @@ def main(argv: Sequence[str] | None = None) -> NoReturn:
     args = list(sys.argv[1:] if argv is None else argv)
     try:
         code = dispatch(args)
-    except UsageError as e:
-        say(f"{e} (see `linkpool --help`)")
-        code = EX_USAGE
     except KeyboardInterrupt:  # Ctrl-C while waiting: die of it, as the command would have
         from . import process
 
@@ -237,24 +283,28 @@ def main(argv: Sequence[str] | None = None) -> NoReturn:
 
 
 def fail_open(args: list[str], error: Exception) -> int:
-    """What to do when linkpool itself failed: a link (``run`` or the launcher form) whose
-    command has not started yet runs without linkpool, unchanged; anything else is an error
-    of the subcommand (a bad config file: 2; a bug: 1)."""
+    """What to do when linkpool itself failed (a wrong setting in a link, which
+    :func:`dispatch` raises on; a bug anywhere): a link (``run`` or the launcher form)
+    whose command has not started yet runs without linkpool, unchanged; anything else
+    is a bug of the subcommand: 1."""
     from . import process
 
-    what = str(error) if isinstance(error, ConfigError) else \
-        f"internal error: {type(error).__name__}: {error}"
+    what = failure(error)
     command = run_command(args)
     if command and process.child is None:
         process.exec_bare(command, f"{what}; running the command without linkpool")
     if command:  # it ran or runs: its status is the answer
         say(f"warning: {what}")
         return process.wait_child()
-    if isinstance(error, ConfigError):
-        say(what)
-        return EX_USAGE
     say(f"{what} (set LINKPOOL_DEBUG=1 for details)")
     return 1
+
+
+def failure(error: Exception) -> str:
+    """What went wrong, in the words of the line that says it: a wrong setting's own
+    line, or an internal error's type and text."""
+    return str(error) if isinstance(error, ConfigError) else \
+        f"internal error: {type(error).__name__}: {error}"
 
 
 def run_command(args: list[str]) -> list[str] | None:
@@ -264,9 +314,7 @@ def run_command(args: list[str]) -> list[str] | None:
         args = hoist(args)
     except UsageError:
         return None
-    if not args or (args[0] != "run" and (args[0] in COMMANDS or args[0] in MODULES
-                                          or args[0] in INTEGRATIONS or args[0].startswith("-")
-                                          or args[0] == "help")):
+    if not args or (args[0] != "run" and (args[0] in SUBCOMMANDS or args[0].startswith("-"))):
         return None
     if args[0] != "run":
         return args
@@ -277,11 +325,21 @@ def run_command(args: list[str]) -> list[str] | None:
 
 
 def dispatch(args: list[str]) -> int:
+    """Run ``linkpool ARGS``, and turn the errors of the person's making into a line and
+    exit status 2: the one place that does, for every subcommand (they raise; :func:`main`
+    adds Ctrl-C, a closed pipe and bugs). A usage error points at the help that explains
+    it; a wrong setting (ConfigError) names its source and key, except in a link, which
+    runs without linkpool instead (:func:`fail_open`): it is raised on."""
     try:
         args = hoist(args)
         return _dispatch(args)
     except UsageError as e:
         say(f"{e} (see `{_help_command(args)}`)")
+        return EX_USAGE
+    except ConfigError as e:
+        if run_command(args) is not None:
+            raise
+        say(str(e))
         return EX_USAGE
 
 
@@ -342,34 +400,20 @@ def _dispatch(args: list[str]) -> int:
         raise UsageError("give a subcommand or a command to run")
     first = args[0]
     if first in ("-h", "--help"):
-        sys.stdout.write(HELP)
+        sys.stdout.write(help_text())
         return 0
-    if first == "run":
-        return cmd_run(args[1:])
     if first == "--version":
         from . import __version__
 
         print(f"linkpool {__version__}")
         return 0
-    if first == "help":  # `linkpool help status` is `linkpool status --help`
-        if len(args) == 1 or args[1] in ("-h", "--help"):
-            sys.stdout.write(HELP)
-            return 0
-        if args[1] not in SUBCOMMANDS:
-            return _unknown(args[1], near(args[1]))
-        return _dispatch([args[1], "--help"])
-    if first in FOLDING:  # what the C front door ran is in the history first
-        from .spool import fold
+    command = SUBCOMMANDS.get(first)
+    if command is not None:  # `linkpool stats --json` -> linkpool.observe.cmd_stats(["--json"])
+        if command.folds:  # what the C front door ran is in the history first
+            from .spool import fold
 
-        fold()
-    if first in INTEGRATIONS:  # `linkpool setup SYSTEM ...`, `linkpool ninja ...`
-        return cmd_integration(args)
-    if first in MODULES:  # `linkpool stats ...` -> linkpool.observe.main(["stats", ...])
-        from importlib import import_module
-
-        return int(import_module(f"linkpool.{MODULES[first]}").main(args) or 0)
-    if first in COMMANDS:
-        return cmd_admin(args)
+            fold()
+        return int(command.function()(args[1:]) or 0)
     if first.startswith("-"):
         raise UsageError(f"unknown option {first}")
     if "/" not in first:  # the launcher form; but first, is it a mistyped subcommand?
@@ -377,6 +421,21 @@ def _dispatch(args: list[str]) -> int:
         if close and find_program(first) is None:
             return _unknown(first, close)
     return cmd_run(["--", *args])  # launcher form
+
+
+def help_text() -> str:
+    """``linkpool --help``: its subcommands from the registry."""
+    return HELP.format(subcommands="\n".join(c.help_lines() for c in SUBCOMMANDS.values()))
+
+
+def cmd_help(args: list[str]) -> int:
+    """``linkpool help [SUBCOMMAND]``: ``linkpool SUBCOMMAND --help``, or the help."""
+    if not args or args[0] in ("-h", "--help"):
+        sys.stdout.write(help_text())
+        return 0
+    if args[0] not in SUBCOMMANDS:
+        return _unknown(args[0], near(args[0]))
+    return _dispatch([args[0], "--help"])
 
 
 def _unknown(word: str, close: list[str]) -> int:
@@ -470,14 +529,14 @@ def parse_run(args: list[str]) -> tuple[dict[str, Any], list[str]]:
 
 
 def _weight(text: str) -> int:
-    """``--weight K``: ASCII digits, 1 to the most slots a pool may have (a weight above
+    """``--weight K``: a number of slots (:func:`linkpool.pool.slot_count`; a weight above
     the pool's own slots is not an error: the link then takes them all)."""
-    from .pool import MAX_SLOTS
+    from .pool import slot_count
 
-    if not (text.isascii() and text.isdigit()) or not 1 <= int(text) <= MAX_SLOTS:
-        raise UsageError(f"run: --weight takes a whole number from 1 to {MAX_SLOTS}, "
-                         f"not {text!r}")
-    return int(text)
+    try:
+        return slot_count(text)
+    except ValueError as e:
+        raise UsageError(f"run: --weight {e}") from None
 
 
 def _negative(text: str) -> bool:
@@ -537,30 +596,25 @@ def cmd_run(args: list[str]) -> int:
     return engine.run(settings.pool)
 
 
-def cmd_integration(args: list[str]) -> int:
-    """Hand over to a build-system adapter: ``linkpool.integrations.<name>.main(args)``."""
-    from importlib import import_module
-
-    if args[0] == "ninja":
-        name, rest = "ninja", args[1:]
-    elif len(args) < 2 or args[1] in ("-h", "--help"):
-        if len(args) < 2:
-            raise UsageError("setup: name a build system: " + ", ".join(SYSTEMS))
+def cmd_setup(args: list[str]) -> int:
+    """``linkpool setup SYSTEM ...``: the adapter's ``linkpool.integrations.SYSTEM.setup``,
+    with the words after SYSTEM."""
+    if not args:
+        raise UsageError("setup: name a build system: " + ", ".join(SYSTEMS))
+    name = args[0]
+    if name in ("-h", "--help"):
         sys.stdout.write(setup_help())
         return 0
-    elif args[1].startswith("-"):
-        raise UsageError(f"setup: name a build system ({', '.join(SYSTEMS)}) before "
-                         f"{args[1]}")
-    else:
-        name, rest = args[1], args[2:]
-    if args[0] == "setup" and name not in SYSTEMS:
+    if name.startswith("-"):
+        raise UsageError(f"setup: name a build system ({', '.join(SYSTEMS)}) before {name}")
+    if name not in SYSTEMS:
         close = [s for s in SYSTEMS if _distance(name.lower(), s) <= 2]
         hint = f"; did you mean {' or '.join(repr(c) for c in close)}?" if close else ""
         raise UsageError(f"setup: no build-system integration named {name!r} (there are "
                          f"{', '.join(SYSTEMS)}){hint}")
-    module = import_module(f"linkpool.integrations.{name}")
-    entry = module.main if args[0] == "ninja" else module.setup
-    return int(entry(rest) or 0)
+    from importlib import import_module
+
+    return int(import_module(f"linkpool.integrations.{name}").setup(args[1:]) or 0)
 
 
 def setup_help() -> str:
@@ -580,19 +634,6 @@ tool (env.Tool('linkpool')); docs/ has a page for each.
 
 
 # -- init, status, history ----------------------------------------------------------------
-
-
-def slots_value(text: str) -> int:
-    """An argparse ``type`` for ``--slots N``: a whole number the pool accepts."""
-    from .pool import MAX_SLOTS
-
-    n = int(text) if text.isascii() and text.isdigit() else 0  # not "+3", " 3", "1_0", "٣"
-    if not 1 <= n <= MAX_SLOTS:
-        import argparse
-
-        raise argparse.ArgumentTypeError(f"takes a whole number from 1 to {MAX_SLOTS}, "
-                                         f"not {text!r}")
-    return n
 
 
 def watch_value(text: str) -> float:
@@ -615,7 +656,7 @@ POOL_HELP = ("the pool (default: $LINKPOOL_DIR, else `pool` in the config file, 
 
 
 def admin_parser(command: str) -> Any:
-    from .configfile import argument_parser, pool_value
+    from .configfile import argument_parser, pool_value, slots_value
 
     if command == "init":
         parser = argument_parser("linkpool init", """\
@@ -623,8 +664,7 @@ Create a pool, or resize one: set its number of slots. A new pool gets the machi
 default capacity (from its usable cores and memory; `linkpool doctor` shows the sum)
 unless --slots says otherwise. Running links keep their slots through a resize; new ones
 see the new number. Nothing else is needed: the first link creates a missing pool too.
-""")
-        parser.add_argument("--pool", metavar="DIR", type=pool_value, help=POOL_HELP)
+""", pool=POOL_HELP)
         parser.add_argument("--slots", type=slots_value, metavar="N",
                             help="the number of slots (links of weight 1 that may run at "
                                  "once); an existing pool is resized to N")
@@ -637,8 +677,7 @@ see the new number. Nothing else is needed: the first link creates a missing poo
 Show the pool: its slots, the links holding them (pid, slots, threads, for how long,
 output) and the links waiting, in the order they will be served. Reads only; never
 creates a pool.
-""")
-        parser.add_argument("--pool", metavar="DIR", type=pool_value, help=POOL_HELP)
+""", pool=POOL_HELP)
         parser.add_argument("--json", action="store_true",
                             help="print the status as JSON (for tools)")
         parser.add_argument("--watch", nargs="?", const=1.0, type=watch_value, metavar="SECONDS",
@@ -648,26 +687,30 @@ creates a pool.
 List the links that ran through the pool, oldest first: exit status, linker, weight,
 threads, wait, run time, peak memory and output. `linkpool stats` summarises them.
 Reads only; never creates a pool.
-""")
-        parser.add_argument("--pool", metavar="DIR", type=pool_value, help=POOL_HELP)
+""", pool=POOL_HELP)
         parser.add_argument("--json", action="store_true",
                             help="print every record as JSON (all the fields of each)")
     return parser
 
 
-def cmd_admin(args: list[str]) -> int:
-    ns = admin_parser(args[0]).parse_args(args[1:])
+def cmd_init(args: list[str]) -> int:
+    return _admin("init", args, _init)
+
+
+def cmd_status(args: list[str]) -> int:
+    return _admin("status", args, _status)
+
+
+def cmd_history(args: list[str]) -> int:
+    return _admin("history", args, _history)
+
+
+def _admin(command: str, args: list[str], run: Callable[[Any], int]) -> int:
+    ns = admin_parser(command).parse_args(args)
     from .pool import PoolError
 
     try:
-        if args[0] == "init":
-            return cmd_init(ns)
-        if args[0] == "history":
-            return cmd_history(ns)
-        return cmd_status(ns)
-    except ConfigError as e:  # a wrong setting: one line naming its source and key
-        say(str(e))
-        return EX_USAGE
+        return run(ns)
     except PoolError as e:  # naming where the pool's path came from
         from .settings import about_pool
 
@@ -687,7 +730,7 @@ def settings_for(pool: str | None, ns: Any = None) -> Settings:
     return settings
 
 
-def cmd_init(ns: Any) -> int:
+def _init(ns: Any) -> int:
     from .pool import Pool, PoolError
 
     shared = ns.shared is not False
@@ -743,7 +786,7 @@ def open_existing(path: str) -> Any:
     return Pool.open(path, create=False)
 
 
-def cmd_status(ns: Any) -> int:
+def _status(ns: Any) -> int:
     import json
 
     settings = settings_for(ns.pool, ns)
@@ -778,7 +821,7 @@ def watch_status(pool: Any, interval: float, as_json: bool, polling: bool = Fals
         return 0
 
 
-def cmd_history(ns: Any) -> int:
+def _history(ns: Any) -> int:
     import json
 
     from .history import History

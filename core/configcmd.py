@@ -12,13 +12,10 @@ from __future__ import annotations
 import os
 
 from .configfile import (
-    ConfigError,
-    UsageError,
     argument_parser,
     config_file,
     config_source,
     merged,
-    pool_value,
     system_source,
 )
 from .names import say
@@ -81,9 +78,8 @@ def _epilog() -> str:
 
 
 def main(args: Sequence[str]) -> int:
-    parser = argument_parser("linkpool config", DESCRIPTION, _epilog())
-    parser.add_argument("--pool", metavar="DIR", type=pool_value,
-                        help="show the settings as `linkpool run --pool DIR` would see them")
+    parser = argument_parser("linkpool config", DESCRIPTION, _epilog(),
+                             pool="show the settings as `linkpool run --pool DIR` would see them")
     parser.add_argument("--strict", action="store_true", default=None,
                         help="as `linkpool run --strict` would see them")
     parser.add_argument("--quiet", action="store_true", default=None,
@@ -91,15 +87,8 @@ def main(args: Sequence[str]) -> int:
     parser.add_argument("--json", action="store_true",
                         help="print {config_file, settings: {NAME: {value, origin, source}}, "
                              "other_keys, warnings} as JSON")
-    try:
-        ns = parser.parse_args(list(args)[1:] if args and args[0] == "config" else list(args))
-        settings = resolve({"pool": ns.pool, "strict": ns.strict, "quiet": ns.quiet})
-    except UsageError as e:
-        say(f"{e} (see `linkpool config --help`)")
-        return 2
-    except ConfigError as e:
-        say(str(e))
-        return 2
+    ns = parser.parse_args(list(args))
+    settings = resolve({"pool": ns.pool, "strict": ns.strict, "quiet": ns.quiet})
     from .hooks import installed, trusted_folders
 
     trusted_folders(settings.plugin_path, warn=True)  # a line for each one links refuse

@@ -12,9 +12,10 @@ files, and is, with that table, the only reader of ``LINKPOOL_*`` variables (her
 ``$LINKPOOL_CONFIG``, which says where the files are).
 
 The errors: :class:`ConfigError` (a wrong file or setting) and :class:`UsageError` (a
-wrong command line), with the argument parser of the subcommands that raises the latter.
-They live on this floor, below the CLI and the build-system adapters that raise and catch
-them.
+wrong command line), with the argument parser of the subcommands that raises the latter,
+and linkpool's own exit statuses. They live on this floor, below the CLI and the
+build-system adapters that raise them; ``linkpool.cli.dispatch`` is the one place that
+turns them into a line and an exit status.
 """
 
 from __future__ import annotations
@@ -28,6 +29,12 @@ if TYPE_CHECKING:
 
 SYSTEM_DIRS = "/etc/xdg"  # $XDG_CONFIG_DIRS when it is unset or empty (the XDG spec's default)
 SYSTEM_POOL = "/run/linkpool"  # the machine's pool `linkpool setup system` makes by default
+
+
+#: linkpool's own exit statuses (sysexits.h's names): a usage error (:class:`UsageError`)
+#: or a wrong setting (:class:`ConfigError`); a pool unusable under ``--strict``;
+#: ``--timeout`` ran out; Ctrl-C while waiting for slots (128 + SIGINT).
+EX_USAGE, EX_UNAVAILABLE, EX_TEMPFAIL, EX_INTERRUPTED = 2, 69, 75, 130
 
 
 class ConfigError(Exception):
@@ -185,10 +192,14 @@ def merged(found: list[tuple[str, str, dict[str, Any]]]) -> dict[str, Any]:
     return out
 
 
-def argument_parser(prog: str, description: str, epilog: str | None = None) -> Any:
-    """An ``argparse`` parser for a ``linkpool`` subcommand (``prog``: "linkpool init"):
-    a usage error raises :class:`UsageError` instead of printing the usage and exiting,
-    and ``--help`` keeps the description's and the epilog's paragraphs."""
+def argument_parser(prog: str, description: str, epilog: str | None = None,
+                    pool: str | None = None) -> Any:
+    """The ``argparse`` parser of every ``linkpool`` subcommand and adapter (``prog``:
+    "linkpool init", "linkpool setup cmake"): a usage error raises :class:`UsageError`
+    ("init: unknown option --x"; ``linkpool.cli.dispatch`` says it) instead of printing
+    the usage and exiting, and ``--help`` keeps the description's and the epilog's
+    paragraphs as written. ``pool``: the help of its ``--pool DIR`` (checked by
+    :func:`pool_value`), when it takes one."""
     import argparse
 
     class Parser(argparse.ArgumentParser):
@@ -199,8 +210,11 @@ def argument_parser(prog: str, description: str, epilog: str | None = None) -> A
                 message = f"{what} {words}"
             raise UsageError(f"{self.prog[len('linkpool '):]}: {message}")
 
-    return Parser(prog=prog, description=description, epilog=epilog,
-                  formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser = Parser(prog=prog, description=description, epilog=epilog,
+                    formatter_class=argparse.RawDescriptionHelpFormatter)
+    if pool is not None:
+        parser.add_argument("--pool", metavar="DIR", type=pool_value, help=pool)
+    return parser
 
 
 def pool_value(text: str) -> str:
@@ -210,6 +224,19 @@ def pool_value(text: str) -> str:
 
         raise argparse.ArgumentTypeError("needs a directory, not an empty string")
     return text
+
+
+def slots_value(text: str) -> int:
+    """An argparse ``type`` for ``--slots N`` (``init``, ``setup system``): the pool's own
+    rule for a number of slots, :func:`linkpool.pool.slot_count`."""
+    from .pool import slot_count
+
+    try:
+        return slot_count(text)
+    except ValueError as e:
+        import argparse
+
+        raise argparse.ArgumentTypeError(str(e)) from None
 
 
 def config_source(env: Mapping[str, str] = os.environ) -> str:

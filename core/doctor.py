@@ -14,7 +14,7 @@ from __future__ import annotations
 import os
 import stat
 
-from .names import LINKER_NAMES, find_program, say
+from .names import LINKER_NAMES, find_program
 
 TYPE_CHECKING = False
 if TYPE_CHECKING:
@@ -721,21 +721,16 @@ error.
 
 
 def main(args: Sequence[str]) -> int:
-    from .configfile import UsageError, argument_parser, pool_value
+    from .configfile import argument_parser
 
-    parser = argument_parser("linkpool doctor", DESCRIPTION)
-    parser.add_argument("--pool", metavar="DIR", type=pool_value,
-                        help="check this pool (default: the one `linkpool run` would use: "
-                             "$LINKPOOL_DIR, else `pool` in the config file, else the "
-                             "per-user default)")
+    parser = argument_parser("linkpool doctor", DESCRIPTION,
+                             pool="check this pool (default: the one `linkpool run` would use: "
+                                  "$LINKPOOL_DIR, else `pool` in the config file, else the "
+                                  "per-user default)")
     parser.add_argument("--json", action="store_true",
                         help='print {"pool", "usable", "checks": [{"level", "check", '
                              '"message"}]} as JSON')
-    try:
-        ns = parser.parse_args(list(args)[1:] if args and args[0] == "doctor" else list(args))
-    except UsageError as e:
-        say(f"{e} (see `linkpool doctor --help`)")
-        return 2
+    ns = parser.parse_args(list(args))
     path, c = run(ns.pool)
     if ns.json:
         import json

@@ -12,6 +12,7 @@ from __future__ import annotations
 import os
 
 from . import process
+from .configfile import EX_TEMPFAIL, EX_UNAVAILABLE, EX_USAGE
 from .job import Job, Result
 from .names import say
 
@@ -20,9 +21,6 @@ if TYPE_CHECKING:
     from typing import Any
 
     from .settings import Settings
-
-
-EX_USAGE, EX_UNAVAILABLE, EX_TEMPFAIL = 2, 69, 75
 
 
 class Engine:

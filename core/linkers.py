@@ -15,6 +15,7 @@ from __future__ import annotations
 
 import os
 
+from .makeflags import announced as jobserver_announced  # here too: plugins import it here
 from .names import LINKER_NAMES, executable, find_program, path_dirs, program_name, search
 
 __all__ = ["FLAVOURS", "Bfd", "Generic", "Gold", "Linker", "Lld", "Mold", "flavour_from_name",
@@ -190,14 +191,6 @@ def lto_jobs(family: str | None, lto: str | None, user_jobs: str | None, cores: 
     if mode in ("auto", "jobserver") or jobserver:
         return max(1, cores)
     return 1  # plain -flto: serial LTRANS (-flto=N came as user_jobs)
-
-
-def jobserver_announced(makeflags: str | None) -> bool:
-    """Whether ``$MAKEFLAGS`` hands the command make's jobserver (GNU make 4.2+
-    ``--jobserver-auth=``, older ``--jobserver-fds=``)."""
-    if not makeflags:
-        return False
-    return "--jobserver-auth=" in makeflags or "--jobserver-fds=" in makeflags
 
 
 def gcc_lto_args(family: str | None, lto: str | None, user_jobs: str | None, jobs: int,

@@ -292,13 +292,12 @@ SINCE_HELP = ("keep the links that ended after this moment: a duration back from
 
 
 def _parser(command: str) -> Any:
-    from .configfile import argument_parser, pool_value
+    from .configfile import argument_parser
 
-    parser = argument_parser(f"linkpool {command}", DESCRIPTIONS[command])
-    parser.add_argument("--pool", metavar="DIR", type=pool_value,
-                        help="the pool (default: the one `linkpool run` would use: "
-                             "$LINKPOOL_DIR, else `pool` in the config file, else the "
-                             "per-user default)")
+    parser = argument_parser(f"linkpool {command}", DESCRIPTIONS[command],
+                             pool="the pool (default: the one `linkpool run` would use: "
+                                  "$LINKPOOL_DIR, else `pool` in the config file, else the "
+                                  "per-user default)")
     parser.add_argument("--since", metavar="DURATION|ISO", help=SINCE_HELP)
     if command == "stats":
         parser.add_argument("--json", action="store_true",
@@ -312,23 +311,31 @@ def _parser(command: str) -> Any:
     return parser
 
 
-def main(args: Sequence[str]) -> int:
-    from .configfile import ConfigError
+def cmd_stats(args: Sequence[str]) -> int:
+    """``linkpool stats ARGS``."""
+    return main("stats", args)
+
+
+def cmd_trace(args: Sequence[str]) -> int:
+    """``linkpool trace ARGS``."""
+    return main("trace", args)
+
+
+def cmd_report(args: Sequence[str]) -> int:
+    """``linkpool report ARGS``."""
+    return main("report", args)
+
+
+def main(command: str, args: Sequence[str]) -> int:
+    """``linkpool COMMAND ARGS``, COMMAND being stats, trace or report."""
     from .pool import PoolError
     from .settings import resolve
 
-    command = args[0] if args else ""
+    ns = _arguments(command, args)
+    since = parse_since(ns.since)
+    settings = resolve({"pool": ns.pool})
     try:
-        ns = _arguments(command, args[1:])
-        since = parse_since(ns.since)
-        settings = resolve({"pool": ns.pool})
         path, slots, spans = load(settings.pool, since)
-    except UserError as e:
-        say(f"{e} (see `linkpool {command or 'stats'} --help`)")
-        return 2
-    except ConfigError as e:
-        say(str(e))
-        return 2
     except PoolError as e:  # naming where the pool's path came from
         from .settings import about_pool
 

@@ -339,7 +339,6 @@ def make(args: list[str]) -> Plan:
     """The plan of ``linkpool ARGS``, saying on stderr (and stdout, for ``--help``) what
     ``linkpool ARGS`` itself would say before its command starts."""
     from . import cli
-    from .configfile import ConfigError
 
     before = names.said
     command = cli.run_command(args)
@@ -354,14 +353,12 @@ def make(args: list[str]) -> Plan:
 
         if debugging():
             raise
-        what = str(e) if isinstance(e, ConfigError) else \
-            f"internal error: {type(e).__name__}: {e}"
+        what = cli.failure(e)
         if command:  # as cli.fail_open: the command runs without linkpool
             names.say(f"warning: {what}; running the command without linkpool")
             return _exec(command, False)
-        names.say(what if isinstance(e, ConfigError) else
-                  f"{what} (set LINKPOOL_DEBUG=1 for details)")
-        return _exit(2 if isinstance(e, ConfigError) else 1)
+        names.say(f"{what} (set LINKPOOL_DEBUG=1 for details)")  # a bug (as fail_open)
+        return _exit(1)
     finally:
         cli.planner = None
     if planner.made is None:  # help, a usage error, a mistyped subcommand: its status
@@ -400,12 +397,12 @@ def _exec(argv: Sequence[str], reusable: bool, depends: Sequence[tuple[str, str]
 def _common(plan: Plan, depends: Sequence[tuple[str, str]], once: bool = False) -> None:
     """The fields every stored plan starts with: the CPUs, the files it depends on,
     the jobserver's presence, and whether it is for this link only."""
-    from .linkers import jobserver_announced
+    from .makeflags import announced, of
 
     plan.add("cpus", len(os.sched_getaffinity(0)))
     for what, path in depends:
         plan.add(what, path)
-    plan.add("jobserver", int(jobserver_announced(os.environ.get("MAKEFLAGS"))))
+    plan.add("jobserver", int(announced(of())))  # the front door's lp_js_announced
     if once:
         plan.add("once", 1)
 
@@ -470,9 +467,9 @@ class Planner:
 
     @staticmethod
     def _jobserver(job: Any, tokens: int | None) -> Any:
-        from .linkers import jobserver_announced
+        from .makeflags import announced, of
 
-        if not jobserver_announced((job.env or os.environ).get("MAKEFLAGS")):
+        if not announced(of(job.env)):
             return None
         from .plugins import jobserver
 
@@ -516,13 +513,13 @@ class Planner:
     def _run(self, engine: Engine, pool: Any, depends: list[tuple[str, str]],
              cwd_known: bool, dry: Any) -> Plan:
         from . import strictjson
-        from .linkers import jobserver_announced
+        from .makeflags import announced, of
         from .plugins.history import estimate_of
 
         job = engine.job
         low = int(job.weight or 1)
         high = max(low, min(int(job.weight_max or low), pool.slots))
-        makeflags = (job.env or os.environ).get("MAKEFLAGS")
+        makeflags = of(job.env)
         under_jobserver = dry is not None
         variants: list[tuple[int, int, list[str], dict[str, Any]]] = []
         wants: list[tuple[int, int]] = []
@@ -591,7 +588,7 @@ class Planner:
         for n, t, _, extra in variants:  # what tuning adds to the history record
             if extra:
                 plan.add("tuned", f"{n} {t} " + strictjson.dumps(extra)[1:-1])
-        if jobserver_announced(makeflags):
+        if announced(makeflags):
             for n, w in wants:
                 plan.add("js_want", f"{n} {w}")
             plan.add("js_fixed", int(fixed))
@@ -629,9 +626,10 @@ class Planner:
         the build's ``-jN`` bounds it without a jobserver (MAKEFLAGS is no part of the
         key), nor for a gcc LTO link a pipe jobserver would hand a private one (then the
         plan is Python's; with a fifo, the next build's may be a pipe)."""
+        from .makeflags import parse
         from .plugins import jobserver
 
-        auth, jobs = jobserver.parse(makeflags)
+        auth, jobs = parse(makeflags)
         if auth is None:
             return jobs is None
         if job.kind == "link" and job.command is not None and job.command.family == "gcc":

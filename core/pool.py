@@ -52,7 +52,7 @@ if TYPE_CHECKING:
 __all__ = [
     "CONFIG", "MAX_SLOTS", "PROTOCOL", "QUEUE", "SLOT", "TICKET", "CorruptConfig", "Lease",
     "MissingConfig", "Pool", "PoolBroken", "PoolError", "Timeout", "WeightError",
-    "default_path", "hold", "peek", "read_config",
+    "default_path", "hold", "peek", "read_config", "slot_count",
 ]
 
 PROTOCOL = 1
@@ -150,6 +150,17 @@ def write_config(dirfd: int, slots: int, shared: bool) -> None:
     except OSError:
         os.unlink(tmp, dir_fd=dirfd)
         raise
+
+
+def slot_count(text: str) -> int:
+    """A number of slots as a person writes it (``init --slots N``, ``setup system --slots
+    N``, ``run --weight K``): ASCII digits only (not "+3", " 3", "1_0" nor "٣", all of
+    which int() takes), from 1 to :data:`MAX_SLOTS`; else ValueError saying so."""
+    digits = text.lstrip("0")
+    if not (text.isascii() and text.isdigit()) or len(digits) > len(str(MAX_SLOTS)) \
+            or not 1 <= int(digits or "0") <= MAX_SLOTS:
+        raise ValueError(f"takes a whole number from 1 to {MAX_SLOTS}, not {text!r}")
+    return int(digits)
 
 
 def _check_slots(n: int) -> int:

@@ -24,7 +24,6 @@ The shim is named ``cc``, so rustc still takes the linker for a gcc-style driver
 
 from __future__ import annotations
 
-import argparse
 import os
 import shlex
 import shutil
@@ -36,11 +35,6 @@ from . import linkpool_command
 
 FORMATS = ("env", "toml", "path")
 SHIM_NAME = "cc"
-
-
-class _Parser(argparse.ArgumentParser):
-    def error(self, message: str) -> NoReturn:
-        _fail(f"setup cargo: {message}")
 
 
 def _fail(message: str) -> NoReturn:
@@ -56,13 +50,17 @@ def default_shim_dir() -> str:
     return os.path.join(data, "linkpool", "cargo")
 
 
+DESCRIPTION = """\
+Write a linker shim that runs rustc's links through linkpool, and print the setting that
+makes Cargo use it. Use: eval "$(linkpool setup cargo)"; cargo build
+"""
+
+
 def setup(args: list[str]) -> int:
     """Write the shim and print the setting that names it; 0 (a usage error: exit 2)."""
-    parser = _Parser(
-        prog="linkpool setup cargo",
-        description="Write a linker shim that runs rustc's links through linkpool, and "
-                    "print the setting that makes Cargo use it. Use: eval \"$(linkpool "
-                    "setup cargo)\"; cargo build")
+    from ..configfile import argument_parser
+
+    parser = argument_parser("linkpool setup cargo", DESCRIPTION)
     parser.add_argument("--format", choices=FORMATS, default="env",
                         help="what to print: an export line for CARGO_TARGET_<TRIPLE>_LINKER "
                              "(env, the default), a [target.TRIPLE] table for "

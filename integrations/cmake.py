@@ -47,13 +47,12 @@ archived, not linked, and are left alone. docs/cmake.md has the rest.
 
 def setup(args: list[str]) -> int:
     """Print the flags on one line, quoted for a POSIX shell."""
-    from ..configfile import UsageError, argument_parser, pool_value
+    from ..configfile import UsageError, argument_parser
 
-    parser = argument_parser("linkpool setup cmake", DESCRIPTION)
-    parser.add_argument("--pool", metavar="DIR", type=pool_value,
-                        help="fix the pool in the build tree (the launcher becomes `linkpool "
-                             "run --pool DIR --`); default: the pool each link finds "
-                             "($LINKPOOL_DIR, the config file, the per-user default)")
+    parser = argument_parser("linkpool setup cmake", DESCRIPTION,
+                             pool="fix the pool in the build tree (the launcher becomes "
+                                  "`linkpool run --pool DIR --`); default: the pool each link "
+                                  "finds ($LINKPOOL_DIR, the config file, the per-user default)")
     parser.add_argument("--lang", metavar="C,CXX,...",
                         help="the languages whose links go through linkpool (default C,CXX; "
                              "CMake 4.1 adds CUDA, Fortran, HIP)")

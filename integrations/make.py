@@ -55,13 +55,12 @@ Compiles and $(AR) are untouched. docs/make.md has the rest.
 
 def setup(args: list[str]) -> int:
     """Print ``NAME='VALUE' ...`` on one line, to paste after ``make``."""
-    from ..configfile import argument_parser, pool_value
+    from ..configfile import argument_parser
 
-    parser = argument_parser("linkpool setup make", DESCRIPTION)
-    parser.add_argument("--pool", metavar="DIR", type=pool_value,
-                        help="fix the pool in the variables (`linkpool run --pool DIR --`); "
-                             "default: the pool each link finds ($LINKPOOL_DIR, the config "
-                             "file, the per-user default)")
+    parser = argument_parser("linkpool setup make", DESCRIPTION,
+                             pool="fix the pool in the variables (`linkpool run --pool DIR "
+                                  "--`); default: the pool each link finds ($LINKPOOL_DIR, the "
+                                  "config file, the per-user default)")
     parser.add_argument("--automake", action="store_true",
                         help="print CCLD and CXXLD instead, which Automake-generated "
                              "Makefiles link with")

@@ -48,14 +48,13 @@ or `pip install . -Csetup-args=--native-file=FILE` for meson-python. The file ad
 
 def setup(args: list[str]) -> int:
     """Write the native file and its shims; 0 (a bad argument or no linker: exit 2)."""
-    from ..configfile import argument_parser, pool_value
+    from ..configfile import argument_parser
 
-    parser = argument_parser("linkpool setup meson", DESCRIPTION)
+    parser = argument_parser("linkpool setup meson", DESCRIPTION,
+                             pool="the pool the links wait in (default: $LINKPOOL_DIR, the "
+                                  "config or the per-user default, read at link time)")
     parser.add_argument("--output", required=True, metavar="FILE",
                         help="the native file to write (for meson setup --native-file)")
-    parser.add_argument("--pool", metavar="DIR", type=pool_value,
-                        help="the pool the links wait in (default: $LINKPOOL_DIR, the config "
-                             "or the per-user default, read at link time)")
     parser.add_argument("--shim-dir", metavar="DIR",
                         help="where the linker shims go (default: FILE without its suffix, "
                              "plus -shims)")

@@ -30,7 +30,6 @@ linkpool and no command changes.
 
 from __future__ import annotations
 
-import argparse
 import json
 import os
 import shlex
@@ -50,25 +49,24 @@ _QUERY = ("import json, sysconfig; "
           f"print(json.dumps([sysconfig.get_config_var(n) for n in {list(CONFIG_VARS)!r}]))")
 
 
-class _Parser(argparse.ArgumentParser):
-    def error(self, message: str) -> NoReturn:
-        _fail(f"setup setuptools: {message}")
-
-
 def _fail(message: str) -> NoReturn:
     from ..configfile import UsageError
 
     raise UsageError(message)
 
 
+DESCRIPTION = """\
+Print the CC, CXX, LDSHARED and LDCXXSHARED settings (as export lines for a POSIX shell)
+that make setuptools link every C and C++ extension through linkpool. Use:
+eval "$(linkpool setup setuptools)"; pip wheel .
+"""
+
+
 def setup(args: list[str]) -> int:
     """Print ``export NAME='VALUE'`` lines for a POSIX shell; 0 (a usage error: exit 2)."""
-    parser = _Parser(
-        prog="linkpool setup setuptools",
-        description="Print the CC, CXX, LDSHARED and LDCXXSHARED settings (as export lines "
-                    "for a POSIX shell) that make setuptools link every C and C++ extension "
-                    "through linkpool. Use: eval \"$(linkpool setup setuptools)\"; "
-                    "pip wheel .")
+    from ..configfile import argument_parser
+
+    parser = argument_parser("linkpool setup setuptools", DESCRIPTION)
     parser.add_argument("--pool", metavar="DIR",
                         help="the pool the links wait in, written into the values (default: "
                              "$LINKPOOL_DIR, the config or the per-user default, read at "

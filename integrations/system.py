@@ -35,7 +35,14 @@ from __future__ import annotations
 
 import os
 
-from ..configfile import SYSTEM_POOL, ConfigError, UsageError, argument_parser, pool_value
+from ..configfile import (
+    SYSTEM_POOL,
+    ConfigError,
+    UsageError,
+    argument_parser,
+    pool_value,
+    slots_value,
+)
 from ..names import say
 
 TYPE_CHECKING = False
@@ -71,18 +78,6 @@ changes nothing and says so), an existing system config keeps its other keys, an
 file it cannot edit safely is refused with the reason. Without --install it writes
 nothing. docs/deploy.md has the recipes (containers, CI runners, Kubernetes, Bazel).
 """
-
-
-def slots_value(text: str) -> int:
-    """An argparse ``type`` for ``--slots N``."""
-    from ..pool import MAX_SLOTS
-
-    if not text.isdigit() or not 1 <= int(text) <= MAX_SLOTS:
-        import argparse
-
-        raise argparse.ArgumentTypeError(f"takes a whole number from 1 to {MAX_SLOTS}, "
-                                         f"not {text!r}")
-    return int(text)
 
 
 class Host:
@@ -486,9 +481,9 @@ def _write_step(plan: Plan, path: str, old: str | None, new: str) -> tuple[str, 
 def setup(args: list[str]) -> int:
     from ..pool import PoolError
 
-    parser = argument_parser("linkpool setup system", DESCRIPTION)
-    parser.add_argument("--pool", metavar="DIR", type=pool_value, default=SYSTEM_POOL,
-                        help=f"the machine's pool, an absolute path (default {SYSTEM_POOL})")
+    parser = argument_parser("linkpool setup system", DESCRIPTION,
+                             pool=f"the machine's pool, an absolute path (default {SYSTEM_POOL})")
+    parser.set_defaults(pool=SYSTEM_POOL)
     parser.add_argument("--slots", metavar="N", type=slots_value,
                         help="its number of slots (default: an existing pool's, else the "
                              "machine's capacity, as `linkpool doctor` shows it); an "

@@ -171,6 +171,68 @@ def test_run_help_comes_from_the_option_table_and_argparse_stays_off_the_hot_pat
                           check=True).stdout == "[]\n"
 
 
+def test_the_registry_is_the_one_table_of_subcommands() -> None:
+    """cli.SUBCOMMANDS is the table the help, the dispatch and "did you mean" read: each
+    entry is a function of the words after the name, and --help lists the names in its
+    order, each with its text."""
+    from linkpool import cli
+
+    assert sorted(cli.SUBCOMMANDS) == sorted([*SUBCOMMANDS, "help"])
+    text = lp("--help").stdout
+    assert [line.split()[0] for line in text.splitlines() if line.startswith("  ") and
+            not line.startswith("   ")] == list(cli.SUBCOMMANDS)
+    for name, command in cli.SUBCOMMANDS.items():
+        assert command.name == name and callable(command.function()), name
+        assert command.help_lines() in text, name
+    assert cli.near("stauts") == ["status"] and cli.near("hepl") == []  # help: never guessed
+
+
+def test_the_subcommands_raise_and_dispatch_alone_says_it(tmp_path: Path,
+                                                          monkeypatch: pytest.MonkeyPatch,
+                                                          capsys: pytest.CaptureFixture[str]
+                                                          ) -> None:
+    """Every subcommand raises its usage errors and wrong settings; cli.dispatch alone
+    turns them into their line and exit 2 (the lines the other tests here check)."""
+    from linkpool import cli
+    from linkpool.configfile import ConfigError, UsageError
+
+    monkeypatch.setenv("LINKPOOL_DIR", str(tmp_path / "p"))
+    for name, command in cli.SUBCOMMANDS.items():
+        if name not in ("help", "ninja"):  # help says "did you mean"; ninja's words are ninja's
+            with pytest.raises(UsageError):
+                command.function()(["--frobnicate"])
+    monkeypatch.setenv("LINKPOOL_MEMORY_BUDGET", "abc")
+    for args in ADMIN:
+        with pytest.raises(ConfigError, match=r"^LINKPOOL_MEMORY_BUDGET='abc' is not a number"):
+            cli.SUBCOMMANDS[args[0]].function()(args[1:])
+        capsys.readouterr()
+        assert cli.dispatch(list(args)) == 2
+        assert capsys.readouterr().err.startswith("linkpool: LINKPOOL_MEMORY_BUDGET='abc' ")
+    assert cli.dispatch(["config", "--frobnicate"]) == 2
+    assert capsys.readouterr().err == ("linkpool: config: unknown option --frobnicate "
+                                       "(see `linkpool config --help`)\n")
+    assert not (tmp_path / "p").exists()
+
+
+def test_every_parser_comes_from_the_one_factory(tmp_path: Path) -> None:
+    """configfile.argument_parser makes every subcommand's and adapter's parser: an unknown
+    option is the same line from each, and no other module builds an argparse parser."""
+    from linkpool import cli
+
+    for command in [[c] for c in cli.SUBCOMMANDS if c not in ("run", "setup", "ninja", "help")] \
+            + [["setup", s] for s in cli.SYSTEMS]:
+        name = " ".join(command)
+        needed = ["--output", "x"] if name in ("report", "setup meson") else []
+        r = lp(*command, *needed, "--frobnicate", cwd=tmp_path)
+        assert one_line_error(r) == (f"linkpool: {name}: unknown option --frobnicate "
+                                     f"(see `linkpool {name} --help`)"), command
+    assert list(tmp_path.iterdir()) == []
+    builders = [str(p.relative_to(ROOT)) for top in ("core", "integrations")
+                for p in sorted((ROOT / top).rglob("*.py"))
+                if "ArgumentParser" in p.read_text(encoding="utf-8")]
+    assert builders == ["core/configfile.py"]
+
+
 # -- usage errors -------------------------------------------------------------------------
 
 
@@ -239,6 +301,28 @@ def test_slots_errors_all_exit_2(tmp_path: Path) -> None:
             r = lp(*args, cwd=tmp_path)
             assert "--slots" in one_line_error(r), args
     assert json.loads((pool / "pool.json").read_text())["slots"] == 2
+
+
+def test_every_command_reads_a_number_of_slots_by_one_rule(tmp_path: Path) -> None:
+    """`init --slots`, `setup system --slots` and `run --weight` refuse the same words,
+    the same way: ASCII digits from 1 to 4096, nothing more that int() would take."""
+    pool = make_pool(tmp_path / "p", 2)
+    root = tmp_path / "root"
+    root.mkdir()
+    for bad in ("+3", " 3", "1_0", "\u0663", "0", "4097", "9" * 5000, "00004097"):
+        said = f"takes a whole number from 1 to 4096, not {bad!r}"
+        r = lp("init", "--pool", str(pool), "--slots", bad, cwd=tmp_path)
+        assert one_line_error(r) == \
+            f"linkpool: init: argument --slots: {said} (see `linkpool init --help`)"
+        r = lp("setup", "system", "--root", str(root), "--slots", bad, cwd=tmp_path)
+        assert one_line_error(r) == (f"linkpool: setup system: argument --slots: {said} "
+                                     f"(see `linkpool setup system --help`)")
+        r = lp("run", "--pool", str(pool), "--weight", bad, "--", "true", cwd=tmp_path)
+        assert one_line_error(r) == f"linkpool: run: --weight {said} (see `linkpool run --help`)"
+    assert json.loads((pool / "pool.json").read_text())["slots"] == 2
+    assert list(root.iterdir()) == []
+    r = lp("setup", "system", "--root", str(root), "--slots", "0004", cwd=tmp_path)
+    assert r.returncode == 0 and "4 slots" in r.stdout, (r.stdout, r.stderr)
 
 
 # -- global options -----------------------------------------------------------------------

@@ -38,8 +38,9 @@ extern char **environ;
 #define EX_TEMPFAIL 75
 #define LEAST_FDS 64 /* below this descriptor limit a link runs without the pool */
 
-/* The words that are linkpool's own commands (linkpool.cli: COMMANDS, MODULES,
- * INTEGRATIONS and help; tests/test_frontdoor.py holds the two lists together). */
+/* The words that are linkpool's own commands: the names of linkpool.cli's registry,
+ * SUBCOMMANDS, but run, which is this program's own (tests/test_frontdoor.py holds the
+ * two lists together). */
 static const char *const SUBCOMMANDS[] = {
     "init", "status", "history", "stats", "trace", "report", "doctor", "config", "setup",
     "ninja", "help", NULL,

@@ -47,14 +47,12 @@ def lto_jobs(job: Job, input_bytes: int) -> int:
     cmd = job.command
     if cmd is None or cmd.tool not in ("driver", "linker") or input_bytes < SMALL_LTO_INPUT:
         return 0
-    from ..linkers import jobserver_announced
     from ..linkers import lto_jobs as jobs
+    from ..makeflags import announced, of
 
     cores = max(1, int(job.cores))
     linker = job.linker
     given = None
     if linker is not None and linker.thinlto_follows_threads:
         given = linker.user_threads(cmd.linker_args, cores)
-    makeflags = (job.env if job.env is not None else os.environ).get("MAKEFLAGS")
-    return int(jobs(cmd.family, cmd.lto, cmd.lto_jobs, cores, given,
-                    jobserver_announced(makeflags)))
+    return int(jobs(cmd.family, cmd.lto, cmd.lto_jobs, cores, given, announced(of(job.env))))

@@ -3,7 +3,8 @@
 GNU make shares its ``-j`` with its children through the jobserver named in ``MAKEFLAGS``
 (docs/jobserver.md): ``--jobserver-auth=fifo:PATH`` (make 4.4, ninja 1.13, Gentoo's steve,
 whose PATH is a character device), ``--jobserver-auth=R,W`` (two descriptors of a pipe) and
-the older ``--jobserver-fds=R,W``; the last one given counts. A token is one byte read from
+the older ``--jobserver-fds=R,W``; the last one given counts (``linkpool.makeflags`` reads
+and rewrites ``MAKEFLAGS``; its ``parse`` is this module's too). A token is one byte read from
 it; a client writes back exactly the bytes it read; every job owns one implicit token,
 the one it was started on, which it never reads nor writes.
 
@@ -36,6 +37,9 @@ import sys
 
 from ..hookspecs import hookimpl
 from ..job import Job
+from ..makeflags import of as makeflags_of
+from ..makeflags import parse
+from ..makeflags import private as private_makeflags
 
 TYPE_CHECKING = False  # typing costs the wrapper ~5-15 ms to import; only checkers need it
 if TYPE_CHECKING:
@@ -43,34 +47,6 @@ if TYPE_CHECKING:
 
 #: the gcc LTO options whose LTRANS jobs come from a jobserver when gcc reaches one
 GCC_JOBSERVER_LTO = ("-flto", "-flto=jobserver")
-
-
-def parse(makeflags: str | None) -> tuple[str | None, int | None]:
-    """(the jobserver's auth string, the build's ``-jN``) that ``makeflags`` announces.
-
-    The auth is what follows the last ``--jobserver-auth=`` or ``--jobserver-fds=`` (None:
-    no jobserver); the jobs are N of the last ``-jN``/``--jobs=N`` (None: none, or ``-j``
-    without a number, which is no limit). Words after ``--`` are variable definitions."""
-    auth: str | None = None
-    jobs: int | None = None
-    words = (makeflags or "").split()
-    for i, word in enumerate(words):
-        if word == "--":
-            break
-        if word.startswith("--jobserver-auth="):
-            auth = word[len("--jobserver-auth="):]
-        elif word.startswith("--jobserver-fds="):
-            auth = word[len("--jobserver-fds="):]
-        elif _is_jobs(word):
-            value = word[2:] if word.startswith("-j") else word.partition("=")[2]
-            if not value and i + 1 < len(words) and words[i + 1].isdigit():
-                value = words[i + 1]  # `-j 4`, as a user may set it by hand
-            jobs = int(value) if value.isdigit() and int(value) > 0 else None
-    return auth, jobs
-
-
-def _is_jobs(word: str) -> bool:
-    return word.startswith("-j") or word == "--jobs" or word.startswith("--jobs=")
 
 
 class Client:
@@ -161,7 +137,7 @@ class Dry(Client):
 def dry_run(job: Job, tokens: int | None = None) -> Dry | None:
     """Make ``job``'s client a :class:`Dry` one (for ``linkpool.plans``), of the form
     ``$MAKEFLAGS`` announces; None when it announces no jobserver."""
-    auth, _ = parse(_makeflags(job))
+    auth, _ = parse(makeflags_of(job.env))
     if auth is None:
         return None
     dry = Dry("fifo" if auth.startswith("fifo:") else "pipe", tokens)
@@ -235,10 +211,6 @@ def _client(job: Job, auth: str | None) -> tuple[Client | None, str]:
     return _clients[id(job)][1:]
 
 
-def _makeflags(job: Job) -> str | None:
-    return (job.env if job.env is not None else os.environ).get("MAKEFLAGS")
-
-
 def fixed_parallelism(job: Job, cores: int) -> int:
     """The parallelism the user's own options fix (1: none): a thread count given to a
     linker that takes one, an LTO job count (gcc ``-flto=N``, ``--thinlto-jobs=N``...)."""
@@ -274,7 +246,7 @@ def linkpool_before_acquire(job: Job) -> None:
     not taken: nothing is held while waiting)."""
     if job.kind != "link" or job.command is None or not job.weight_max or not job.slots:
         return
-    auth, jobs = parse(_makeflags(job))
+    auth, jobs = parse(makeflags_of(job.env))
     if auth is None and jobs is None:
         return
     client, _ = _client(job, auth)
@@ -296,7 +268,7 @@ def linkpool_tune(job: Job) -> None:
     cmd, linker = job.command, job.linker
     if job.kind != "link" or cmd is None or not job.weight or not job.slots:
         return
-    makeflags = _makeflags(job)
+    makeflags = makeflags_of(job.env)
     auth, jobs = parse(makeflags)
     if auth is None and jobs is None:
         return
@@ -355,23 +327,3 @@ def _close(*fds: int) -> None:
             os.close(fd)
         except OSError:
             pass
-
-
-def private_makeflags(makeflags: str, r: int, w: int, jobs: int) -> str:
-    """``makeflags`` with its jobserver and ``-j`` replaced by ``-jJOBS`` and the pipe
-    ``r``,``w``; every other word (and every variable after ``--``) kept as it was."""
-    words = makeflags.split(" ")
-    ours = [f"-j{jobs}", f"--jobserver-auth={r},{w}"]
-    out: list[str] = []
-    skip = False
-    for i, word in enumerate(words):
-        if skip:
-            skip = False
-            continue
-        if word == "--":
-            return " ".join([*out, *ours, *words[i:]])
-        if word.startswith(("--jobserver-auth=", "--jobserver-fds=")) or _is_jobs(word):
-            skip = word == "-j" and i + 1 < len(words) and words[i + 1].isdigit()
-            continue
-        out.append(word)
-    return " ".join([*out, *ours])

@@ -25,8 +25,6 @@ is added whenever T is fewer than the linker would take), and ThinLTO follows.
 
 from __future__ import annotations
 
-import os
-
 from ..hookspecs import hookimpl
 from ..job import Job
 
@@ -38,7 +36,8 @@ def linkpool_tune(job: Job) -> None:
         return
     from ..capacity import affinity_cores
     from ..command import add_linker_args
-    from ..linkers import gcc_lto_args, jobserver_announced
+    from ..linkers import gcc_lto_args
+    from ..makeflags import announced, of
     from ..policy import threads_planned
 
     # The cores its slots stand for, or what the policy learnt (docs/policy.md; the plan
@@ -56,9 +55,8 @@ def linkpool_tune(job: Job) -> None:
                 args.append(f"--thinlto-jobs={threads}")  # what lld's --threads implies
                 job.extra["lto_threads"] = threads
             job.argv = add_linker_args(cmd, args)
-    makeflags = (job.env if job.env is not None else os.environ).get("MAKEFLAGS")
     extra = gcc_lto_args(cmd.family, cmd.lto, cmd.lto_jobs, share, affinity_cores(),
-                         jobserver_announced(makeflags))
+                         announced(of(job.env)))
     if extra:
         # After the user's -flto=auto: gcc's current lto-wrapper takes the link line's last
         # -flto=; gcc 12 prefers auto whatever the order, so there it changes nothing.

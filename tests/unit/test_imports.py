@@ -37,7 +37,7 @@ def imports() -> dict[str, set[str]]:
                 found.update((target, f"{target}.{alias.name}") for alias in node.names)
     for _, module in hooks.BUILTIN:
         graph["linkpool.hooks"].add((module, module))
-    graph["linkpool.cli"].update((f"linkpool.{m}",) * 2 for m in cli.MODULES.values())
+    graph["linkpool.cli"].update((f"linkpool.{c.module}",) * 2 for c in cli.SUBCOMMANDS.values())
     graph["linkpool.cli"].update((m, m) for m in graph if m.startswith("linkpool.integrations."))
     resolved = {m: {sub if sub in graph else target for target, sub in deps}
                 for m, deps in graph.items()}
