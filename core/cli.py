@@ -269,7 +269,7 @@ def main(argv: Sequence[str] | None = None) -> NoReturn:
     except KeyboardInterrupt:  # Ctrl-C while waiting: die of it, as the command would have
         from . import process
 
-        process.killed_by = 2  # SIGINT
+        process.current.killed_by = 2  # SIGINT
         code = EX_INTERRUPTED
     except BrokenPipeError:
         code = 1
@@ -278,24 +278,27 @@ def main(argv: Sequence[str] | None = None) -> NoReturn:
 
         if debugging():
             raise
-        code = fail_open(args, e)
+        from . import process
+
+        code = fail_open(args, e, process.current)
     sys.exit(code)
 
 
-def fail_open(args: list[str], error: Exception) -> int:
+def fail_open(args: list[str], error: Exception, run: Any) -> int:
     """What to do when linkpool itself failed (a wrong setting in a link, which
     :func:`dispatch` raises on; a bug anywhere): a link (``run`` or the launcher form)
-    whose command has not started yet runs without linkpool, unchanged; anything else
-    is a bug of the subcommand: 1."""
+    whose command has not started yet (``run``, the process's
+    :class:`linkpool.process.RunContext`, says) runs without linkpool, unchanged;
+    anything else is a bug of the subcommand: 1."""
     from . import process
 
     what = failure(error)
     command = run_command(args)
-    if command and process.child is None:
+    if command and run.child is None:
         process.exec_bare(command, f"{what}; running the command without linkpool")
     if command:  # it ran or runs: its status is the answer
         say(f"warning: {what}")
-        return process.wait_child()
+        return process.wait_child(run)
     say(f"{what} (set LINKPOOL_DEBUG=1 for details)")
     return 1
 

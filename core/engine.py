@@ -25,14 +25,17 @@ if TYPE_CHECKING:
 
 class Engine:
     def __init__(self, argv: list[str], settings: Settings, weight: int | None = None,
-                 timeout: float | None = None) -> None:
+                 timeout: float | None = None, run: process.RunContext | None = None) -> None:
         """One run of ``argv`` with the resolved ``settings`` (carried on the job, where
-        the hooks and the plugins read them)."""
+        the hooks and the plugins read them). ``run``: the context of the command's run
+        (the child, its status, what ends with it, who records it); the caller's, to
+        read when linkpool itself fails (``cli.fail_open``), else the process's."""
         try:
             cwd = os.getcwd()
         except OSError:  # removed under the build (rmdir ../d): relative paths still work
             cwd = "."
         self.job = Job(argv, cwd, weight=weight, settings=settings)
+        self.run_ctx = self.job.run = run if run is not None else process.current
         self.settings = settings
         self.timeout = timeout
         self.strict = settings.strict
@@ -223,50 +226,60 @@ class Engine:
 
     def _execute(self, lease: Any, env: dict[str, str] | None = None,
                  waited: float = 0.0) -> Result:
-        """Run the command (holding ``lease`` if any); after_link is called by a process
-        of its own once the build has its answer (:class:`process.Recorder`), or by mold's
-        bookkeeper (:func:`process.run_forking`), or here if neither could start."""
-        job = self.job
+        """Run the command (holding ``lease`` if any) and record it: who calls after_link
+        is chosen once, here, before the command starts (:meth:`_recording`)."""
+        job, ctx = self.job, self.run_ctx
         fds = lease.fds if lease is not None else []
-        record = lease is not None and self.hooks is not None
-        forking = lease is not None and job.linker is not None and job.command is not None \
-            and job.linker.leaves_child(job.command.linker_args)
+        ctx.recording = self._recording(lease)
         recorder = process.Recorder()
-        if lease is not None and not forking:
+        if lease is not None and ctx.recording != "bookkeeper":
             # The link is its command's first process: once it has ended, the slots are
             # let go for whatever it left running too (a server that inherited them);
             # a forking linker's bookkeeper does this once the link's group is done.
-            process.at_end.append(lambda: process.let_go(fds))
+            ctx.at_end.append(lambda: process.let_go(fds))
 
         def started(pid: int) -> None:
             if lease is None:
                 return
             lease.update(pid=pid, wrapper=os.getpid(), threads=job.threads,
                          tokens=job.extra.get("tokens"))
-            # while the command runs, off its path: a recorder, unless it would not outlive
-            # the wrapper (then the record is made before the answer)
-            if record and not forking and process.leftovers_survive():
+            if ctx.recording == "recorder":  # forked while the command runs, off its path
                 recorder.start(lease.fds, self._pending(), self._keeps_stderr(), finished)
             lease.settle()  # slow to close: done while the command already runs
 
         def finished(usage: process.Usage) -> Result:
             result = Result.of(usage, waited)
-            if record:
+            if ctx.recording is not None and self.hooks is not None:
                 self._step("after_link",
                            lambda: self.hooks.hook.linkpool_after_link(job=job, result=result))
             return result
 
+        if ctx.recording == "bookkeeper":  # forked before the command starts; never returns
+            process.run_forking(job.argv, fds, env, started, finished,
+                                self._pending() if self.hooks is not None else None, ctx)
         try:
-            if forking:  # its bookkeeper is forked before the command starts: it needs it now
-                process.run_forking(job.argv, fds, env, started, finished,
-                                    self._pending() if record else None)
-            usage = process.run(job.argv, fds, env, started)
+            usage = process.run(job.argv, fds, env, started, ctx)
         except process.SpawnError as e:
             say(str(e))
             return Result(e.status, waited, error=str(e))
         if recorder.hand(usage):
             return Result.of(usage, waited)  # the recorder calls after_link
-        return finished(usage)
+        return finished(usage)  # inline (or the recorder could not start: here, then)
+
+    def _recording(self, lease: Any) -> str | None:
+        """Who makes the job's record (calls after_link): None without a slot or hooks;
+        ``"bookkeeper"`` for a linker that leaves a child behind (mold: its bookkeeper,
+        once the link's group is done); ``"recorder"``, a process of its own after the
+        answer, when it would outlive the wrapper; else ``"inline"``, before the answer."""
+        job = self.job
+        if lease is None:
+            return None
+        if job.linker is not None and job.command is not None \
+                and job.linker.leaves_child(job.command.linker_args):
+            return "bookkeeper"  # (its child keeps the slots: it runs with or without hooks)
+        if self.hooks is None:
+            return None
+        return "recorder" if process.leftovers_survive() else "inline"
 
     def _pending(self) -> int | None:
         """The descriptor the process writing this job's record after the answer holds a

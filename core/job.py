@@ -25,6 +25,7 @@ class Job:
         "cwd",
         "env",
         "extra",
+        "jobserver",
         "kind",
         "linker",
         "linker_path",
@@ -32,6 +33,7 @@ class Job:
         "original",
         "output",
         "pool_dir",
+        "run",
         "settings",
         "shared",
         "slots",
@@ -58,6 +60,12 @@ class Job:
         #: the most slots the job can use: beyond ``weight`` it takes free ones, up to
         #: this, when nobody waits behind it and their cores are idle (None: just weight)
         self.weight_max: int | None = None
+        #: the run of this job's command (linkpool.process.RunContext), set by the engine:
+        #: what a plugin holds for the run goes back through its ``at_end``
+        self.run: Any = None
+        #: the build's jobserver as the jobserver plugin reached it once: (client or
+        #: None, its form or why it is unreachable); None: not looked at yet
+        self.jobserver: tuple[Any, str] | None = None
         self.threads: int | None = None  #: linker threads chosen by the engine, if any
         self.slots = 0  #: N of the pool
         self.cores = 1.0  #: usable cores of the machine

@@ -228,7 +228,7 @@ def main(fd: int, args: list[str]) -> NoReturn:
     except KeyboardInterrupt:  # Ctrl-C while planning: die of it, as the command would have
         from . import process
 
-        process.killed_by = 2
+        process.current.killed_by = 2
         code = 130
     except Exception:  # a bug of linkpool's: no plan, and the front door's one warning
         from .settings import debugging

@@ -44,32 +44,55 @@ CORE_SIGNALS = (signal.SIGQUIT, signal.SIGILL, signal.SIGTRAP, signal.SIGABRT, s
                 signal.SIGFPE, signal.SIGSEGV, signal.SIGSYS, signal.SIGXCPU, signal.SIGXFSZ)
 
 
-#: The command's process once it has been started, and its status once it has ended: the
-#: wrapper's last line of defence (``cli.fail_open``) must neither run a command twice nor
-#: lose the status of one that ran.
-child: int | None = None
-status: int | None = None
-#: The signal the command died of, if it did: the wrapper then dies of it too (:func:`leave`).
-killed_by: int | None = None
+class RunContext:
+    """The one command this process runs, and what belongs to its run: the wrapper's
+    last line of defence (``cli.fail_open``) reads it, so that it neither runs a command
+    twice nor loses the status of one that ran.
+
+    - ``child``: the command's process once it has been started; ``status``: its exit
+      status once it has ended; ``killed_by``: the signal it died of, if it did (the
+      wrapper then dies of it too, :func:`leave`);
+    - ``at_end``: called once each, in the wrapper, as soon as the command's first
+      process has ended (or could not start, or linkpool hands over to it with exec):
+      what a plugin holds only for the command's run goes back there, before the build
+      has its answer (the jobserver plugin's tokens; for mold, its first exit);
+    - ``recording``: who makes the job's record, chosen once before the command starts
+      (``Engine._execute``): ``"recorder"`` (a process of its own, after the answer),
+      ``"bookkeeper"`` (mold's, once its group is done), ``"inline"`` (before the answer),
+      or None (nothing to record).
+    """
+
+    __slots__ = ("at_end", "child", "killed_by", "recording", "status")
+
+    def __init__(self) -> None:
+        self.child: int | None = None
+        self.status: int | None = None
+        self.killed_by: int | None = None
+        self.at_end: list[Callable[[], object]] = []
+        self.recording: str | None = None
+
+    def ended(self) -> None:
+        """Run and forget :attr:`at_end`; a failure of one never stops the others."""
+        while self.at_end:
+            try:
+                self.at_end.pop()()
+            except Exception:
+                pass
+
+
+#: This process's run: it runs one command at the most.
+current = RunContext()
+#: ``current.at_end``, by the name plugins have used (docs/hooks.md).
+at_end = current.at_end
 #: The signals the build ignored when it started linkpool, as a mask (bit N-1: signal N),
 #: from the front door (``--ign=N``; Python itself ignores SIGPIPE and SIGXFSZ at
 #: start-up, so only the launcher can know); None: unknown (linkpool-py run directly).
 ignored_at_start: int | None = None
 
-#: Called once each, in the wrapper, as soon as the command's first process has ended (or
-#: could not start, or linkpool hands over to it with exec): what a plugin holds only for
-#: the command's run goes back there, before the build system has its answer (the
-#: jobserver plugin's tokens; for mold that is its first exit, when its threads are done).
-at_end: list[Callable[[], object]] = []
-
 
 def ended() -> None:
-    """Run and forget :data:`at_end`; a failure of one never stops the others."""
-    while at_end:
-        try:
-            at_end.pop()()
-        except Exception:
-            pass
+    """``current.ended()``."""
+    current.ended()
 
 
 def guard_stdio() -> None:
@@ -119,11 +142,11 @@ def _python_ignored() -> list[int]:
 
 
 def leave(code: int) -> NoReturn:
-    """Exit with ``code``; but when the command died of a signal (:data:`killed_by`), die
-    of it too, as coreutils ``timeout`` does: default action, unblocked, raised on the
+    """Exit with ``code``; but when the command died of a signal (``current.killed_by``),
+    die of it too, as coreutils ``timeout`` does: default action, unblocked, raised on the
     wrapper (a shell stops a loop of commands only when one died of SIGINT). A signal
     that dumps core does so without a core file of the wrapper's (RLIMIT_CORE 0)."""
-    signum = killed_by
+    signum = current.killed_by
     if signum is not None and code == 128 + signum:
         try:
             if signum in CORE_SIGNALS:
@@ -140,17 +163,17 @@ def leave(code: int) -> NoReturn:
     os._exit(code)
 
 
-def wait_child() -> int:
+def wait_child(ctx: RunContext = current) -> int:
     """The status of the started command, waiting for it if it still runs."""
-    if status is not None or child is None:
-        return 1 if status is None else status
+    if ctx.status is not None or ctx.child is None:
+        return 1 if ctx.status is None else ctx.status
     while True:
         try:
-            _, wait_status = os.waitpid(child, 0)
-            ended()
-            return _ended_with(wait_status)
+            _, wait_status = os.waitpid(ctx.child, 0)
+            ctx.ended()
+            return _ended_with(wait_status, ctx)
         except ChildProcessError:
-            ended()
+            ctx.ended()
             return 1
         except InterruptedError:
             continue
@@ -212,11 +235,10 @@ def exit_status(wait_status: int) -> int:
     return 128 - code if code < 0 else code
 
 
-def _ended_with(wait_status: int) -> int:
-    """:func:`exit_status` of the command, noting the signal it died of (:data:`killed_by`)."""
-    global killed_by
+def _ended_with(wait_status: int, ctx: RunContext) -> int:
+    """:func:`exit_status` of the command, noting the signal it died of (``killed_by``)."""
     if os.WIFSIGNALED(wait_status):
-        killed_by = os.WTERMSIG(wait_status)
+        ctx.killed_by = os.WTERMSIG(wait_status)
     return exit_status(wait_status)
 
 
@@ -368,22 +390,23 @@ def run(
     pass_fds: Iterable[int] = (),
     env: dict[str, str] | None = None,
     on_start: Callable[[int], None] | None = None,
+    ctx: RunContext = current,
 ) -> Usage:
     """Run ``argv``, forwarding signals, and return how it ended and what it used.
 
     ``pass_fds`` are made inheritable. ``on_start(pid)`` is called once the child runs.
-    Raises :class:`SpawnError` when the program cannot be run (127 not found, 126 not
+    ``ctx`` holds the child, its status and what ends with it. Raises
+    :class:`SpawnError` when the program cannot be run (127 not found, 126 not
     executable), with a one-line message.
     """
-    global child, status
     for fd in pass_fds:
         os.set_inheritable(fd, True)
     with _Blocked() as mask:
         start = time.monotonic()
         try:
-            pid = child = _spawn(argv, env, mask)
+            pid = ctx.child = _spawn(argv, env, mask)
         except SpawnError:
-            ended()
+            ctx.ended()
             raise
         _call(on_start, pid)  # before the sentinel: a recorder forked there must not hold it
         sentinel = _Sentinel()
@@ -404,8 +427,8 @@ def run(
                 done, wait_status, ru = os.wait4(pid, os.WNOHANG)
                 if done == pid:
                     sentinel.stop()
-                    status = _ended_with(wait_status)
-                    ended()
+                    status = ctx.status = _ended_with(wait_status, ctx)
+                    ctx.ended()
                     return Usage(status, time.monotonic() - start, 0.0,
                                  ru.ru_utime + ru.ru_stime, ru.ru_maxrss, sampler.peak_kb)
         finally:
@@ -460,7 +483,7 @@ class Recorder:
                 # group once it has its answer (Bazel's process-wrapper) must not take
                 # the record with it
                 os.setsid()
-                at_end.clear()  # the wrapper gives back what the command held (tokens)
+                current.at_end.clear()  # the wrapper gives back what the command held
                 os.close(wfd)
                 for fd in close:
                     os.close(fd)
@@ -546,6 +569,7 @@ def run_forking(
     on_start: Callable[[int], None],
     on_end: Callable[[Usage], object],
     pending: int | None = None,
+    ctx: RunContext = current,
 ) -> NoReturn:
     """Run ``argv`` for a linker that leaves a child behind; exit with its status.
 
@@ -557,11 +581,10 @@ def run_forking(
     bookkeeper locks (shared) before it answers, held until ``on_end`` is done
     (``History.pending``).
     """
-    global child, killed_by
     with _Blocked() as mask:
         rfd, wfd = os.pipe()
-        child = os.fork()
-        if child == 0:  # the bookkeeper
+        ctx.child = os.fork()
+        if ctx.child == 0:  # the bookkeeper
             os.close(rfd)
             _bookkeeper(argv, pass_fds, env, mask, wfd, on_end, pending)
         os.close(wfd)
@@ -583,7 +606,7 @@ def run_forking(
             sentinel.stop()
         if len(lines) < 2 and not (lines and lines[0].startswith(b"-")):
             _read_lines(rfd, lines)
-        ended()  # the command's first process is over (or never ran)
+        ctx.ended()  # the command's first process is over (or never ran)
         if lines and lines[0].startswith(b"-"):  # "-STATUS" then the message
             message = lines[1] if len(lines) > 1 else b"cannot run the command"
             os.write(2, b"linkpool: " + message + b"\n")
@@ -593,7 +616,7 @@ def run_forking(
             os._exit(1)
         code = int(lines[1])  # as os.waitstatus_to_exitcode: -N when signal N killed it
         if code < 0:
-            killed_by = -code
+            ctx.killed_by = -code
         leave(128 - code if code < 0 else code)
     raise AssertionError("unreachable")  # pragma: no cover
 

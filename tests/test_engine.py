@@ -313,3 +313,29 @@ def test_corrupt_input_is_reported_by_the_linker_as_without_linkpool(
     bare, pooled = pooled_vs_bare(pool, tmp_path, ["gcc", "bad.o", str(objs / "main.o"), "-o",
                                                    "app"], "app")
     assert pooled == bare and bare[0] != 0
+
+
+@pytest.mark.parametrize("linker, how", [("ld.bfd", "recorder"), ("ld.mold", "bookkeeper")])
+def test_who_records_a_link_is_chosen_once_on_its_run(objs: Path, tmp_path: Path,
+                                                       monkeypatch: pytest.MonkeyPatch,
+                                                       linker: str, how: str) -> None:
+    """The run's context (linkpool.process.RunContext) owns the child, its status, what
+    ends with it and who records it; the engine chooses the recording once, before the
+    command starts: mold's bookkeeper for a linker that leaves a child, else a recorder
+    of its own when it outlives the wrapper (here: it does), none without a slot."""
+    from linkpool import process
+    from linkpool.engine import Engine
+    from linkpool.settings import resolve
+
+    pool = make_pool(tmp_path / "pool", 2)
+    monkeypatch.chdir(objs)
+    run = process.RunContext()
+    engine = Engine([linker, "-o", str(tmp_path / "app"), "main.o", "helper.o", "-lc"],
+                    resolve({"pool": str(pool)}), run=run)
+    assert engine.run_ctx is run and engine.job.run is run  # the plugins' way to it
+    opened = engine.decide(str(pool))
+    assert opened is not None
+    opened.close()
+    assert engine._recording(object()) == how
+    assert engine._recording(None) is None
+    assert (run.child, run.status, run.killed_by, run.at_end) == (None, None, None, [])

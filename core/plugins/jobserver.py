@@ -18,10 +18,10 @@ gcc's own LTRANS jobs (``-flto=auto``, or ``-flto``/``-flto=jobserver`` where gc
 have reached the build's pipe) are handed a private jobserver holding the tokens taken, so
 they too run within both the slots and the build's tokens.
 
-Every token goes back through :data:`linkpool.process.at_end` as soon as the command's first
-process has ended, whatever ended it (for mold: its first exit, once its threads are done),
-before the build system has its answer. A SIGKILLed wrapper cannot give them back: that is
-the protocol's own weakness.
+Every token goes back through the run's ``at_end`` (``linkpool.process.RunContext``) as
+soon as the command's first process has ended, whatever ended it (for mold: its first
+exit, once its threads are done), before the build system has its answer. A SIGKILLed
+wrapper cannot give them back: that is the protocol's own weakness.
 
 Never waiting on the jobserver while holding slots, and never holding a token (beyond the
 implicit one, which every job holds anyway) while waiting for slots: no deadlock between
@@ -141,7 +141,7 @@ def dry_run(job: Job, tokens: int | None = None) -> Dry | None:
     if auth is None:
         return None
     dry = Dry("fifo" if auth.startswith("fifo:") else "pipe", tokens)
-    _clients[id(job)] = (job, dry, dry.form)
+    job.jobserver = (dry, dry.form)
     return dry
 
 
@@ -198,17 +198,23 @@ def connect(auth: str) -> tuple[Client | None, str]:
     return Client(fd, wfd, "pipe", False), "pipe"
 
 
-# A job's client, connected once (before_acquire, then tune); the job is kept with it, so
-# that its id is not reused for another job while the entry lives.
-_clients: dict[int, tuple[Job, Client | None, str]] = {}
-
-
 def _client(job: Job, auth: str | None) -> tuple[Client | None, str]:
+    """The job's client, connected once (before_acquire, then tune): ``job.jobserver``."""
     if auth is None:
         return None, "none"
-    if id(job) not in _clients:
-        _clients[id(job)] = (job, *connect(auth))
-    return _clients[id(job)][1:]
+    if job.jobserver is None:
+        job.jobserver = connect(auth)
+    return job.jobserver
+
+
+def _at_end(job: Job) -> list[Any]:
+    """What ends with the job's run (``job.run.at_end``; the process's run when the job
+    was made outside an engine)."""
+    if job.run is not None:
+        return job.run.at_end  # type: ignore[no-any-return]
+    from .. import process
+
+    return process.current.at_end
 
 
 def fixed_parallelism(job: Job, cores: int) -> int:
@@ -293,9 +299,7 @@ def linkpool_tune(job: Job) -> None:
     if client is None:
         allowed = cap
     else:
-        from .. import process
-
-        process.at_end.append(client.give_back)  # before the first read: never lost
+        _at_end(job).append(client.give_back)  # before the first read: never lost
         taken = client.take(want - 1)
         job.extra["tokens"] = taken
         allowed = 1 + taken
@@ -308,10 +312,8 @@ def linkpool_tune(job: Job) -> None:
 def _hand_gcc_a_jobserver(job: Job, makeflags: str, jobs: int) -> None:
     """Run gcc's LTRANS under a pipe jobserver of ``jobs - 1`` tokens of its own (the
     tokens taken from the build stay ours, and go back exactly as they came)."""
-    from .. import process
-
     r, w = os.pipe()
-    process.at_end.append(lambda: _close(r, w))
+    _at_end(job).append(lambda: _close(r, w))
     os.write(w, b"+" * (jobs - 1))
     os.set_inheritable(r, True)
     os.set_inheritable(w, True)
