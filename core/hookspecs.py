@@ -119,9 +119,9 @@ def linkpool_tune(job: Job) -> None:
     took free slots nobody waited for).
 
     The built-in ``threads`` plugin runs last (``trylast``) and sets ``job.threads``; an
-    implementation that runs before it may set ``job.threads`` first, as a cap: the
-    linker then gets no more threads than that (the ``jobserver`` plugin sets it to 1 +
-    the tokens it took from the build's jobserver). Whatever an implementation holds for
+    implementation that runs before it may set ``job.thread_cap``: the linker then gets
+    no more threads than that (the ``jobserver`` plugin sets it to 1 + the tokens it took
+    from the build's jobserver). Whatever an implementation holds for
     the command's run it gives back through ``job.run.at_end`` (the run's
     ``linkpool.process.RunContext``; ``linkpool.process.at_end`` is the same list), which
     runs as soon as the command's first process has ended, however it ended."""

@@ -37,6 +37,7 @@ class Job:
         "settings",
         "shared",
         "slots",
+        "thread_cap",
         "threads",
         "weight",
         "weight_given",
@@ -66,6 +67,9 @@ class Job:
         #: the build's jobserver as the jobserver plugin reached it once: (client or
         #: None, its form or why it is unreachable); None: not looked at yet
         self.jobserver: tuple[Any, str] | None = None
+        #: the most threads the link may run, set by what limits it beside its slots (the
+        #: build's jobserver: 1 + the tokens taken); the threads plugin gives no more
+        self.thread_cap: int | None = None
         self.threads: int | None = None  #: linker threads chosen by the engine, if any
         self.slots = 0  #: N of the pool
         self.cores = 1.0  #: usable cores of the machine

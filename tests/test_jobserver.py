@@ -643,6 +643,24 @@ def test_thinlto_jobs_follow_the_tokens(fifo: Any) -> None:
     assert server.free() == 3
 
 
+def test_the_jobservers_cap_is_a_field_of_the_job(fifo: Any) -> None:
+    """The tokens the jobserver plugin took are ``job.thread_cap`` (a field, not a value
+    left in ``job.threads`` for whichever plugin tunes next); the threads plugin gives no
+    more than it, and its own choice is what ``job.threads`` holds."""
+    server = fifo(4)
+    os.read(server.fd, 4)  # no token free
+    job = thin_job(server.env())
+    jobserver.linkpool_tune(job)
+    assert (job.thread_cap, job.threads) == (1, None)
+    threads.linkpool_tune(job)
+    assert job.threads == 1
+    process.ended()
+    os.write(server.fd, b"++++")
+    free = thin_job({k: v for k, v in server.env().items() if k != "MAKEFLAGS"})
+    threads.linkpool_tune(free)  # no jobserver: no cap, the slots' share
+    assert free.thread_cap is None and free.threads == min(CORES, linkers.Lld.max_threads(CORES))
+
+
 def test_the_most_slots_stand_for_no_more_threads_than_the_build_allows(fifo: Any) -> None:
     """Before the wait (nothing taken, only counted): a link that may take 8 slots of 8
     on 8 cores may take only as many as 1 + the free tokens, or the build's -jN, stand

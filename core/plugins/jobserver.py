@@ -11,8 +11,8 @@ the one it was started on, which it never reads nor writes.
 What this plugin does, once the link's slots are held (``linkpool_tune``, before the
 ``threads`` plugin): the link would run T threads (the linker's share of its slots, no more
 than the build's ``-jN``); it owns the implicit token and takes up to T - 1 more *without
-blocking*, then caps ``job.threads`` at 1 + (tokens taken), which the ``threads`` plugin
-turns into ``--threads=``. A count the user fixed (``--threads=N``, gcc ``-flto=N``,
+blocking*, then sets ``job.thread_cap`` to 1 + (tokens taken): the ``threads`` plugin
+gives no more. A count the user fixed (``--threads=N``, gcc ``-flto=N``,
 ``--thinlto-jobs=N``) is left alone and takes up to N - 1 tokens, so the build counts it.
 gcc's own LTRANS jobs (``-flto=auto``, or ``-flto``/``-flto=jobserver`` where gcc would
 have reached the build's pipe) are handed a private jobserver holding the tokens taken, so
@@ -303,8 +303,8 @@ def linkpool_tune(job: Job) -> None:
         taken = client.take(want - 1)
         job.extra["tokens"] = taken
         allowed = 1 + taken
-    if tunable:
-        job.threads = min(tunable, allowed)  # the threads plugin passes it on
+    if tunable:  # the most threads the link may run: the threads plugin gives no more
+        job.thread_cap = min(cap, allowed)
     if ltrans:
         _hand_gcc_a_jobserver(job, makeflags or "", min(ltrans, allowed))
 

@@ -17,8 +17,8 @@ compilation" at ``-flto=1``, so T = 1 leaves the command alone). A count the use
 (``-flto=N``, ``-flto-jobs=N``, ``--thinlto-jobs=N``) and ``-flto=jobserver`` are left
 alone.
 
-Under a jobserver (``linkpool.plugins.jobserver``, which tunes first) ``job.threads`` comes
-in set to what the build's tokens allow: T is then no more than that, so a link that
+Under a jobserver (``linkpool.plugins.jobserver``) ``job.thread_cap`` is what the build's
+tokens allow: T is then no more than that, so a link that
 found no free token runs ``--threads=1`` even where it holds the whole machine (the option
 is added whenever T is fewer than the linker would take), and ThinLTO follows.
 """
@@ -45,8 +45,8 @@ def linkpool_tune(job: Job) -> None:
     share = threads_planned(job.extra.get("plan"), job.weight, job.slots, job.cores)
     if linker is not None and linker.thread_args(1) and not linker.threads_set(cmd.linker_args):
         threads = min(share, linker.max_threads(max(1, int(job.cores))))
-        if job.threads is not None:  # a cap set by an earlier tune (the jobserver plugin)
-            threads = max(1, min(threads, job.threads))
+        if job.thread_cap is not None:  # the build's jobserver allows no more
+            threads = max(1, min(threads, job.thread_cap))
         job.threads = threads
         if threads < linker.max_threads(affinity_cores()):
             args = linker.thread_args(threads)
