@@ -105,7 +105,7 @@ void lp_json_string(char *buf, size_t size, size_t *at, const char *s) {
     if (ROOM(1))
         buf[i++] = '"';
     for (const unsigned char *p = (const unsigned char *)s; *p;) {
-        int n = (int)lp_utf8_len(p, strnlen((const char *)p, 4));
+        int n = (int)lpslot_utf8_len(p, strnlen((const char *)p, 4));
         if (n == 1 && *p >= 0x20 && *p != '"' && *p != '\\') {
             if (ROOM(1))
                 buf[i++] = (char)*p;

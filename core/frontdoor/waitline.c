@@ -35,27 +35,6 @@ static int done(struct line *l) {
     return l->len > (size_t)0x7fffffff ? 0x7fffffff : (int)l->len;
 }
 
-/* The length of the UTF-8 sequence at s (n bytes left), 0 if none starts there (as
- * Python's decoder: no overlong form, no surrogate, nothing above U+10FFFF). */
-size_t lp_utf8_len(const unsigned char *s, size_t n) {
-    unsigned c = s[0];
-    if (c < 0x80)
-        return 1;
-    if (c < 0xC2 || c > 0xF4)
-        return 0;
-    size_t len = c < 0xE0 ? 2 : c < 0xF0 ? 3 : 4;
-    if (n < len)
-        return 0;
-    for (size_t i = 1; i < len; i++)
-        if ((s[i] & 0xC0) != 0x80)
-            return 0;
-    if ((c == 0xE0 && s[1] < 0xA0) || (c == 0xF0 && s[1] < 0x90))
-        return 0;
-    if ((c == 0xED && s[1] >= 0xA0) || (c == 0xF4 && s[1] >= 0x90))
-        return 0;
-    return len;
-}
-
 /* Bytes from the command line or the environment, as Python prints them: os.fsdecode
  * makes each byte that is not UTF-8 a surrogate (U+DC80..U+DCFF), which a UTF-8 stderr
  * writes as \udcXX (errors="backslashreplace"). */
@@ -63,7 +42,7 @@ static void add_bytes(struct line *l, const char *text) {
     const unsigned char *s = (const unsigned char *)text;
     size_t n = strlen(text);
     for (size_t i = 0; i < n;) {
-        size_t len = lp_utf8_len(s + i, n - i);
+        size_t len = lpslot_utf8_len(s + i, n - i);
         if (len) {
             add(l, s + i, len);
             i += len;

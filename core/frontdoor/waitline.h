@@ -33,9 +33,6 @@ int lp_waiting_line(lpslot_pool *pool, long long ticket, int weight, const char 
  * argv[0], as Python has them (job.output is an absolute path, not a basename). */
 int lp_got_line(int held, double waited, const char *what, char *buf, size_t size);
 
-/* The length of the UTF-8 sequence at s (n bytes left) as Python's strict decoder takes
- * it, or 0 when it is not one (a lone continuation byte, overlong, a surrogate, above
- * U+10FFFF, cut short). */
-size_t lp_utf8_len(const unsigned char *s, size_t n);
+/* (the length of a UTF-8 sequence: lpslot_utf8_len, the slot client's) */
 
 #endif

@@ -607,8 +607,7 @@ typedef struct {
     uint32_t nkeys, objects; /* keys read, objects opened */
 } jreader;
 
-/* The length of the UTF-8 sequence at s (n bytes left), 0 if none starts there. */
-static size_t utf8_len(const unsigned char *s, size_t n) {
+size_t lpslot_utf8_len(const unsigned char *s, size_t n) {
     unsigned c = s[0];
     if (c < 0x80)
         return 1;
@@ -684,7 +683,7 @@ static int jchar(const unsigned char *s, size_t n, size_t *i, uint32_t *cp) {
     if (c < 0x20)
         return -1;
     if (c != '\\') {
-        size_t len = utf8_len(s + *i, n - *i);
+        size_t len = lpslot_utf8_len(s + *i, n - *i);
         if (!len)
             return -1;
         uint32_t v = len == 1 ? c : c & (0x7Fu >> len);
@@ -1057,7 +1056,7 @@ static int read_note(lpslot_pool *p, const unsigned char *s, size_t n, int calle
                      struct note *out) {
     memset(out, 0, sizeof *out);
     for (size_t i = 0; i < n;) { /* Python decodes it all first */
-        size_t len = utf8_len(s + i, n - i);
+        size_t len = lpslot_utf8_len(s + i, n - i);
         if (!len)
             return 0;
         i += len;

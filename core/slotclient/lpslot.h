@@ -196,6 +196,11 @@ int lpslot_holders(lpslot_pool *pool, long long ticket, lpslot_holder *out, int 
  * lpslot_holders), without reading it again. */
 int lpslot_slots(const lpslot_pool *pool);
 
+/* The length of the UTF-8 sequence at s (n >= 1 bytes left), 0 if none starts there: as
+ * Python's strict decoder takes it (no overlong form, no surrogate, nothing above
+ * U+10FFFF). The notes' JSON is read by this rule; the front door prints by it. */
+size_t lpslot_utf8_len(const unsigned char *s, size_t n);
+
 /* Close the pool's descriptors and free the handle (NULL is allowed). Release a lease
  * first: its arrays are the handle's memory. (A lease not released stays held by its
  * descriptors, in this process or in children that inherited them.) */
