@@ -11,6 +11,7 @@ front door reads the same folders by the same rules.
 
 from __future__ import annotations
 
+import errno
 import os
 import stat
 
@@ -40,27 +41,42 @@ def cache_dir(environ: Mapping[str, str] = os.environ) -> str | None:
 _DIR = os.O_RDONLY | os.O_DIRECTORY | os.O_NOFOLLOW | os.O_CLOEXEC | os.O_NONBLOCK
 
 
+def own_folder(name: str, parent: int | None = None, create: bool = False,
+               mode: int = 0o700) -> int:
+    """A descriptor of the folder ``name`` (in ``parent``), owned by us: never through a
+    symlink, never another user's folder of that name or a file (OSError). With
+    ``create`` a missing one is made, with ``mode`` whatever the umask (a umask of 277
+    must not leave it unwritable). The history's folders in a pool are opened so too."""
+    made = False
+    if create:
+        try:
+            os.mkdir(name, 0o700, dir_fd=parent)
+            made = True
+        except FileExistsError:
+            pass
+    fd = os.open(name, _DIR, dir_fd=parent)
+    try:
+        st = os.fstat(fd)
+        if st.st_uid != os.geteuid():
+            raise PermissionError(errno.EPERM, f"{name} is owned by uid {st.st_uid}", name)
+        if made and stat.S_IMODE(st.st_mode) != mode:
+            os.fchmod(fd, mode)
+    except BaseException:
+        os.close(fd)
+        raise
+    return fd
+
+
 def open_dir(name: str, parent: int | None = None, create: bool = False) -> int | None:
     """A descriptor of the folder ``name`` (in ``parent``), or None unless it is a
     directory, not a symlink, owned by us and writable by nobody else. With ``create``
     a missing one is made, mode 0700 whatever the umask."""
-    made = False
     try:
-        if create:
-            try:
-                os.mkdir(name, 0o700, dir_fd=parent)
-                made = True
-            except FileExistsError:
-                pass
-        fd = os.open(name, _DIR, dir_fd=parent)
+        fd = own_folder(name, parent, create)
     except (OSError, ValueError):
         return None
     try:
-        st = os.fstat(fd)
-        if made and stat.S_IMODE(st.st_mode) != 0o700:
-            os.fchmod(fd, 0o700)  # a umask of 277 must not leave it unwritable
-            st = os.fstat(fd)
-        if st.st_uid == os.geteuid() and not st.st_mode & 0o022:
+        if not os.fstat(fd).st_mode & 0o022:
             return fd
     except OSError:
         pass

@@ -97,27 +97,10 @@ def _opendir(name: str, parent: int | None = None) -> int:
 
 
 def _folder(parent: int, name: str, create: bool, mode: int) -> int:
-    """A descriptor of the sub-folder ``name`` of ``parent``, owned by us (another user's
-    folder of that name, a symlink or a file is refused: OSError); made ``mode`` if
-    ``create`` and missing (the mode set on the folder just made, whatever the umask)."""
-    made = False
-    if create:
-        try:
-            os.mkdir(name, 0o700, dir_fd=parent)
-            made = True
-        except FileExistsError:
-            pass
-    fd = _opendir(name, parent)
-    try:
-        st = os.fstat(fd)
-        if st.st_uid != os.geteuid():
-            raise PermissionError(errno.EPERM, f"{name} is owned by uid {st.st_uid}", name)
-        if made and stat.S_IMODE(st.st_mode) != mode:
-            os.fchmod(fd, mode)
-    except BaseException:
-        os.close(fd)
-        raise
-    return fd
+    """The sub-folder ``name`` of ``parent``, owned by us (``cache.own_folder``)."""
+    from .cache import own_folder
+
+    return own_folder(name, parent, create, mode)
 
 
 def _open(parent: int, name: str, flags: int, mode: int = 0o600,
