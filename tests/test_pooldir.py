@@ -1,23 +1,18 @@
-"""The pool's rooms, each on its own: the directory rules that the pool and `doctor` share
-(one implementation, so one verdict on the same hostile directory), pool.json's reader,
-the mountinfo reader, the waiting room's sleep, and what opening a pool imports."""
+"""The pool directory's rules (linkpool.pooldir), which the pool and `doctor` share: one
+implementation, so one verdict on the same hostile directory or slot, and pool.json's
+reader (linkpool.pool.read_config) giving what doctor prints. The waiting room's own tests
+are tests/test_waiting.py; what opening a pool imports is tests/test_pool.py's."""
 
 from __future__ import annotations
 
-import json
 import os
-import subprocess
-import sys
-import time
 from pathlib import Path
 from typing import Callable
 
 import pytest
 
 from linkpool import doctor
-from linkpool.capacity import mounts
 from linkpool.pool import Pool, PoolError, read_config
-from linkpool.waiting import RETRY, SAFETY, Notice, Timeout, Waiter, fs_type, probe_inotify
 
 from conftest import lp, make_pool
 
@@ -180,132 +175,3 @@ def test_read_config_gives_what_doctor_prints(tmp_path: Path) -> None:
     c = doctor.Checks()
     doctor.check_pool(c, str(pool), "--pool")
     assert ("OK", "pool.json", "3 slots, protocol 1") in c.lines
-
-
-# -- the config's `pool` setting, as doctor and a link see it --------------------------------
-
-
-def test_a_wrong_typed_pool_in_the_config_is_a_fail_and_links_run_without_a_pool(
-        tmp_path: Path) -> None:
-    config = tmp_path / "config.toml"
-    config.write_text("pool = 3\n")
-    env = {**os.environ, "LINKPOOL_CONFIG": str(config)}
-    r = lp("doctor", env=env)
-    assert r.returncode == 1
-    assert "FAIL  setting: " in r.stdout and "FAIL  pool: not checked" in r.stdout
-    assert "OK    pool" not in r.stdout
-    out = tmp_path / "ran"
-    run = lp("run", "--", "sh", "-c", 'echo ran > "$0"', str(out), env=env)
-    assert run.returncode == 0 and out.read_text() == "ran\n"
-    assert run.stderr.startswith("linkpool: warning: ") and run.stderr.count("\n") == 1
-
-
-def test_a_relative_pool_in_the_config_warns_and_names_the_pool_links_use(
-        tmp_path: Path) -> None:
-    folder = tmp_path / "conf"
-    folder.mkdir()
-    config = folder / "config.toml"
-    config.write_text('pool = "rel/dir"\n')
-    env = {**os.environ, "LINKPOOL_CONFIG": str(config)}
-    r = lp("doctor", "--json", env=env, cwd=tmp_path)
-    checks = json.loads(r.stdout)["checks"]
-    (setting,) = [c for c in checks if c["check"] == "setting"]
-    assert setting["level"] == "WARN" and str(folder / "rel" / "dir") in setting["message"]
-    (pool,) = [c for c in checks if c["check"] == "pool"]
-    assert pool["message"].startswith(f"{folder / 'rel' / 'dir'} ({config})")
-    # the pool doctor names is the one a link makes and uses, wherever the link runs
-    assert lp("run", "--", "true", env=env, cwd=tmp_path).returncode == 0
-    assert (folder / "rel" / "dir" / "pool.json").exists()
-    assert not (tmp_path / "rel").exists()
-
-
-# -- the mountinfo reader and the wake-up ----------------------------------------------------
-
-
-def test_one_mountinfo_reader_unescapes_and_skips_optional_fields(tmp_path: Path) -> None:
-    (tmp_path / "proc" / "self").mkdir(parents=True)
-    (tmp_path / "proc" / "self" / "mountinfo").write_text(
-        "22 1 8:1 / / rw,relatime shared:1 - ext4 /dev/sda1 rw\n"
-        "40 22 0:35 / /mnt/my\\040disk rw master:2 unbindable - nfs4 srv:/x rw,vers=4.2\n"
-        "41 31 0:38 / /sys/fs/cgroup/unified rw,relatime - cgroup2 cgroup2 rw,nsdelegate\n"
-        "garbage\n")
-    assert mounts(str(tmp_path)) == [
-        ("ext4", "/", "/", ["rw"]),
-        ("nfs4", "/", "/mnt/my disk", ["rw", "vers=4.2"]),
-        ("cgroup2", "/", "/sys/fs/cgroup/unified", ["rw", "nsdelegate"]),
-    ]
-
-
-def test_fs_type_is_the_longest_mount_above_the_path() -> None:
-    assert fs_type("/proc/self") == "proc"
-    found = subprocess.run(["stat", "-f", "-c", "%T", "/proc"], capture_output=True,
-                           text=True, check=True).stdout.strip()
-    assert found == "proc"
-    assert fs_type("/") != ""
-
-
-def test_wakeup_mode_and_the_inotify_probe_take_polling_as_a_parameter(tmp_path: Path) -> None:
-    assert Waiter.mode_for(str(tmp_path)) == "inotify"
-    assert Waiter.mode_for(str(tmp_path), polling=True) == "polling (forced)"
-    assert probe_inotify(False) == (True, "works")
-    assert probe_inotify(True)[0] is False
-
-
-def test_the_heads_sleep_retries_quickly_after_a_wakeup_then_rests(tmp_path: Path) -> None:
-    fd = os.open(tmp_path, os.O_RDONLY | os.O_DIRECTORY)
-    waiter = Waiter.for_dir(str(tmp_path), fd, polling=False)
-    try:
-        assert waiter.fd >= 0 and waiter.quick == []
-        (tmp_path / "f").write_text("x")  # a close of a file opened for writing: an event
-        waiter.sleep(None, Notice(None, 1.0), "late")
-        assert waiter.quick == list(RETRY)  # woken: the lock may still be held a moment
-        for expected in RETRY:
-            start = time.monotonic()
-            waiter.sleep(None, Notice(None, 1.0), "late")
-            assert time.monotonic() - start < expected + SAFETY / 2
-        assert waiter.quick == []  # back to the long, safe wait
-        with pytest.raises(Timeout, match=r"^late$"):
-            waiter.sleep(time.monotonic() - 1, Notice(None, 1.0), "late")
-    finally:
-        waiter.close()
-        os.close(fd)
-
-
-def test_notice_speaks_once_before_the_deadline() -> None:
-    said: list[int] = []
-    notice = Notice(lambda: said.append(1), 0.0)
-    assert notice.clip(None) is not None and notice.clip(time.monotonic() + 60) is not None
-    assert notice.fire_if_due() and not notice.fire_if_due()
-    assert said == [1] and notice.clip(None) is None
-
-
-# -- what opening a pool costs ---------------------------------------------------------------
-
-
-def test_opening_a_pool_asks_capacity_only_when_making_one(tmp_path: Path) -> None:
-    """pool.py knows nothing of capacity, except for the N of a pool it makes itself."""
-    existing = make_pool(tmp_path / "old", 2)
-    code = (
-        "import sys\nfrom linkpool.pool import Pool\n"
-        f"Pool.open({str(existing)!r}).acquire(1).release()\n"
-        f"Pool.open({str(tmp_path / 'given')!r}, default_slots=3).close()\n"
-        "print('linkpool.capacity' in sys.modules)\n"
-        f"Pool.open({str(tmp_path / 'new')!r}).close()\n"
-        "print('linkpool.capacity' in sys.modules)\n"
-    )
-    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True,
-                         check=True).stdout.split()
-    assert out == ["False", "True"]
-
-
-def test_acquiring_loads_only_the_pools_rooms(tmp_path: Path) -> None:
-    pool = make_pool(tmp_path / "p", 1)
-    code = (
-        "import sys\nfrom linkpool.pool import Pool\n"
-        f"Pool.open({str(pool)!r}).acquire(1).release()\n"
-        "print(' '.join(sorted(m for m in sys.modules if m.startswith('linkpool'))))\n"
-    )
-    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True,
-                         check=True).stdout.split()
-    assert out == ["linkpool", "linkpool.pool", "linkpool.pooldir", "linkpool.strictjson",
-                   "linkpool.waiting"]
