@@ -71,6 +71,18 @@ def status(path: Path) -> dict[str, Any]:
     return json.loads(out)
 
 
+def config(*args: str) -> dict[str, Any]:
+    """What `linkpool config --json ARGS` says (it must succeed)."""
+    r = lp("config", "--json", *args)
+    assert r.returncode == 0, r.stderr
+    return json.loads(r.stdout)
+
+
+def config_of() -> dict[str, Any]:
+    """Each setting's value, origin and source, as `linkpool config --json` shows them."""
+    return config()["settings"]
+
+
 def wait_for(predicate: Callable[[], Any], timeout: float = 20.0, what: str = "") -> Any:
     end = time.monotonic() + timeout
     while True:
