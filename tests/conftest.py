@@ -7,11 +7,15 @@ import os
 import shutil
 import subprocess
 import sys
+import tempfile
+import textwrap
 import time
 from pathlib import Path
 from typing import Any, Callable
 
 import pytest
+
+from linkpool import plans
 
 BIN = Path(sys.executable).parent
 LINKPOOL = str(BIN / "linkpool")
@@ -166,3 +170,174 @@ def install_plugin(site: Path, name: str, source: str) -> Path:
     (info / "entry_points.txt").write_text(f"[linkpool]\n{name} = linkpool_{name}\n")
     (site / f"linkpool_{name}.py").write_text(source)
     return site
+
+
+# -- plans: the C front door's, asked of linkpool-py as it asks (test_plans.py, test_spool.py,
+# test_cache.py; each names the fixtures plan_env, plan_objs and plan_big env, objs and big)
+
+
+LINKPOOL_PY = str(BIN / "linkpool-py")
+
+
+CORES = len(os.sched_getaffinity(0))
+
+
+class Planned:
+    """What one `linkpool-py --plan=FD` did: its status, what it said, the plan."""
+
+    def __init__(self, code: int, out: str, err: str, data: bytes) -> None:
+        self.code, self.out, self.err, self.data = code, out, err, data
+        self.key, raw = plans.decode(data)
+        self.fields = [(n.decode(), v) for n, v in raw]
+
+    def all(self, name: str) -> list[str]:
+        return [os.fsdecode(v) for n, v in self.fields if n == name]
+
+    def one(self, name: str) -> str:
+        (value,) = self.all(name)
+        return value
+
+    def get(self, name: str) -> str | None:
+        found = self.all(name)
+        return found[0] if found else None
+
+    @property
+    def action(self) -> str:
+        return self.one("action")
+
+    def command(self) -> list[str]:
+        """The command of an exec plan: argc, then its args."""
+        names = [n for n, _ in self.fields]
+        at = names.index("argc")
+        count = int(self.fields[at][1])
+        return [os.fsdecode(v) for _, v in self.fields[at + 1:at + 1 + count]]
+
+    def variants(self) -> dict[tuple[int, int], list[str]]:
+        out: dict[tuple[int, int], list[str]] = {}
+        for i, (name, value) in enumerate(self.fields):
+            if name == "variant":
+                n, t = map(int, value.split())
+                assert self.fields[i + 1][0] == "argc"
+                count = int(self.fields[i + 1][1])
+                args = self.fields[i + 2:i + 2 + count]
+                assert all(a == "arg" for a, _ in args)
+                out[(n, t)] = [os.fsdecode(v) for _, v in args]
+        return out
+
+
+def plan(*args: str, env: dict[str, str] | None = None, cwd: Path | str | None = None,
+         python: str = sys.executable) -> Planned:
+    """Ask for the plan of `linkpool ARGS` as the front door does."""
+    r, w = os.pipe()
+    with tempfile.TemporaryFile() as out, tempfile.TemporaryFile() as err:
+        proc = subprocess.Popen([python, "-I", LINKPOOL_PY, f"--plan={w}", *args],
+                                pass_fds=(w,), env=env, cwd=cwd, stdout=out, stderr=err)
+        os.close(w)
+        data = b""
+        while True:  # read while it writes: a plan may be longer than a pipe holds
+            chunk = os.read(r, 1 << 16)
+            if not chunk:
+                break
+            data += chunk
+        os.close(r)
+        code = proc.wait(timeout=120)
+        out.seek(0)
+        err.seek(0)
+        return Planned(code, out.read().decode(), err.read().decode(), data)
+
+
+@pytest.fixture
+def plan_env(tmp_path: Path) -> dict[str, str]:
+    """The environment of a build: a cache of its own, a pool of 2 slots."""
+    pool = make_pool(tmp_path / "pool", 2)
+    return dict(os.environ, XDG_CACHE_HOME=str(tmp_path / "cache"), LINKPOOL_DIR=str(pool))
+
+
+@pytest.fixture
+def plan_objs(tmp_path: Path) -> Path:
+    """A folder of its own holding main.o, a program's one object."""
+    work = tmp_path / "work"
+    work.mkdir()
+    (work / "main.c").write_text("int main(void) { return 0; }\n")
+    subprocess.run(["gcc", "-c", "main.c", "-o", "main.o"], cwd=work, check=True)
+    return work
+
+
+def cached(env: dict[str, str]) -> list[Path]:
+    folder = Path(env["XDG_CACHE_HOME"]) / "linkpool" / "plans"
+    return sorted(folder.iterdir()) if folder.is_dir() else []
+
+
+def stored(env: dict[str, str], p: Planned) -> Path:
+    return Path(env["XDG_CACHE_HOME"]) / "linkpool" / "plans" / plans.file_name(p.key)
+
+
+def holds(p: Planned) -> bool:
+    """Whether the plan's stat and absent entries still hold, checked as the front door
+    checks them (stat(2) of each path, all five numbers)."""
+    for value in p.all("stat"):
+        dev, ino, size, sec, nsec, path = value.split(" ", 5)
+        try:
+            st = os.stat(path)
+        except OSError:
+            return False
+        if (st.st_dev, st.st_ino, st.st_size, st.st_mtime_ns) != \
+                (int(dev), int(ino), int(size), int(sec) * 10**9 + int(nsec)):
+            return False
+    return not any(os.path.lexists(path) for path in p.all("absent"))
+
+
+@pytest.fixture(scope="module")
+def plan_big(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """An object of 24 MB: a link that reads it can use every core (and learns)."""
+    work = tmp_path_factory.mktemp("big")
+    (work / "big.c").write_text("char big[24 << 20] = {1};\nint main(void) { return big[5]; }\n")
+    subprocess.run(["gcc", "-c", "big.c", "-o", "big.o"], cwd=work, check=True)
+    return work
+
+
+def lld_plan(tmp_path: Path, big: Path, *extra: str, slots: int = 4,
+             **more: str) -> tuple[Planned, dict[str, str]]:
+    pool = make_pool(tmp_path / f"pool{slots}", slots)
+    env = dict(os.environ, XDG_CACHE_HOME=str(tmp_path / "cache"), LINKPOOL_DIR=str(pool),
+               **more)
+    return plan("gcc", "-fuse-ld=lld", *extra, "-o", str(tmp_path / "app"), "big.o",
+                env=env, cwd=big), env
+
+
+WATCHER = '''
+import json
+import os
+
+import pluggy
+
+hookimpl = pluggy.HookimplMarker("linkpool")
+
+
+@hookimpl
+def linkpool_configure(config):
+    pass
+
+
+@hookimpl
+def linkpool_after_link(job, result):
+    print("a plugin's words go nowhere")
+    with open(os.environ["LP_WATCH_LOG"], "a") as f:
+        f.write(json.dumps({"output": job.output, "status": result.status,
+                            "weight": job.weight, "threads": job.threads,
+                            "run_s": result.run_s, "slots": job.extra.get("slots"),
+                            "kind": job.kind, "linker": job.linker and job.linker.id,
+                            "pid": os.getpid()}) + "\\n")
+'''
+
+
+def plugin_folder(root: Path, name: str, source: str) -> Path:
+    """A folder holding one installed plugin: its module and the dist-info naming its
+    entry point, as pip --target leaves them."""
+    folder = root / f"plugins-{name}"
+    folder.mkdir()
+    (folder / f"lp_{name}.py").write_text(textwrap.dedent(source))
+    info = folder / f"lp_{name}-1.0.dist-info"
+    info.mkdir()
+    (info / "entry_points.txt").write_text(f"[linkpool]\n{name} = lp_{name}\n")
+    return folder
