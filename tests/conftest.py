@@ -75,6 +75,11 @@ def status(path: Path) -> dict[str, Any]:
     return json.loads(out)
 
 
+def history(pool: Path) -> list[dict[str, Any]]:
+    """The pool's history, as `linkpool history --json` gives it."""
+    return json.loads(lp("history", "--pool", str(pool), "--json", check=True).stdout)
+
+
 def config(*args: str) -> dict[str, Any]:
     """What `linkpool config --json ARGS` says (it must succeed)."""
     r = lp("config", "--json", *args)

@@ -17,7 +17,7 @@ import pytest
 from linkpool.policy import threads_for
 from linkpool.pool import Pool
 
-from conftest import LINKPOOL, lp, make_pool, shim_linker, status, wait_for
+from conftest import LINKPOOL, history, lp, make_pool, shim_linker, status, wait_for
 
 LINKERS = ["bfd", "gold", "lld", "mold"]
 
@@ -31,10 +31,6 @@ def linkers_installed() -> None:
         missing = [p for p in ("mold", "ld.lld", "ld.gold") if shutil.which(p) is None]
     if missing:
         pytest.skip(f"linkers not installed and not root to install them: {missing}")
-
-
-def history(pool: Path) -> list[dict]:
-    return json.loads(lp("history", "--pool", str(pool), "--json", check=True).stdout)
 
 
 def pooled_vs_bare(pool: Path, cwd: Path, argv: list[str], out: str) -> tuple:

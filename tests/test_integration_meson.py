@@ -3,7 +3,6 @@ directory puts every link (not compile, not archive) behind the pool, whatever l
 
 from __future__ import annotations
 
-import json
 import os
 import shutil
 import subprocess
@@ -15,7 +14,7 @@ import pytest
 
 from linkpool import shims as lpshims
 
-from conftest import BIN, lp, make_pool
+from conftest import BIN, history, lp, make_pool
 
 EXAMPLES = Path(__file__).resolve().parent.parent / "examples"
 MESON = shutil.which("meson", path=str(BIN)) or shutil.which("meson") or ""
@@ -26,10 +25,6 @@ PROGRAMS = {"area": "area = 12\n", "perimeter": "perimeter = 14\n",
             "report": "shapes 1.0\nsquare 1 = 1\nsquare 2 = 4\nsquare 5 = 25\n"}
 
 pytestmark = pytest.mark.skipif(not (MESON and NINJA and GCC), reason="needs meson, ninja, gcc")
-
-
-def history(pool: Path) -> list[dict[str, Any]]:
-    return json.loads(lp("history", "--pool", str(pool), "--json", check=True).stdout)
 
 
 def records_under(pool: Path, root: Path) -> dict[str, dict[str, Any]]:

@@ -3,19 +3,17 @@ through the pool, escapes and includes kept, idempotent, nothing relinked twice.
 
 from __future__ import annotations
 
-import json
 import os
 import re
 import shutil
 import subprocess
 from pathlib import Path
-from typing import Any
 
 import pytest
 
 from linkpool.integrations import ninja as lpninja
 
-from conftest import BIN, LINKPOOL, lp, make_pool
+from conftest import BIN, LINKPOOL, history, make_pool
 
 EXAMPLES = Path(__file__).resolve().parent.parent / "examples"
 NINJA = shutil.which("ninja", path=str(BIN)) or shutil.which("ninja") or ""
@@ -25,10 +23,6 @@ PROGRAMS = {"area": "area = 12\n", "perimeter": "perimeter = 14\n",
             "report": "shapes 1.0\nsquare 1 = 1\nsquare 2 = 4\nsquare 5 = 25\n"}
 
 pytestmark = pytest.mark.skipif(not NINJA, reason="no ninja")
-
-
-def history(pool: Path) -> list[dict[str, Any]]:
-    return json.loads(lp("history", "--pool", str(pool), "--json", check=True).stdout)
 
 
 def linked(pool: Path, root: Path) -> list[str]:

@@ -40,7 +40,7 @@ from linkpool.command import parse
 from linkpool.job import Job
 from linkpool.plugins import jobserver, threads
 
-from conftest import BIN, LINKPOOL, lp, make_pool, status, wait_for
+from conftest import BIN, LINKPOOL, history, lp, make_pool, status, wait_for
 
 CORES = len(os.sched_getaffinity(0))
 NINJA = str(BIN / "ninja")
@@ -148,10 +148,6 @@ def calls(log: Path) -> list[dict[str, Any]]:
 
 def thread_args(log: Path) -> list[str]:
     return [a for a in calls(log)[-1]["argv"] if "threads" in a]
-
-
-def history(pool: Path) -> list[dict[str, Any]]:
-    return json.loads(lp("history", "--pool", str(pool), "--json", check=True).stdout)
 
 
 def link(pool: Path, shim_dir: Path, ld: str, *inputs: str, out: str = "app") -> list[str]:
