@@ -60,6 +60,13 @@ def lp(*args: str, check: bool = False, **kw: Any) -> subprocess.CompletedProces
     return subprocess.run([LINKPOOL, *args], check=check, **kw)
 
 
+def run(argv: list[str], cwd: Path, env: dict[str, str] | None = None) -> str:
+    """Run ``argv`` in ``cwd`` (it must succeed) and give what it printed."""
+    done = subprocess.run(argv, cwd=cwd, env=env, capture_output=True, text=True, timeout=120)
+    assert done.returncode == 0, f"{argv}\n{done.stdout}\n{done.stderr}"
+    return done.stdout
+
+
 def make_pool(path: Path, slots: int) -> Path:
     lp("init", "--pool", str(path), "--slots", str(slots), check=True)
     return path
