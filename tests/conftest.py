@@ -110,6 +110,11 @@ def wait_for(predicate: Callable[[], Any], timeout: float = 20.0, what: str = ""
         time.sleep(0.02)
 
 
+def gate(flag: Path) -> list[str]:
+    """A command that runs until ``flag`` exists."""
+    return ["sh", "-c", 'while [ ! -e "$0" ]; do sleep 0.02; done', str(flag)]
+
+
 def locked(path: Path) -> bool:
     """Whether someone holds a flock on ``path`` (probed with a descriptor of our own);
     False when there is no such file."""
