@@ -4,12 +4,14 @@ from __future__ import annotations
 
 import json
 import os
+import resource
 import shutil
 import subprocess
 import sys
 import tempfile
 import textwrap
 import time
+import uuid
 from pathlib import Path
 from typing import Any, Callable
 
@@ -187,6 +189,81 @@ def install_plugin(site: Path, name: str, source: str) -> Path:
     (info / "entry_points.txt").write_text(f"[linkpool]\n{name} = linkpool_{name}\n")
     (site / f"linkpool_{name}.py").write_text(source)
     return site
+
+
+# -- signals, stops and a real terminal (test_trust_signals.py, test_frontdoor_run.py) -------
+
+
+def cores_allowed() -> None:
+    """A ``preexec_fn``: core files allowed, so that a death by SIGSEGV or SIGQUIT dumps
+    one as it would bare."""
+    resource.setrlimit(resource.RLIMIT_CORE, (resource.RLIM_INFINITY, resource.RLIM_INFINITY))
+
+
+class Terminal:
+    """An interactive bash in a tmux server of its own (its own socket: the machine's other
+    tmux sessions are neither seen nor touched)."""
+
+    def __init__(self, cwd: Path) -> None:
+        self.socket = f"lpsig-{uuid.uuid4().hex[:10]}"
+        self.cwd = cwd
+        env = {**os.environ, "PS1": "$ ", "HISTFILE": "/dev/null"}
+        env.pop("TMUX", None)
+        subprocess.run(["tmux", "-L", self.socket, "-f", "/dev/null", "new-session", "-d",
+                        "-s", "t", "-x", "200", "-y", "50", "-c", str(cwd),
+                        "bash --norc --noprofile -i"], env=env, check=True, timeout=30)
+
+    def keys(self, *keys: str) -> None:
+        subprocess.run(["tmux", "-L", self.socket, "send-keys", "-t", "t", *keys], check=True,
+                       timeout=30)
+
+    def line(self, text: str) -> None:
+        self.keys("-l", text)
+        self.keys("Enter")
+
+    def screen(self) -> str:
+        return subprocess.run(["tmux", "-L", self.socket, "capture-pane", "-p", "-t", "t",
+                               "-S", "-200"], capture_output=True, text=True, timeout=30).stdout
+
+    def close(self) -> None:
+        subprocess.run(["tmux", "-L", self.socket, "kill-server"], capture_output=True,
+                       timeout=30)
+
+
+@pytest.fixture
+def term(tmp_path: Path) -> Any:
+    """A :class:`Terminal` in ``tmp_path``, closed after the test."""
+    assert shutil.which("tmux"), "tmux is installed by scripts/setup.sh --test"
+    t = Terminal(tmp_path)
+    try:
+        yield t
+    finally:
+        t.close()
+
+
+def state(pid: int) -> str:
+    """The state letter of ``pid`` in /proc (R, S, D, T, Z...)."""
+    with open(f"/proc/{pid}/stat") as f:
+        return f.read().rsplit(")", 1)[1].split()[0]
+
+
+def stopped(pid: int) -> bool:
+    """``pid`` is stopped, or waits (state D) for a vfork child that is: dash starts
+    `sleep` with vfork, and a stop signal that lands between the vfork and the exec stops
+    the child while the shell waits for it, bare as through linkpool."""
+    if state(pid) == "T":
+        return True
+    with open(f"/proc/{pid}/task/{pid}/children") as f:
+        children = [int(c) for c in f.read().split()]
+    return state(pid) == "D" and bool(children) and all(state(c) == "T" for c in children)
+
+
+def pgid(pid: int) -> int:
+    """The process group of ``pid``, or -1 when it is gone."""
+    try:
+        return os.getpgid(pid)
+    except OSError:
+        return -1
 
 
 # -- plans: the C front door's, asked of linkpool-py as it asks (test_plans.py, test_spool.py,
