@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import array
+import fcntl
 import json
 import os
 import resource
@@ -10,6 +12,7 @@ import socket
 import subprocess
 import sys
 import tempfile
+import termios
 import textwrap
 import time
 import uuid
@@ -121,8 +124,6 @@ def gate(flag: Path) -> list[str]:
 def locked(path: Path) -> bool:
     """Whether someone holds a flock on ``path`` (probed with a descriptor of our own);
     False when there is no such file."""
-    import fcntl
-
     try:
         fd = os.open(path, os.O_RDONLY | os.O_CLOEXEC)
     except FileNotFoundError:
@@ -190,6 +191,16 @@ def install_plugin(site: Path, name: str, source: str) -> Path:
     (info / "entry_points.txt").write_text(f"[linkpool]\n{name} = linkpool_{name}\n")
     (site / f"linkpool_{name}.py").write_text(source)
     return site
+
+
+# -- jobservers (test_jobserver.py, test_frontdoor_jobserver.py) ------------------------------
+
+
+def free_in(fd: int) -> int:
+    """Tokens in a jobserver right now, counted without taking any."""
+    buf = array.array("i", [0])
+    fcntl.ioctl(fd, termios.FIONREAD, buf)
+    return buf[0]
 
 
 # -- compiler launchers (test_recipes.py, test_trust_leftovers.py) ----------------------------

@@ -18,15 +18,12 @@ and killed.
 
 from __future__ import annotations
 
-import array
-import fcntl
 import json
 import os
 import shutil
 import signal
 import subprocess
 import sys
-import termios
 import textwrap
 import time
 from collections.abc import Iterator
@@ -40,19 +37,12 @@ from linkpool.command import parse
 from linkpool.job import Job
 from linkpool.plugins import jobserver, threads
 
-from conftest import BIN, LINKPOOL, history, lp, make_pool, status, wait_for
+from conftest import BIN, LINKPOOL, free_in, history, lp, make_pool, status, wait_for
 
 CORES = len(os.sched_getaffinity(0))
 NINJA = str(BIN / "ninja")
 MAKE = shutil.which("make") or "make"
 INTERNAL = "INTERNAL: Exiting with"  # make's own count of its tokens at exit
-
-
-def free_in(fd: int) -> int:
-    """Tokens in a jobserver right now, counted without taking any."""
-    buf = array.array("i", [0])
-    fcntl.ioctl(fd, termios.FIONREAD, buf)
-    return buf[0]
 
 
 class Fifo:
