@@ -193,6 +193,30 @@ def install_plugin(site: Path, name: str, source: str) -> Path:
     return site
 
 
+# -- the front door: does a link start Python? (test_frontdoor.py, test_shims.py) -------------
+
+
+def counting_copy(where: Path, program: Path | None = None) -> tuple[Path, Path]:
+    """The installed front door (or ``program``) with a linkpool-py beside it whose
+    interpreter is a script that logs every start of Python, then runs the real one."""
+    where.mkdir(parents=True, exist_ok=True)
+    log = where / "python.log"
+    python = where / "python"
+    python.write_text(f'#!/bin/sh\necho "$*" >> "{log}"\nexec "{sys.executable}" "$@"\n')
+    python.chmod(0o755)
+    front = where / "linkpool"
+    shutil.copy(program or LINKPOOL, front)
+    script = (BIN / "linkpool-py").read_text().split("\n", 1)[1]
+    (where / "linkpool-py").write_text(f"#!{python}\n{script}")
+    (where / "linkpool-py").chmod(0o755)
+    return front, log
+
+
+def starts(log: Path) -> list[str]:
+    """The starts of Python a :func:`counting_copy` logged, one line each."""
+    return log.read_text().splitlines() if log.exists() else []
+
+
 # -- jobservers (test_jobserver.py, test_frontdoor_jobserver.py) ------------------------------
 
 
