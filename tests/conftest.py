@@ -159,7 +159,7 @@ def witness_cmd(directory: Path, job: str, weight: int, seconds: float) -> list[
 @pytest.fixture(scope="module")
 def objs(tmp_path_factory: pytest.TempPathFactory) -> Path:
     """Objects of a small program (main.o + helper.o link; undef.o has an undefined
-    reference), shared by the engine's and the jobserver's tests."""
+    reference), for the engine's, the threads plugin's, the jobserver's and other tests."""
     d = tmp_path_factory.mktemp("objs")
     (d / "main.c").write_text('#include <stdio.h>\nint helper(int);\n'
                               'int main(void) { printf("sum %d\\n", helper(20)); return 0; }\n')
@@ -169,6 +169,19 @@ def objs(tmp_path_factory: pytest.TempPathFactory) -> Path:
     for name in ("main", "helper", "undef"):
         subprocess.run(["gcc", "-g", "-c", f"{name}.c", "-o", f"{name}.o"], cwd=d, check=True)
     return d
+
+
+@pytest.fixture(scope="module")
+def linkers_installed() -> None:
+    """mold, lld and gold, installed with apt-get when missing and we are root; the tests
+    that ask for it are skipped otherwise (`pytestmark = pytest.mark.usefixtures(...)`)."""
+    missing = [p for p in ("mold", "ld.lld", "ld.gold") if shutil.which(p) is None]
+    if missing and os.geteuid() == 0:
+        subprocess.run(["apt-get", "install", "-y", "-qq", "mold", "lld", "binutils"],
+                       check=False, capture_output=True)
+        missing = [p for p in ("mold", "ld.lld", "ld.gold") if shutil.which(p) is None]
+    if missing:
+        pytest.skip(f"linkers not installed and not root to install them: {missing}")
 
 
 def shim_linker(tmp_path: Path, ld: str) -> tuple[Path, Path]:
