@@ -248,3 +248,40 @@ def test_wrong_values_fail_each_on_its_own_line(pool: Path, env: dict[str, str],
     (line,) = [x for x in r.stdout.splitlines() if x.startswith("FAIL")]
     assert line.startswith(f"FAIL  setting: {text}") and "fix or remove it" in line
     assert f"OK    pool: {pool} (--pool)" in r.stdout  # the rest is still checked
+
+
+# -- the config's `pool` setting, as doctor and a link see it --------------------------------
+
+
+def test_a_wrong_typed_pool_in_the_config_is_a_fail_and_links_run_without_a_pool(
+        tmp_path: Path) -> None:
+    config = tmp_path / "config.toml"
+    config.write_text("pool = 3\n")
+    env = {**os.environ, "LINKPOOL_CONFIG": str(config)}
+    r = lp("doctor", env=env)
+    assert r.returncode == 1
+    assert "FAIL  setting: " in r.stdout and "FAIL  pool: not checked" in r.stdout
+    assert "OK    pool" not in r.stdout
+    out = tmp_path / "ran"
+    run = lp("run", "--", "sh", "-c", 'echo ran > "$0"', str(out), env=env)
+    assert run.returncode == 0 and out.read_text() == "ran\n"
+    assert run.stderr.startswith("linkpool: warning: ") and run.stderr.count("\n") == 1
+
+
+def test_a_relative_pool_in_the_config_warns_and_names_the_pool_links_use(
+        tmp_path: Path) -> None:
+    folder = tmp_path / "conf"
+    folder.mkdir()
+    config = folder / "config.toml"
+    config.write_text('pool = "rel/dir"\n')
+    env = {**os.environ, "LINKPOOL_CONFIG": str(config)}
+    r = lp("doctor", "--json", env=env, cwd=tmp_path)
+    checks = json.loads(r.stdout)["checks"]
+    (setting,) = [c for c in checks if c["check"] == "setting"]
+    assert setting["level"] == "WARN" and str(folder / "rel" / "dir") in setting["message"]
+    (pool,) = [c for c in checks if c["check"] == "pool"]
+    assert pool["message"].startswith(f"{folder / 'rel' / 'dir'} ({config})")
+    # the pool doctor names is the one a link makes and uses, wherever the link runs
+    assert lp("run", "--", "true", env=env, cwd=tmp_path).returncode == 0
+    assert (folder / "rel" / "dir" / "pool.json").exists()
+    assert not (tmp_path / "rel").exists()

@@ -17,38 +17,17 @@ import os
 import re
 import shutil
 import subprocess
-import sys
 from pathlib import Path
 
 import pytest
 from hypothesis import HealthCheck, assume, given, settings
 from hypothesis import strategies as st
 
-from conftest import BIN, LINKPOOL, lp, make_pool, status, wait_for
+from conftest import LINKPOOL, counting_copy, lp, make_pool, starts, status, wait_for
 
 ROOT = Path(__file__).resolve().parent.parent
 SOURCES = [*sorted((ROOT / "core" / "frontdoor").glob("*.c")),
            ROOT / "core" / "slotclient" / "lpslot.c"]
-
-
-def counting_copy(where: Path, program: Path | None = None) -> tuple[Path, Path]:
-    """The installed front door (or ``program``) with a linkpool-py beside it whose
-    interpreter is a script that logs every start of Python, then runs the real one."""
-    where.mkdir(parents=True, exist_ok=True)
-    log = where / "python.log"
-    python = where / "python"
-    python.write_text(f'#!/bin/sh\necho "$*" >> "{log}"\nexec "{sys.executable}" "$@"\n')
-    python.chmod(0o755)
-    front = where / "linkpool"
-    shutil.copy(program or LINKPOOL, front)
-    script = (BIN / "linkpool-py").read_text().split("\n", 1)[1]
-    (where / "linkpool-py").write_text(f"#!{python}\n{script}")
-    (where / "linkpool-py").chmod(0o755)
-    return front, log
-
-
-def starts(log: Path) -> list[str]:
-    return log.read_text().splitlines() if log.exists() else []
 
 
 @pytest.fixture

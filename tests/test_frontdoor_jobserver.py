@@ -18,9 +18,7 @@ with every warning an error, once under AddressSanitizer and UBSan: any report f
 
 from __future__ import annotations
 
-import array
 import errno
-import fcntl
 import os
 import random
 import shutil
@@ -28,7 +26,6 @@ import socket
 import subprocess
 import sys
 import tempfile
-import termios
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -137,12 +134,6 @@ def takes(lines: list[str]) -> list[int]:
 def plain(lines: list[str]) -> list[str]:
     """``lines`` with the take timings cut off."""
     return [" ".join(x.split()[:3]) if x.startswith("take ") else x for x in lines]
-
-
-def free_in(fd: int) -> int:
-    buf = array.array("i", [0])
-    fcntl.ioctl(fd, termios.FIONREAD, buf)
-    return buf[0]
 
 
 # -- MAKEFLAGS: the same verdict as jobserver.parse ------------------------------------------

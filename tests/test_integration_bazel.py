@@ -7,7 +7,6 @@ down at the end of the module (`--max_idle_secs` backs that up if the run is kil
 
 from __future__ import annotations
 
-import json
 import os
 import shutil
 import subprocess
@@ -20,7 +19,7 @@ import pytest
 
 from linkpool.pool import hold
 
-from conftest import BIN, LINKPOOL, lp, make_pool, status, wait_for
+from conftest import BIN, LINKPOOL, history, make_pool, status, wait_for
 
 ROOT = Path(__file__).resolve().parent.parent
 LINKS = {"hello", "sum", "loader", "libshout.so", "libmathx.so", "libgreet.so"}
@@ -92,10 +91,6 @@ def bazel(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Bazel]:
         yield b
     finally:
         b.shutdown()
-
-
-def history(pool: Path) -> list[dict[str, Any]]:
-    return json.loads(lp("history", "--pool", str(pool), "--json", check=True).stdout)
 
 
 def build(bazel: Bazel, pool: Path, *args: str, **env: str) -> subprocess.CompletedProcess:

@@ -2,18 +2,16 @@
 
 from __future__ import annotations
 
-import json
 import os
 import re
 import shlex
 import shutil
 import subprocess
 from pathlib import Path
-from typing import Any
 
 import pytest
 
-from conftest import BIN, LINKPOOL, lp, make_pool
+from conftest import BIN, LINKPOOL, history, lp, make_pool
 
 EXAMPLE = Path(__file__).resolve().parent.parent / "examples" / "cmake"
 LINKS = {"hello", "sum", "loader", "libgreet.so", "libshout.so"}
@@ -31,10 +29,6 @@ def cmake_version() -> tuple[int, ...]:
 
 pytestmark = pytest.mark.skipif(cmake_version() < (3, 21),
                                 reason="CMAKE_<LANG>_LINKER_LAUNCHER needs CMake 3.21")
-
-
-def history(pool: Path) -> list[dict[str, Any]]:
-    return json.loads(lp("history", "--pool", str(pool), "--json", check=True).stdout)
 
 
 def run(argv: list[str], env: dict[str, str] | None = None, cwd: Path | None = None) -> str:

@@ -2,27 +2,21 @@
 
 from __future__ import annotations
 
-import json
 import os
 import shlex
 import shutil
 import subprocess
 from pathlib import Path
-from typing import Any
 
 import pytest
 
-from conftest import LINKPOOL, lp, make_pool
+from conftest import LINKPOOL, history, lp, make_pool
 
 EXAMPLE = Path(__file__).resolve().parent.parent / "examples" / "make"
 LINKS = {"hello", "sum", "table", "libgreet.so"}
 MAKE = shutil.which("make")
 
 pytestmark = pytest.mark.skipif(MAKE is None, reason="no make")
-
-
-def history(pool: Path) -> list[dict[str, Any]]:
-    return json.loads(lp("history", "--pool", str(pool), "--json", check=True).stdout)
 
 
 def sh(script: str, cwd: Path, pool: Path | None = None) -> str:

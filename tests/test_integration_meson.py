@@ -3,7 +3,6 @@ directory puts every link (not compile, not archive) behind the pool, whatever l
 
 from __future__ import annotations
 
-import json
 import os
 import shutil
 import subprocess
@@ -15,7 +14,7 @@ import pytest
 
 from linkpool import shims as lpshims
 
-from conftest import BIN, lp, make_pool
+from conftest import BIN, history, lp, make_pool, run
 
 EXAMPLES = Path(__file__).resolve().parent.parent / "examples"
 MESON = shutil.which("meson", path=str(BIN)) or shutil.which("meson") or ""
@@ -28,20 +27,10 @@ PROGRAMS = {"area": "area = 12\n", "perimeter": "perimeter = 14\n",
 pytestmark = pytest.mark.skipif(not (MESON and NINJA and GCC), reason="needs meson, ninja, gcc")
 
 
-def history(pool: Path) -> list[dict[str, Any]]:
-    return json.loads(lp("history", "--pool", str(pool), "--json", check=True).stdout)
-
-
 def records_under(pool: Path, root: Path) -> dict[str, dict[str, Any]]:
     """The pool's links whose output is directly in ``root``, by file name."""
     return {os.path.basename(r["output"]): r for r in history(pool)
             if os.path.dirname(r["output"]) == str(root)}
-
-
-def run(argv: list[str], cwd: Path, env: dict[str, str] | None = None) -> str:
-    done = subprocess.run(argv, cwd=cwd, env=env, capture_output=True, text=True, timeout=120)
-    assert done.returncode == 0, f"{argv}\n{done.stdout}\n{done.stderr}"
-    return done.stdout
 
 
 def native_file(tmp_path: Path, *extra: str) -> Path:

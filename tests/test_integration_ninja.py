@@ -3,19 +3,16 @@ through the pool, escapes and includes kept, idempotent, nothing relinked twice.
 
 from __future__ import annotations
 
-import json
 import os
 import re
 import shutil
-import subprocess
 from pathlib import Path
-from typing import Any
 
 import pytest
 
 from linkpool.integrations import ninja as lpninja
 
-from conftest import BIN, LINKPOOL, lp, make_pool
+from conftest import BIN, LINKPOOL, history, make_pool, run
 
 EXAMPLES = Path(__file__).resolve().parent.parent / "examples"
 NINJA = shutil.which("ninja", path=str(BIN)) or shutil.which("ninja") or ""
@@ -27,20 +24,10 @@ PROGRAMS = {"area": "area = 12\n", "perimeter": "perimeter = 14\n",
 pytestmark = pytest.mark.skipif(not NINJA, reason="no ninja")
 
 
-def history(pool: Path) -> list[dict[str, Any]]:
-    return json.loads(lp("history", "--pool", str(pool), "--json", check=True).stdout)
-
-
 def linked(pool: Path, root: Path) -> list[str]:
     """The outputs of the pool's links under ``root``, relative, in order."""
     return [os.path.relpath(r["output"], root) for r in history(pool)
             if r["output"].startswith(str(root) + os.sep)]
-
-
-def run(argv: list[str], cwd: Path, env: dict[str, str] | None = None) -> str:
-    done = subprocess.run(argv, cwd=cwd, env=env, capture_output=True, text=True, timeout=120)
-    assert done.returncode == 0, f"{argv}\n{done.stdout}\n{done.stderr}"
-    return done.stdout
 
 
 def pool_env(tmp_path: Path) -> tuple[Path, dict[str, str]]:

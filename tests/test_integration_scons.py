@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import json
 import os
 import shutil
 import subprocess
@@ -11,17 +10,13 @@ from typing import Any
 
 import pytest
 
-from conftest import BIN, lp, make_pool
+from conftest import BIN, history, make_pool
 
 EXAMPLE = Path(__file__).resolve().parent.parent / "examples" / "scons"
 LINKS = {"build/hello", "build/sum", "build/loader", "build/libgreet.so", "build/shout.so"}
 SCONS = str(BIN / "scons")
 
 pytest.importorskip("SCons")
-
-
-def history(pool: Path) -> list[dict[str, Any]]:
-    return json.loads(lp("history", "--pool", str(pool), "--json", check=True).stdout)
 
 
 def outputs(pool: Path, project: Path) -> set[str]:

@@ -18,15 +18,12 @@ and killed.
 
 from __future__ import annotations
 
-import array
-import fcntl
 import json
 import os
 import shutil
 import signal
 import subprocess
 import sys
-import termios
 import textwrap
 import time
 from collections.abc import Iterator
@@ -40,19 +37,12 @@ from linkpool.command import parse
 from linkpool.job import Job
 from linkpool.plugins import jobserver, threads
 
-from conftest import BIN, LINKPOOL, lp, make_pool, status, wait_for
+from conftest import BIN, LINKPOOL, free_in, history, lp, make_pool, status, wait_for
 
 CORES = len(os.sched_getaffinity(0))
 NINJA = str(BIN / "ninja")
 MAKE = shutil.which("make") or "make"
 INTERNAL = "INTERNAL: Exiting with"  # make's own count of its tokens at exit
-
-
-def free_in(fd: int) -> int:
-    """Tokens in a jobserver right now, counted without taking any."""
-    buf = array.array("i", [0])
-    fcntl.ioctl(fd, termios.FIONREAD, buf)
-    return buf[0]
 
 
 class Fifo:
@@ -148,10 +138,6 @@ def calls(log: Path) -> list[dict[str, Any]]:
 
 def thread_args(log: Path) -> list[str]:
     return [a for a in calls(log)[-1]["argv"] if "threads" in a]
-
-
-def history(pool: Path) -> list[dict[str, Any]]:
-    return json.loads(lp("history", "--pool", str(pool), "--json", check=True).stdout)
 
 
 def link(pool: Path, shim_dir: Path, ld: str, *inputs: str, out: str = "app") -> list[str]:

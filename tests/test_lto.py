@@ -9,7 +9,6 @@ clang -flto=thin runs ThinLTO jobs in lld, whose --threads= also sets --thinlto-
 
 from __future__ import annotations
 
-import json
 import os
 import shlex
 import shutil
@@ -24,7 +23,7 @@ from linkpool.job import Job
 from linkpool.plugins import cost, threads
 from linkpool.pool import Pool
 
-from conftest import lp, make_pool
+from conftest import history, lp, make_pool
 
 CORES = len(os.sched_getaffinity(0))
 
@@ -231,10 +230,6 @@ def shim_ld(tmp_path: Path) -> tuple[Path, Path]:
                              f'exec {shutil.which(real) or real} "$@"\n')
     (shim / "ld").chmod(0o755)
     return shim, log
-
-
-def history(pool: Path) -> list[dict]:
-    return json.loads(lp("history", "--pool", str(pool), "--json", check=True).stdout)
 
 
 def collect_options(log: Path) -> list[str]:

@@ -21,7 +21,7 @@ import pytest
 
 from linkpool.observe import Span, parse_since, percentile, sweep
 
-from conftest import BIN, LINKPOOL, lp, wait_for
+from conftest import BIN, LINKPOOL, history, lp, wait_for
 
 ROOT = Path(__file__).resolve().parent.parent
 HEAVY_WAIT = 1.5  # seconds the weight-2 link waits behind a weight-1 holder
@@ -85,10 +85,6 @@ def busy(tmp_path_factory: pytest.TempPathFactory) -> Path:
     (work / "go2").touch()
     assert [p.wait(timeout=60) for p in (holder, heavy)] == [0, 0]
     return pool
-
-
-def history(pool: Path) -> list[dict]:
-    return json.loads(lp("history", "--pool", str(pool), "--json", check=True).stdout)
 
 
 def by_output(records: list[dict], name: str) -> dict:

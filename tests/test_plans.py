@@ -1,7 +1,7 @@
-"""Plans for the C front door (linkpool.plans) and the fold of its record spool
-(linkpool.spool), driven as the front door drives them: `python -I linkpool-py --plan=FD
-ARGS...` with the write end of a pipe as FD, the plan read from the pipe, the cache and the
-spool as real files, the history read back with `linkpool history`."""
+"""Plans for the C front door (linkpool.plans), driven as the front door drives them:
+`python -I linkpool-py --plan=FD ARGS...` with the write end of a pipe as FD, the plan read
+from the pipe, the cache as real files. The fold of the record spool is
+tests/test_spool.py's; the cache folder's rules are tests/test_cache.py's."""
 
 from __future__ import annotations
 
@@ -11,124 +11,31 @@ import shutil
 import stat
 import subprocess
 import sys
-import tempfile
-import textwrap
 from pathlib import Path
 from typing import Any
 
 import pytest
 
 from linkpool import plans
-from linkpool.history import History
 
-from conftest import BIN, lp, make_pool
+from conftest import (
+    CORES,
+    LINKPOOL_PY,
+    WATCHER,
+    cached,
+    holds,
+    lld_plan,
+    lp,
+    make_pool,
+    plan,
+    plan_big,
+    plan_env,
+    plan_objs,
+    plugin_folder,
+    stored,
+)
 
-LINKPOOL_PY = str(BIN / "linkpool-py")
-CORES = len(os.sched_getaffinity(0))
-
-
-class Planned:
-    """What one `linkpool-py --plan=FD` did: its status, what it said, the plan."""
-
-    def __init__(self, code: int, out: str, err: str, data: bytes) -> None:
-        self.code, self.out, self.err, self.data = code, out, err, data
-        self.key, raw = plans.decode(data)
-        self.fields = [(n.decode(), v) for n, v in raw]
-
-    def all(self, name: str) -> list[str]:
-        return [os.fsdecode(v) for n, v in self.fields if n == name]
-
-    def one(self, name: str) -> str:
-        (value,) = self.all(name)
-        return value
-
-    def get(self, name: str) -> str | None:
-        found = self.all(name)
-        return found[0] if found else None
-
-    @property
-    def action(self) -> str:
-        return self.one("action")
-
-    def command(self) -> list[str]:
-        """The command of an exec plan: argc, then its args."""
-        names = [n for n, _ in self.fields]
-        at = names.index("argc")
-        count = int(self.fields[at][1])
-        return [os.fsdecode(v) for _, v in self.fields[at + 1:at + 1 + count]]
-
-    def variants(self) -> dict[tuple[int, int], list[str]]:
-        out: dict[tuple[int, int], list[str]] = {}
-        for i, (name, value) in enumerate(self.fields):
-            if name == "variant":
-                n, t = map(int, value.split())
-                assert self.fields[i + 1][0] == "argc"
-                count = int(self.fields[i + 1][1])
-                args = self.fields[i + 2:i + 2 + count]
-                assert all(a == "arg" for a, _ in args)
-                out[(n, t)] = [os.fsdecode(v) for _, v in args]
-        return out
-
-
-def plan(*args: str, env: dict[str, str] | None = None, cwd: Path | str | None = None,
-         python: str = sys.executable) -> Planned:
-    """Ask for the plan of `linkpool ARGS` as the front door does."""
-    r, w = os.pipe()
-    with tempfile.TemporaryFile() as out, tempfile.TemporaryFile() as err:
-        proc = subprocess.Popen([python, "-I", LINKPOOL_PY, f"--plan={w}", *args],
-                                pass_fds=(w,), env=env, cwd=cwd, stdout=out, stderr=err)
-        os.close(w)
-        data = b""
-        while True:  # read while it writes: a plan may be longer than a pipe holds
-            chunk = os.read(r, 1 << 16)
-            if not chunk:
-                break
-            data += chunk
-        os.close(r)
-        code = proc.wait(timeout=120)
-        out.seek(0)
-        err.seek(0)
-        return Planned(code, out.read().decode(), err.read().decode(), data)
-
-
-@pytest.fixture
-def env(tmp_path: Path) -> dict[str, str]:
-    """The environment of a build: a cache of its own, a pool of 2 slots."""
-    pool = make_pool(tmp_path / "pool", 2)
-    return dict(os.environ, XDG_CACHE_HOME=str(tmp_path / "cache"), LINKPOOL_DIR=str(pool))
-
-
-@pytest.fixture
-def objs(tmp_path: Path) -> Path:
-    work = tmp_path / "work"
-    work.mkdir()
-    (work / "main.c").write_text("int main(void) { return 0; }\n")
-    subprocess.run(["gcc", "-c", "main.c", "-o", "main.o"], cwd=work, check=True)
-    return work
-
-
-def cached(env: dict[str, str]) -> list[Path]:
-    folder = Path(env["XDG_CACHE_HOME"]) / "linkpool" / "plans"
-    return sorted(folder.iterdir()) if folder.is_dir() else []
-
-
-def stored(env: dict[str, str], p: Planned) -> Path:
-    return Path(env["XDG_CACHE_HOME"]) / "linkpool" / "plans" / plans.file_name(p.key)
-
-
-def holds(p: Planned) -> bool:
-    """Whether the plan's stat and absent entries still hold, checked as the front door
-    checks them (stat(2) of each path, all five numbers)."""
-    for value in p.all("stat"):
-        dev, ino, size, sec, nsec, path = value.split(" ", 5)
-        try:
-            st = os.stat(path)
-        except OSError:
-            return False
-        if (st.st_dev, st.st_ino, st.st_size, st.st_mtime_ns) != \
-                (int(dev), int(ino), int(size), int(sec) * 10**9 + int(nsec)):
-            return False
-    return not any(os.path.lexists(path) for path in p.all("absent"))
+env, objs, big = plan_env, plan_objs, plan_big  # conftest's fixtures, by this file's names
 
 
 # -- the key --------------------------------------------------------------------------------
@@ -311,24 +218,6 @@ def test_a_forking_linker_is_said(env: dict[str, str], objs: Path) -> None:
     assert p.one("forking") == "0"
 
 
-@pytest.fixture(scope="module")
-def big(tmp_path_factory: pytest.TempPathFactory) -> Path:
-    """An object of 24 MB: a link that reads it can use every core (and learns)."""
-    work = tmp_path_factory.mktemp("big")
-    (work / "big.c").write_text("char big[24 << 20] = {1};\nint main(void) { return big[5]; }\n")
-    subprocess.run(["gcc", "-c", "big.c", "-o", "big.o"], cwd=work, check=True)
-    return work
-
-
-def lld_plan(tmp_path: Path, big: Path, *extra: str, slots: int = 4,
-             **more: str) -> tuple[Planned, dict[str, str]]:
-    pool = make_pool(tmp_path / f"pool{slots}", slots)
-    env = dict(os.environ, XDG_CACHE_HOME=str(tmp_path / "cache"), LINKPOOL_DIR=str(pool),
-               **more)
-    return plan("gcc", "-fuse-ld=lld", *extra, "-o", str(tmp_path / "app"), "big.o",
-                env=env, cwd=big), env
-
-
 @pytest.mark.skipif(CORES != 2, reason="the thread counts are those of 2 CPUs")
 def test_variants_for_every_slot_count_and_a_learning_plan_is_once(tmp_path: Path,
                                                                    big: Path) -> None:
@@ -399,30 +288,6 @@ def test_check_output_is_pythons(env: dict[str, str], objs: Path) -> None:
     assert p.action == "run"
 
 
-WATCHER = '''
-import json
-import os
-
-import pluggy
-
-hookimpl = pluggy.HookimplMarker("linkpool")
-
-
-@hookimpl
-def linkpool_configure(config):
-    pass
-
-
-@hookimpl
-def linkpool_after_link(job, result):
-    print("a plugin's words go nowhere")
-    with open(os.environ["LP_WATCH_LOG"], "a") as f:
-        f.write(json.dumps({"output": job.output, "status": result.status,
-                            "weight": job.weight, "threads": job.threads,
-                            "run_s": result.run_s, "slots": job.extra.get("slots"),
-                            "kind": job.kind, "linker": job.linker and job.linker.id,
-                            "pid": os.getpid()}) + "\\n")
-'''
 DECIDER = '''
 import pluggy
 
@@ -433,18 +298,6 @@ hookimpl = pluggy.HookimplMarker("linkpool")
 def linkpool_before_acquire(job):
     return False
 '''
-
-
-def plugin_folder(root: Path, name: str, source: str) -> Path:
-    """A folder holding one installed plugin: its module and the dist-info naming its
-    entry point, as pip --target leaves them."""
-    folder = root / f"plugins-{name}"
-    folder.mkdir()
-    (folder / f"lp_{name}.py").write_text(textwrap.dedent(source))
-    info = folder / f"lp_{name}-1.0.dist-info"
-    info.mkdir()
-    (info / "entry_points.txt").write_text(f"[linkpool]\n{name} = lp_{name}\n")
-    return folder
 
 
 HOLDER = '''
@@ -514,58 +367,7 @@ def test_a_veto_of_before_acquire_runs_the_command_bare(tmp_path: Path, objs: Pa
     assert [os.fsdecode(v) for v in made.get("arg")] == ["gcc", "-o", "app", "main.o"]
 
 
-# -- the cache ------------------------------------------------------------------------------
-
-
-def test_the_cache_is_never_written_through_a_symlink_or_a_folder_not_ours(
-        tmp_path: Path, env: dict[str, str], objs: Path) -> None:
-    elsewhere = tmp_path / "elsewhere"
-    elsewhere.mkdir(mode=0o700)
-    cache = Path(env["XDG_CACHE_HOME"])
-    cache.mkdir()
-    (cache / "linkpool").symlink_to(elsewhere)
-    p = plan("gcc", "-o", "app", "main.o", env=env, cwd=objs)
-    # (the plugin table of linkpool.hooks may go there: a folder only we can write)
-    assert p.action == "run" and not (elsewhere / "plans").exists()
-    (cache / "linkpool").unlink()
-    (cache / "linkpool").mkdir(mode=0o700)
-    (cache / "linkpool" / "plans").symlink_to(elsewhere)
-    p = plan("gcc", "-o", "app", "main.o", env=env, cwd=objs)
-    assert not (elsewhere / "plans").exists() and \
-        [f.name for f in elsewhere.iterdir()] in ([], ["plugins.json"])
-    (cache / "linkpool" / "plans").unlink()
-    os.chmod(cache / "linkpool", 0o770)  # writable by its group: refused
-    p = plan("gcc", "-o", "app", "main.o", env=env, cwd=objs)
-    assert not (cache / "linkpool" / "plans").exists()
-    os.chmod(cache / "linkpool", 0o700)
-    if os.geteuid() == 0:  # another user's folder
-        os.chown(cache / "linkpool", 65534, 65534)
-        p = plan("gcc", "-o", "app", "main.o", env=env, cwd=objs)
-        assert not (cache / "linkpool" / "plans").exists()
-        os.chown(cache / "linkpool", os.geteuid(), os.getegid())
-    p = plan("gcc", "-o", "app", "main.o", env=env, cwd=objs)
-    assert stored(env, p).read_bytes() == p.data
-    # no cache at all: no XDG_CACHE_HOME, HOME not absolute
-    bare = {k: v for k, v in env.items() if k != "XDG_CACHE_HOME"}
-    p = plan("gcc", "-o", "app", "main.o", env=dict(bare, HOME="relative"), cwd=objs)
-    assert p.action == "run" and not (objs / "relative").exists()
-
-
-def test_the_cache_is_made_private_whatever_the_umask(tmp_path: Path, env: dict[str, str],
-                                                      objs: Path) -> None:
-    code = ("import os, sys\nos.umask(0o277)\n"
-            "os.execv(sys.executable, [sys.executable, *sys.argv[1:]])\n")
-    r, w = os.pipe()
-    subprocess.run([sys.executable, "-c", code, "-I", LINKPOOL_PY, f"--plan={w}", "gcc",
-                    "-o", "app", "main.o"], pass_fds=(w,), env=env, cwd=objs, check=True)
-    os.close(w)
-    data = os.read(r, 1 << 20)
-    os.close(r)
-    (path,) = cached(env)
-    assert path.read_bytes() == data
-    assert stat.S_IMODE(path.stat().st_mode) == 0o600
-    assert stat.S_IMODE(path.parent.stat().st_mode) == 0o700
-    assert stat.S_IMODE(path.parent.parent.stat().st_mode) == 0o700
+# -- the plans kept in the cache ------------------------------------------------------------
 
 
 def test_a_plan_from_a_removed_working_directory_is_not_stored(
@@ -629,162 +431,6 @@ def test_without_linkpool_the_plan_runs_the_command_bare(tmp_path: Path, objs: P
     assert p.err.count("\n") == 1
     p = plan("run", "--quiet", env=env, cwd=objs, python=base)
     assert (p.action, p.one("status")) == ("exit", "2")
-
-
-# -- the record spool -----------------------------------------------------------------------
-
-
-def spool_line(p: Planned, **measured: Any) -> bytes:
-    """The RECORD line the front door appends after running the plan ``p``."""
-    entry = {"v": 1, "pool": p.one("pool"), "job": "JOB", "time": 1700000001.5,
-             "admitted": 1700000000.0, "slots": [0], "weight": 1, "threads": None,
-             "tokens": None, "wait_s": 0.25, "run_s": 1.25, "tail_s": 0.0, "cpu_s": 1.0,
-             "max_rss_kb": 2048, "anon_peak_kb": 1024, "exit": 0, "busy": False, "pid": 1}
-    entry.update(measured)
-    text = json.dumps(entry, separators=(",", ":"))
-    return text.replace('"JOB"', p.one("record")).encode() + b"\n"
-
-
-def records(env: dict[str, str]) -> list[dict[str, Any]]:
-    out = lp("history", "--pool", env["LINKPOOL_DIR"], "--json", env=env, check=True).stdout
-    return json.loads(out)
-
-
-def test_the_spool_is_folded_into_the_history_and_after_link(
-        tmp_path: Path, env: dict[str, str], objs: Path) -> None:
-    watcher = plugin_folder(tmp_path, "watch", WATCHER)
-    log = tmp_path / "watch.log"
-    env = dict(env, LINKPOOL_PLUGIN_PATH=str(watcher), LP_WATCH_LOG=str(log))
-    p = plan("gcc", "-o", "app", "main.o", env=env, cwd=objs)
-    assert p.action == "run"
-    spool = Path(env["XDG_CACHE_HOME"]) / "linkpool" / "records"
-    lines = [spool_line(p, exit=-9, run_s=0.5, slots=[1], admitted=1699999990.0),
-             b"garbage\n",
-             b'{"v":1,"pool":"relative","job":{}}\n',
-             b'{"v":2}\n',
-             spool_line(p, exit=-9, run_s=0.5, slots=[1], admitted=1700000010.0)[:40] + b"\n",
-             b"\xff\xfe not utf-8\n",
-             spool_line(p),
-             spool_line(p, weight="2")]
-    with open(spool, "ab") as f:
-        f.write(b"".join(lines) + b'{"v":1,"torn')
-    # the front door wrote the history itself: the fold adds no line to it
-    assert records(env) == [] and not spool.exists()
-    first = History(env["LINKPOOL_DIR"]).last(str(objs / "app"))  # the output's last record
-    assert first is not None
-    assert {k: first[k] for k in ("output", "cwd", "kind", "linker", "weight", "exit",
-                                  "wait_s", "run_s", "tail_s", "cpu_s", "max_rss_kb",
-                                  "anon_peak_kb", "slots", "admitted", "command")} == \
-        {"output": str(objs / "app"), "cwd": str(objs), "kind": "link", "linker": "bfd",
-         "weight": 1, "exit": 0, "wait_s": 0.25, "run_s": 1.25, "tail_s": 0.0, "cpu_s": 1.0,
-         "max_rss_kb": 2048, "anon_peak_kb": 1024, "slots": [0], "admitted": 1700000000.0,
-         "command": ["gcc", "-o", "app", "main.o"]}
-    assert first["time"] == 1700000001.25 and first["estimate"]["source"] == "inputs"
-    # the output's last record is the next link's estimate: the plan changes once
-    assert not holds(p)
-    again = plan("gcc", "-o", "app", "main.o", env=env, cwd=objs)
-    assert json.loads(again.one("record"))["estimate"]["source"] == "history"
-    assert not any(a.endswith(".json") for a in again.all("absent"))
-    # after_link of the plugin that watches, in the folding process, its words to /dev/null
-    calls = [json.loads(line) for line in log.read_text().splitlines()]
-    assert [(c["status"], c["slots"], c["weight"], c["kind"], c["linker"]) for c in calls] == \
-        [(137, [1], 1, "link", "bfd"), (0, [0], 1, "link", "bfd")]
-    assert calls[1]["output"] == str(objs / "app") and calls[1]["run_s"] == 1.25
-    # a second fold finds nothing
-    assert records(env) == [] and len(log.read_text().splitlines()) == 2
-
-
-@pytest.mark.skipif(CORES != 2, reason="the thread counts are those of 2 CPUs")
-def test_the_fold_teaches_the_policy(tmp_path: Path, big: Path) -> None:
-    """Links the policy planned fold what they measured into its summary: a lone one (the
-    front door saw nobody) and one that met another (busy); a link folded with one that
-    ran during it met it whichever is folded first."""
-    p, env = lld_plan(tmp_path, big)
-    spool = Path(env["XDG_CACHE_HOME"]) / "linkpool" / "records"
-    spool.write_bytes(
-        spool_line(p, weight=2, threads=2, slots=[0, 1], busy=False, cpu_s=2.0) +
-        spool_line(p, weight=1, threads=2, busy=True, admitted=1700000100.0) +
-        spool_line(p, weight=1, threads=2, busy=False, admitted=1700000200.0) +
-        spool_line(p, weight=1, threads=2, busy=False, admitted=1700000200.5, slots=[1]))
-    # the fold comes with the next plan
-    again = plan("gcc", "-fuse-ld=lld", "-o", str(tmp_path / "app"), "big.o", env=env, cwd=big)
-    assert again.action == "run" and not spool.exists()
-    history = History(env["LINKPOOL_DIR"])
-    (summary,) = [f for f in (Path(env["LINKPOOL_DIR"]) / "policy").glob("lld*.json")]
-    stats = json.loads(summary.read_text())
-    assert stats["2"]["an"] == 1 and stats["2"]["sn"] == 3
-    recent = history.summary("recent")["recent"]
-    assert len(recent) == 4 and recent[0] == [1699999999.75, 1700000001.25]
-
-
-def test_a_spool_left_by_a_folder_that_died_is_folded(tmp_path: Path, env: dict[str, str],
-                                                      objs: Path) -> None:
-    p = plan("gcc", "-o", "app", "main.o", env=env, cwd=objs)
-    cache = Path(env["XDG_CACHE_HOME"]) / "linkpool"
-    child = subprocess.Popen(["true"])
-    child.wait()
-    (cache / f"records.{child.pid}.0").write_bytes(spool_line(p))
-    alive = cache / f"records.{os.getpid()}"  # a live folder's: not ours to take
-    alive.write_bytes(spool_line(p))
-    records(env)
-    assert History(env["LINKPOOL_DIR"]).last(str(objs / "app")) is not None
-    assert alive.exists() and not (cache / f"records.{child.pid}.0").exists()
-    foreign = cache / "records"
-    foreign.symlink_to(alive)  # never followed
-    records(env)
-    assert alive.exists()
-
-
-@pytest.mark.parametrize("command", ["status", "stats", "trace", "report"])
-def test_the_readers_fold_first(tmp_path: Path, env: dict[str, str], objs: Path,
-                                command: str) -> None:
-    p = plan("gcc", "-o", "app", "main.o", env=env, cwd=objs)
-    spool = Path(env["XDG_CACHE_HOME"]) / "linkpool" / "records"
-    spool.write_bytes(spool_line(p))
-    extra = {"trace": ["--output", str(tmp_path / "t.json")],
-             "report": ["--output", str(tmp_path / "r.svg")]}.get(command, [])
-    lp(command, "--pool", env["LINKPOOL_DIR"], *extra, env=env, check=True)
-    assert not spool.exists()
-    record = History(env["LINKPOOL_DIR"]).last(str(objs / "app"))
-    assert record is not None and record["run_s"] == 1.25
-
-
-LATE = '''
-import os
-
-import pluggy
-
-hookimpl = pluggy.HookimplMarker("linkpool")
-
-
-@hookimpl
-def linkpool_after_link(job, result):
-    """Once: what a front door that opened the spool before it was taken writes later,
-    into the file taken."""
-    line = os.environ["LP_LATE_LINE"]
-    if os.path.exists(line):
-        taken = os.path.join(os.environ["XDG_CACHE_HOME"], "linkpool",
-                             f"records.{os.getpid()}.0")
-        with open(line, "rb") as f, open(taken, "ab") as out:
-            out.write(f.read())
-        os.unlink(line)
-'''
-
-
-def test_a_record_written_into_the_spool_while_it_is_folded_is_folded(
-        tmp_path: Path, env: dict[str, str], objs: Path) -> None:
-    late = plugin_folder(tmp_path, "late", LATE)
-    env = dict(env, LINKPOOL_PLUGIN_PATH=str(late), LP_LATE_LINE=str(tmp_path / "late"))
-    p = plan("gcc", "-o", "app", "main.o", env=env, cwd=objs)
-    (tmp_path / "late").write_bytes(spool_line(p, admitted=1700000050.0, slots=[1]))
-    spool = Path(env["XDG_CACHE_HOME"]) / "linkpool" / "records"
-    spool.write_bytes(spool_line(p))
-    records(env)
-    recent = History(env["LINKPOOL_DIR"]).summary("recent")["recent"]
-    assert len(recent) == 2  # both folded
-    assert History(env["LINKPOOL_DIR"]).last(str(objs / "app"))["slots"] == [1]
-    assert not (tmp_path / "late").exists() and not spool.exists()
-    assert not list(spool.parent.glob("records*"))
 
 
 def test_the_plans_are_pruned_to_the_most_kept(tmp_path: Path) -> None:

@@ -5,6 +5,8 @@ from __future__ import annotations
 import json
 import os
 import stat
+import subprocess
+import sys
 import threading
 import time
 from pathlib import Path
@@ -341,3 +343,35 @@ def test_holders_in_another_pid_namespace_are_marked(tmp_path: Path) -> None:
     assert "* in another pid namespace" in out
     assert any(line.split()[0].endswith("*") for line in out.splitlines()
                if line.rstrip().endswith("done")), out
+
+
+# -- what opening a pool costs ---------------------------------------------------------------
+
+
+def test_opening_a_pool_asks_capacity_only_when_making_one(tmp_path: Path) -> None:
+    """pool.py knows nothing of capacity, except for the N of a pool it makes itself."""
+    existing = make_pool(tmp_path / "old", 2)
+    code = (
+        "import sys\nfrom linkpool.pool import Pool\n"
+        f"Pool.open({str(existing)!r}).acquire(1).release()\n"
+        f"Pool.open({str(tmp_path / 'given')!r}, default_slots=3).close()\n"
+        "print('linkpool.capacity' in sys.modules)\n"
+        f"Pool.open({str(tmp_path / 'new')!r}).close()\n"
+        "print('linkpool.capacity' in sys.modules)\n"
+    )
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True,
+                         check=True).stdout.split()
+    assert out == ["False", "True"]
+
+
+def test_acquiring_loads_only_the_pools_rooms(tmp_path: Path) -> None:
+    pool = make_pool(tmp_path / "p", 1)
+    code = (
+        "import sys\nfrom linkpool.pool import Pool\n"
+        f"Pool.open({str(pool)!r}).acquire(1).release()\n"
+        "print(' '.join(sorted(m for m in sys.modules if m.startswith('linkpool'))))\n"
+    )
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True,
+                         check=True).stdout.split()
+    assert out == ["linkpool", "linkpool.pool", "linkpool.pooldir", "linkpool.strictjson",
+                   "linkpool.waiting"]

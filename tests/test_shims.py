@@ -24,7 +24,7 @@ import pytest
 
 from linkpool import shims as lpshims
 
-from conftest import BIN, LINKPOOL, lp
+from conftest import BIN, LINKPOOL, counting_copy, lp, starts
 
 EXAMPLES = Path(__file__).resolve().parent.parent / "examples"
 COMPILERS = {"gcc": ("gcc", "g++"), "clang": ("clang", "clang++")}
@@ -326,8 +326,6 @@ def test_a_repeat_link_through_the_shims_starts_no_python(tmp_path: Path, compil
     -fresolution=/tmp/ccXXXXXX.res, and the object of a one-step compile and link; clang
     /tmp/NAME-xxxxxx.o): the plan holds for the next run all the same, which runs with its
     own names, and from the third link on no interpreter starts."""
-    from test_frontdoor import counting_copy, starts
-
     front, log = counting_copy(tmp_path / "bin")
     shims = tmp_path / "shims"
     shims.mkdir()

@@ -25,6 +25,7 @@ import pytest
 from conftest import (
     LINKPOOL,
     WITNESS,
+    gate,
     locked,
     lp,
     make_pool,
@@ -155,11 +156,6 @@ def ended(p: subprocess.Popen, timeout: float = 60) -> tuple[int, str]:
     err = p.stderr.read() if p.stderr else ""
     assert "Sanitizer" not in err and "runtime error" not in err, err
     return code, err
-
-
-def gate(flag: Path) -> list[str]:
-    """A command that runs until ``flag`` exists."""
-    return ["sh", "-c", 'while [ ! -e "$0" ]; do sleep 0.02; done', str(flag)]
 
 
 def waiting(pool: Path) -> int:

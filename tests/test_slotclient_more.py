@@ -38,7 +38,7 @@ from hypothesis import strategies as st
 
 from linkpool.pool import _parse
 
-from conftest import LINKPOOL, locked, lp, make_pool, status, wait_for
+from conftest import LINKPOOL, gate, locked, lp, make_pool, status, wait_for
 
 REPO = Path(__file__).resolve().parent.parent
 LPSLOT = REPO / "core" / "slotclient"
@@ -104,11 +104,6 @@ def got(lines: list[str]) -> tuple[list[int], int]:
     (line,) = [x for x in lines if x.startswith("got ")]
     _, _, slots, _, notices, _ = line.split()
     return [int(s) for s in slots.split(",")], int(notices)
-
-
-def gate(flag: Path) -> list[str]:
-    """A command that runs until ``flag`` exists."""
-    return ["sh", "-c", 'while [ ! -e "$0" ]; do sleep 0.02; done', str(flag)]
 
 
 def py_run(pool: Path, k: int, *cmd: str) -> subprocess.Popen:

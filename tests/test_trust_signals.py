@@ -14,20 +14,29 @@ to the wrapper alone and to its whole process group, a real mold link (the forki
 from __future__ import annotations
 
 import os
-import resource
 import shlex
 import shutil
 import signal
 import subprocess
 import sys
 import time
-import uuid
 from pathlib import Path
-from typing import Any, Callable
+from typing import Callable
 
 import pytest
 
-from conftest import LINKPOOL, lp, make_pool, status, wait_for
+from conftest import (
+    LINKPOOL,
+    Terminal,
+    cores_allowed,
+    lp,
+    make_pool,
+    state,
+    status,
+    stopped,
+    wait_for,
+)
+from conftest import pgid as _pgid
 
 SPAWNS = ["run"]  # process.run: any command
 FORKING = "forking"  # process.run_forking: a link the engine knows mold forks in
@@ -59,10 +68,6 @@ def command(kind: str, tmp_path: Path, body: str) -> list[str]:
 
 
 # -- the wrapper dies of the signal its command died of ---------------------------------
-
-
-def cores_allowed() -> None:
-    resource.setrlimit(resource.RLIMIT_CORE, (resource.RLIM_INFINITY, resource.RLIM_INFINITY))
 
 
 @pytest.mark.parametrize("kind", ["run", FORKING])
@@ -160,46 +165,6 @@ def test_group_signals_are_not_passed_on_again_and_lone_ones_are_once(
 
 
 # -- a real terminal: Ctrl-Z, fg, Ctrl-C -------------------------------------------------
-
-
-class Terminal:
-    """An interactive bash in a tmux server of its own (its own socket: the machine's other
-    tmux sessions are neither seen nor touched)."""
-
-    def __init__(self, cwd: Path) -> None:
-        self.socket = f"lpsig-{uuid.uuid4().hex[:10]}"
-        self.cwd = cwd
-        env = {**os.environ, "PS1": "$ ", "HISTFILE": "/dev/null"}
-        env.pop("TMUX", None)
-        subprocess.run(["tmux", "-L", self.socket, "-f", "/dev/null", "new-session", "-d",
-                        "-s", "t", "-x", "200", "-y", "50", "-c", str(cwd),
-                        "bash --norc --noprofile -i"], env=env, check=True, timeout=30)
-
-    def keys(self, *keys: str) -> None:
-        subprocess.run(["tmux", "-L", self.socket, "send-keys", "-t", "t", *keys], check=True,
-                       timeout=30)
-
-    def line(self, text: str) -> None:
-        self.keys("-l", text)
-        self.keys("Enter")
-
-    def screen(self) -> str:
-        return subprocess.run(["tmux", "-L", self.socket, "capture-pane", "-p", "-t", "t",
-                               "-S", "-200"], capture_output=True, text=True, timeout=30).stdout
-
-    def close(self) -> None:
-        subprocess.run(["tmux", "-L", self.socket, "kill-server"], capture_output=True,
-                       timeout=30)
-
-
-@pytest.fixture
-def term(tmp_path: Path) -> Any:
-    assert shutil.which("tmux"), "tmux is installed by scripts/setup.sh --test"
-    t = Terminal(tmp_path)
-    try:
-        yield t
-    finally:
-        t.close()
 
 
 def states(pids: Callable[[], list[int]]) -> set[str]:
@@ -373,22 +338,6 @@ def test_the_fail_open_path_keeps_them_too(tmp_path: Path) -> None:
 # -- stop and continue without a terminal: to the wrapper alone, to the group ---------------
 
 
-def state(pid: int) -> str:
-    with open(f"/proc/{pid}/stat") as f:
-        return f.read().rsplit(")", 1)[1].split()[0]
-
-
-def stopped(pid: int) -> bool:
-    """``pid`` is stopped, or waits (state D) for a vfork child that is: dash starts
-    `sleep` with vfork, and a stop signal that lands between the vfork and the exec stops
-    the child while the shell waits for it, bare as through linkpool."""
-    if state(pid) == "T":
-        return True
-    with open(f"/proc/{pid}/task/{pid}/children") as f:
-        children = [int(c) for c in f.read().split()]
-    return state(pid) == "D" and bool(children) and all(state(c) == "T" for c in children)
-
-
 @pytest.mark.parametrize("kind", ["run", FORKING])
 @pytest.mark.parametrize("stop", [signal.SIGTSTP, signal.SIGTTIN, signal.SIGTTOU])
 @pytest.mark.parametrize("to_group", [False, True])
@@ -508,13 +457,6 @@ def _settled(pgid: int) -> dict[int, list[str]] | None:
     first = _watch_look(pgid)
     time.sleep(0.2)
     return first if first and _watch_look(pgid) == first else None
-
-
-def _pgid(pid: int) -> int:
-    try:
-        return os.getpgid(pid)
-    except OSError:
-        return -1
 
 
 def _blocks_everything(pid: int) -> bool:

@@ -1,5 +1,5 @@
 /* run_driver: core/frontdoor/run.c driven as main.c drives it, for
- * tests/test_frontdoor_runner.py.
+ * tests/test_frontdoor_run.py.
  *
  *   run_driver [--forking] [--fds N] [--setenv NAME=VALUE [--pad N]] -- CMD...
  *                                                 lp_run, holding N slots, with one more

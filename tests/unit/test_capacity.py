@@ -12,6 +12,7 @@ from linkpool.capacity import (
     Machine,
     default_slots,
     memory_per_slot,
+    mounts,
     read_machine,
 )
 
@@ -270,3 +271,17 @@ def test_machine_is_an_immutable_value() -> None:
     assert repr(machine).startswith("Machine(cores=2.0, affinity_cores=2, cpu_quota_cores=None")
     with pytest.raises(AttributeError):
         machine.cores = 8.0
+
+
+def test_one_mountinfo_reader_unescapes_and_skips_optional_fields(tmp_path: Path) -> None:
+    (tmp_path / "proc" / "self").mkdir(parents=True)
+    (tmp_path / "proc" / "self" / "mountinfo").write_text(
+        "22 1 8:1 / / rw,relatime shared:1 - ext4 /dev/sda1 rw\n"
+        "40 22 0:35 / /mnt/my\\040disk rw master:2 unbindable - nfs4 srv:/x rw,vers=4.2\n"
+        "41 31 0:38 / /sys/fs/cgroup/unified rw,relatime - cgroup2 cgroup2 rw,nsdelegate\n"
+        "garbage\n")
+    assert mounts(str(tmp_path)) == [
+        ("ext4", "/", "/", ["rw"]),
+        ("nfs4", "/", "/mnt/my disk", ["rw", "vers=4.2"]),
+        ("cgroup2", "/", "/sys/fs/cgroup/unified", ["rw", "nsdelegate"]),
+    ]

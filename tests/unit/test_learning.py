@@ -4,7 +4,7 @@ several shapes: pure functions, no process and no file.
 A shape is what a linker measures on a machine: wall time and CPU time per GiB of input
 at each thread count. The simulated links alternate between running alone and meeting
 others, as a build's links do, and the policy must settle on the thread count the shape
-calls for, with a bounded number of exploring links. tests/test_learn.py has the real
+calls for, with a bounded number of exploring links. tests/test_learning_links.py has the real
 links through the real `linkpool`.
 """
 

@@ -12,7 +12,6 @@ from __future__ import annotations
 
 import json
 import os
-import resource
 import shlex
 import signal
 import subprocess
@@ -22,14 +21,10 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-import test_trust_signals
-from test_trust_signals import Terminal
-from test_trust_signals import _pgid as pgid
 
-from conftest import locked, wait_for
+from conftest import Terminal, cores_allowed, locked, pgid, state, stopped, wait_for
 
 REPO = Path(__file__).resolve().parent.parent
-term = test_trust_signals.term  # the fixture: an interactive bash in a tmux of its own
 SOURCES = [REPO / "core" / "frontdoor" / "run.c", REPO / "tests" / "frontdoor" / "run_driver.c"]
 SAN_ENV = {
     "ASAN_OPTIONS": "detect_leaks=1:abort_on_error=0:exitcode=86",
@@ -150,10 +145,6 @@ def test_status_and_output_pass_through(drv: str, rec: Path, kind: str) -> None:
     wait_for(lambda: not locked(rec.parent / "slot.0"), what="the slot to be let go")
 
 
-def cores_allowed() -> None:
-    resource.setrlimit(resource.RLIMIT_CORE, (resource.RLIM_INFINITY, resource.RLIM_INFINITY))
-
-
 @pytest.mark.parametrize("kind", KINDS)
 @pytest.mark.parametrize("sig", [signal.SIGINT, signal.SIGSEGV, signal.SIGRTMIN + 1])
 def test_death_by_signal_is_death_by_that_signal(drv: str, rec: Path, tmp_path: Path,
@@ -261,20 +252,6 @@ def test_group_signals_arrive_once_and_lone_ones_are_passed_on_once(
         if p.poll() is None:
             os.killpg(p.pid, signal.SIGKILL)
             p.wait()
-
-
-def state(pid: int) -> str:
-    with open(f"/proc/{pid}/stat") as f:
-        return f.read().rsplit(")", 1)[1].split()[0]
-
-
-def stopped(pid: int) -> bool:
-    """``pid`` is stopped, or waits (state D) for a vfork child that is (dash's sleep)."""
-    if state(pid) == "T":
-        return True
-    with open(f"/proc/{pid}/task/{pid}/children") as f:
-        children = [int(c) for c in f.read().split()]
-    return state(pid) == "D" and bool(children) and all(state(c) == "T" for c in children)
 
 
 @pytest.mark.parametrize("kind", KINDS)

@@ -7,7 +7,6 @@ what each tool documents; the engine is checked with the real ccache.
 
 from __future__ import annotations
 
-import json
 import os
 import shutil
 import subprocess
@@ -19,7 +18,7 @@ from linkpool.command import add_linker_args, parse
 from linkpool.names import split_launchers
 from linkpool.pool import Pool
 
-from conftest import lp, make_pool
+from conftest import history, lp, make_pool
 
 # -- the parse ---------------------------------------------------------------------------
 
@@ -162,10 +161,6 @@ def objs(tmp_path: Path) -> Path:
     for name in ("main", "helper"):
         subprocess.run(["gcc", "-c", f"{name}.c", "-o", f"{name}.o"], cwd=d, check=True)
     return d
-
-
-def history(pool: Path) -> list[dict]:
-    return json.loads(lp("history", "--pool", str(pool), "--json", check=True).stdout)
 
 
 def test_ccache_gcc_link_is_recorded_as_gccs_link(objs: Path, tmp_path: Path,
