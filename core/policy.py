@@ -13,7 +13,7 @@ summary that :func:`plan` reads (``policy/<flavour>-<size>.json`` in the pool, k
 
 Pure functions, no imports at load time (they are on the path of every link Python plans
 or runs), and the tests feed them machine shapes and histories
-(tests/unit/test_policy.py, tests/unit/test_learning.py, tests/test_learn.py).
+(tests/unit/test_policy.py, tests/unit/test_learning.py, tests/test_learning_links.py).
 """
 
 from __future__ import annotations
