@@ -218,7 +218,7 @@ def test_a_forking_linker_is_said(env: dict[str, str], objs: Path) -> None:
     assert p.one("forking") == "0"
 
 
-@pytest.mark.skipif(CORES != 2, reason="the thread counts are those of 2 CPUs")
+@pytest.mark.skipif(CORES < 2, reason="the plans are made on 2 CPUs of ours: this machine has 1")
 def test_variants_for_every_slot_count_and_a_learning_plan_is_once(tmp_path: Path,
                                                                    big: Path) -> None:
     """lld on 2 CPUs, a pool of 4 slots: it waits for 1 and takes 2 when nobody waits;
@@ -239,7 +239,7 @@ def test_variants_for_every_slot_count_and_a_learning_plan_is_once(tmp_path: Pat
     assert p.variants() == {(n, 2): argv for n in range(1, 5)}
 
 
-@pytest.mark.skipif(CORES != 2, reason="the thread counts are those of 2 CPUs")
+@pytest.mark.skipif(CORES < 2, reason="the plans are made on 2 CPUs of ours: this machine has 1")
 def test_variants_under_a_jobserver(tmp_path: Path, big: Path) -> None:
     """Under make's jobserver: a variant for each thread count below the plan's (fewer
     tokens were free), the tokens to want for each slot count, and whether the count is

@@ -92,7 +92,7 @@ def test_the_spool_is_folded_into_the_history_and_after_link(
     assert records(env) == [] and len(log.read_text().splitlines()) == 2
 
 
-@pytest.mark.skipif(CORES != 2, reason="the thread counts are those of 2 CPUs")
+@pytest.mark.skipif(CORES < 2, reason="the plans are made on 2 CPUs of ours: this machine has 1")
 def test_the_fold_teaches_the_policy(tmp_path: Path, big: Path) -> None:
     """Links the policy planned fold what they measured into its summary: a lone one (the
     front door saw nobody) and one that met another (busy); a link folded with one that
@@ -105,7 +105,8 @@ def test_the_fold_teaches_the_policy(tmp_path: Path, big: Path) -> None:
         spool_line(p, weight=1, threads=2, busy=False, admitted=1700000200.0) +
         spool_line(p, weight=1, threads=2, busy=False, admitted=1700000200.5, slots=[1]))
     # the fold comes with the next plan
-    again = plan("gcc", "-fuse-ld=lld", "-o", str(tmp_path / "app"), "big.o", env=env, cwd=big)
+    again = plan("gcc", "-fuse-ld=lld", "-o", str(tmp_path / "app"), "big.o", env=env, cwd=big,
+                 cpus=2)
     assert again.action == "run" and not spool.exists()
     history = History(env["LINKPOOL_DIR"])
     (summary,) = [f for f in (Path(env["LINKPOOL_DIR"]) / "policy").glob("lld*.json")]
