@@ -320,25 +320,6 @@ def config_step(plan: Plan, host: Host, pool: str) -> None:
 # -- 4. the switch ------------------------------------------------------------------------------
 
 
-def untrusted(path: str) -> str | None:
-    """Why a file every user's links would run is not safe: it, or a folder above it, can
-    be changed by someone other than root and you (None when it is safe)."""
-    import stat
-
-    me = os.geteuid()
-    here = os.path.realpath(path)
-    while True:
-        st = os.stat(here)
-        if st.st_uid not in (0, me):
-            return f"{here} belongs to uid {st.st_uid}"
-        sticky = stat.S_ISDIR(st.st_mode) and st.st_mode & stat.S_ISVTX
-        if st.st_mode & 0o022 and not sticky:
-            return f"{here} is writable by its group or by everyone"
-        if here == "/":
-            return None
-        here = os.path.dirname(here)
-
-
 def _program_files(program: str) -> list[str]:
     """The files a link through ``program`` runs: it, linkpool-py beside it, the Python
     linkpool-py names, and linkpool's package."""
@@ -365,10 +346,12 @@ def shims_step(plan: Plan, host: Host, pool: str) -> str:
         program = front_door()
     except ShimError as e:
         raise ConfigError(str(e)) from None
+    from ..configfile import untrusted  # the rule config files and plugins are held to
+
     for path in _program_files(program):
-        why = untrusted(path)
-        if why:
-            raise ConfigError(f"every user's links would run {path}, but {why}: install "
+        wrong = untrusted(path)
+        if wrong:
+            raise ConfigError(f"every user's links would run {path}, but it {wrong[0]}: install "
                               f"linkpool where only root can change it (as root: python3 -m "
                               f"venv /opt/linkpool && /opt/linkpool/bin/pip install linkpool), "
                               f"or use --no-switch")

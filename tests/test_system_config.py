@@ -606,14 +606,16 @@ def test_setup_system_switch_routes_links_and_edits_only_its_line(tmp_path: Path
 def test_the_switch_refuses_a_linkpool_others_could_change(tmp_path: Path) -> None:
     """Every user's links would run the program the shims point at: a folder above it
     that others can write is refused, with what to do."""
-    from linkpool.integrations.system import untrusted
+    from linkpool.configfile import untrusted  # the one rule (ssh's StrictModes)
+    from linkpool.integrations.system import _program_files
 
     open_dir = tmp_path / "open"
     open_dir.mkdir()
     open_dir.chmod(0o777)
     (open_dir / "linkpool").write_text("")
-    assert untrusted(str(open_dir / "linkpool")) == \
-        f"{open_dir} is writable by its group or by everyone"
+    assert untrusted(str(open_dir / "linkpool"))[0] == \
+        f"is in {open_dir}, which is writable by anyone"
     open_dir.chmod(0o1777)  # sticky, as /tmp: others cannot replace what is ours
     assert untrusted(str(open_dir / "linkpool")) is None
-    assert untrusted(LINKPOOL) is None  # this install is fine (the suite's own)
+    # this install is fine (the suite's own): the program, linkpool-py, its Python, modules
+    assert [p for p in _program_files(LINKPOOL) if untrusted(p)] == []
