@@ -983,11 +983,13 @@ int main(int argc, char **argv) {
     size_t keylen = 0, len;
     int cache = lp_cache_dir(); /* the spool's too: a link without a key is recorded */
     struct lp_plan plan;
-    if (lp_plan_key(argc, argv, &key, &keylen) == 0 && cache >= 0) {
+    struct lp_volatile temps[LP_MAX_VOLATILE]; /* a driver's temporary names: found once */
+    int ntemps = lp_volatile(argc, argv, temps, LP_MAX_VOLATILE);
+    if (lp_plan_key(argc, argv, temps, ntemps, &key, &keylen) == 0 && cache >= 0) {
         lp_plan_name(key, keylen, name);
         char *buf = lp_cache_read(cache, name, &len);
         if (buf && lp_plan_parse(buf, len, key, keylen, 0, &plan) == 0) {
-            lp_plan_fill(buf, len, argc, argv); /* this run's temporary names */
+            lp_plan_fill(buf, len, argv, temps, ntemps); /* this run's temporary names */
             if (plan.once)
                 lp_cache_forget(cache, name);
             if (same_build(&plan))
@@ -1000,7 +1002,7 @@ int main(int argc, char **argv) {
     if (cache < 0)
         cache = lp_cache_dir(); /* Python makes it on a first link */
     if (buf && lp_plan_parse(buf, len, key, keylen, 1, &plan) == 0) {
-        lp_plan_fill(buf, len, argc, argv);
+        lp_plan_fill(buf, len, argv, temps, ntemps);
         act(&plan, argc, argv, cmd, cache, 1);
         exit(1); /* not reached: a fresh plan is always acted on */
     }

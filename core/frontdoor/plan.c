@@ -151,9 +151,7 @@ static void marker(char out[R_LEN + 1], int k) {
     out[6] = '\0';
 }
 
-void lp_plan_fill(char *buf, size_t len, int argc, char **argv) {
-    struct lp_volatile v[LP_MAX_VOLATILE];
-    int n = lp_volatile(argc, argv, v, LP_MAX_VOLATILE);
+void lp_plan_fill(char *buf, size_t len, char **argv, const struct lp_volatile *v, int n) {
     size_t magic = sizeof FILE_MAGIC - 1;
     if (!n || len < magic)
         return;
@@ -182,7 +180,8 @@ static int bytewise(const void *a, const void *b) {
     return strcmp(*(char *const *)a, *(char *const *)b); /* compares unsigned chars */
 }
 
-int lp_plan_key(int argc, char **argv, char **key, size_t *len) {
+int lp_plan_key(int argc, char **argv, const struct lp_volatile *v, int nv, char **key,
+                size_t *len) {
     char cwd[PATH_MAX];
     if (!getcwd(cwd, sizeof cwd))
         return -1; /* removed under the build, or longer than PATH_MAX: ask Python */
@@ -203,8 +202,7 @@ int lp_plan_key(int argc, char **argv, char **key, size_t *len) {
     put_number(&g, (long long)geteuid());
     put_field(&g, cwd);
     put_number(&g, argc - 1);
-    struct lp_volatile v[LP_MAX_VOLATILE];
-    int nv = lp_volatile(argc, argv, v, LP_MAX_VOLATILE), k = 0;
+    int k = 0;
     for (int i = 1; i < argc; i++) {
         if (k < nv && v[k].arg == i) { /* the marker in place of this run's letters */
             char *word = strdup(argv[i]);

@@ -37,10 +37,6 @@ struct lp_plan {
     int njs_want;
 };
 
-/* The plan key of this invocation (spec: uid, cwd, args, LINKPOOL_* and PATH entries);
- * malloc'ed into *key, length in *len. -1 when the working directory is unknown. */
-int lp_plan_key(int argc, char **argv, char **key, size_t *len);
-
 /* A compiler driver's temporary file in an argument (gcc's TMPDIR/ccXXXXXX.res and .o,
  * clang's TMPDIR/NAME-XXXXXX.o): new random letters R on every run of the same link.
  * In the key, R is the marker "@NNNN@" (N: the ordinal of the argument among those that
@@ -53,9 +49,15 @@ struct lp_volatile {
 };
 int lp_volatile(int argc, char **argv, struct lp_volatile *v, int max);
 
+/* The plan key of this invocation (spec: uid, cwd, args, LINKPOOL_* and PATH entries),
+ * the temporary names `v` (lp_volatile's, found once) as markers; malloc'ed into *key,
+ * length in *len. -1 when the working directory is unknown. */
+int lp_plan_key(int argc, char **argv, const struct lp_volatile *v, int nv, char **key,
+                size_t *len);
+
 /* Put this run's temporary names in place of the markers of a plan read for its key
  * (in place: a marker and R have the same length). */
-void lp_plan_fill(char *buf, size_t len, int argc, char **argv);
+void lp_plan_fill(char *buf, size_t len, char **argv, const struct lp_volatile *v, int nv);
 
 /* The cache file name of a key: 16 hex digits of its FNV-1a 64. */
 void lp_plan_name(const char *key, size_t len, char name[17]);
